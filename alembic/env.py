@@ -1,0 +1,62 @@
+"""Alembic environment: the URL comes from SimMIM's settings, the schema from simmim.schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import context
+from sqlalchemy import Connection
+
+from simmim.db import UTCDateTime, make_engine
+from simmim.schema import metadata
+from simmim.settings import load_settings
+
+config = context.config
+
+
+def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+    # Migrations stay free of app types: our UTC wrapper is a plain timezone-aware DateTime.
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        render_item=_render_item,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTERs via table copy
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _url() -> str:
+    return config.get_main_option("sqlalchemy.url") or load_settings().database_url
+
+
+def run_offline() -> None:
+    context.configure(url=_url(), target_metadata=metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    given = config.attributes.get("connection")
+    if given is not None:  # simmim.migrations passes its own connection
+        _configure(given)
+        return
+    engine = make_engine(_url())
+    try:
+        with engine.begin() as connection:
+            _configure(connection)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()

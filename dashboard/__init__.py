@@ -1,0 +1,1 @@
+"""Dashboard: the Streamlit app (nothing imports this package)."""

@@ -1,0 +1,1 @@
+"""Encoder: open_clip towers, batched encoding, Semantic Memory fusion."""

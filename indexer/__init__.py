@@ -1,0 +1,1 @@
+"""Indexer: sources, crawling, item storage, FAISS indexes, search."""

@@ -1,0 +1,1 @@
+"""Monitor: scoring, trends, spike detection, alerts, scheduler."""

@@ -1,0 +1,3 @@
+from simmim.cli import main
+
+main()

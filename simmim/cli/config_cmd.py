@@ -1,0 +1,19 @@
+"""`simmim config show`: the effective settings, secrets masked."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from simmim.cli.app import app, console, state
+from simmim.settings import masked_dump
+
+config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command()
+def show(ctx: typer.Context) -> None:
+    """Print the effective settings (file, environment and defaults merged) as JSON."""
+    console.print_json(json.dumps(masked_dump(state(ctx).settings)))

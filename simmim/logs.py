@@ -1,0 +1,26 @@
+"""Logging is configured once, by the entry point; library code only calls getLogger."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+
+def configure_logging(level: str = "INFO", *, debug: bool = False) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = RichHandler(
+        console=Console(stderr=True),
+        show_path=debug,
+        rich_tracebacks=debug,
+        markup=False,
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else level)
+    # Third-party chatter stays at WARNING unless debugging.
+    for noisy in ("httpx", "httpcore", "PIL", "urllib3", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -1,0 +1,96 @@
+"""Schema migrations through alembic, driven from code so the CLI and tests share one path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from simmim.errors import DatabaseError
+
+# The migration scripts live beside the packages in the checkout (the layout alembic expects).
+ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+
+def alembic_config(url: str) -> Config:
+    if not (ALEMBIC_DIR / "env.py").is_file():
+        raise DatabaseError(
+            f"migration scripts not found at {ALEMBIC_DIR}",
+            hint="install SimMIM from its source checkout (pip install -e .)",
+        )
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    # Escape % so alembic's ConfigParser does not interpolate URL-encoded passwords.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision(url: str) -> str:
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert head is not None, "alembic/versions holds no migration"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise _unreachable(engine, exc) from exc
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    _run(engine, command.downgrade, revision)
+
+
+def require_head(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is not the one this code was written for."""
+    url = engine.url.render_as_string(hide_password=False)
+    current, head = current_revision(engine), head_revision(url)
+    if current != head:
+        state = "empty" if current is None else f"at revision {current}"
+        raise DatabaseError(
+            f"database {engine.url.render_as_string(hide_password=True)} is {state}, "
+            f"this SimMIM needs revision {head}",
+            hint="run `simmim init` (or `simmim db upgrade`)",
+        )
+
+
+def _run(engine: Engine, action: object, revision: str) -> None:
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        with engine.connect() as connection:
+            if sqlite:
+                # SQLite's batch ALTER copies and drops tables; with FKs on, the drop would
+                # cascade-delete child rows. Off for the migration, back on afterwards.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config.attributes["connection"] = connection
+                    action(config, revision)  # type: ignore[operator]
+            finally:
+                if sqlite:
+                    connection.rollback()
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
+    except SQLAlchemyError as exc:
+        raise _unreachable(engine, exc) from exc
+
+
+def _unreachable(engine: Engine, exc: SQLAlchemyError) -> DatabaseError:
+    reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+    return DatabaseError(
+        f"database {engine.url.render_as_string(hide_password=True)} failed: {reason}",
+        hint="check SIMMIM_DATABASE__URL and that the server is running",
+    )

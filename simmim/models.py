@@ -1,0 +1,118 @@
+"""Core tables: where items come from (sources) and what was brought in (items).
+
+Later parts add their own tables in their own migrations; every models module must be
+imported by :mod:`simmim.schema` so alembic and ``create_all`` see the whole schema.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from simmim.db import Base, UTCDateTime, utcnow
+
+
+class SourceKind(enum.StrEnum):
+    RSS = "rss"
+    PAGE = "page"
+    FOLDER = "folder"
+    JSONL = "jsonl"
+
+
+class ItemStatus(enum.StrEnum):
+    PENDING = "pending"  # stored, not yet in the indexes
+    INDEXED = "indexed"  # its vectors are durably saved in every index it belongs to
+    FAILED = "failed"  # kept for the record; error says why
+
+
+def _str_enum(cls: type[enum.StrEnum], length: int) -> Enum:
+    # VARCHAR + CHECK on every backend, so adding a value never needs ALTER TYPE.
+    return Enum(
+        cls,
+        native_enum=False,
+        length=length,
+        create_constraint=True,
+        name=cls.__name__.lower(),
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Source(Base):
+    __tablename__ = "indexer_source"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[SourceKind] = mapped_column(_str_enum(SourceKind, 16))
+    location: Mapped[str] = mapped_column(Text)
+    every_s: Mapped[int] = mapped_column(Integer, default=900)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Health: what a user needs to see to know a source is working.
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    # Conditional GET state, kept per source so a restart does not refetch everything.
+    http_etag: Mapped[str | None] = mapped_column(String(512))
+    http_last_modified: Mapped[str | None] = mapped_column(String(128))
+
+    items: Mapped[list[Item]] = relationship(
+        back_populates="source", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Item(Base):
+    """One crawled post, article or image, with its text and (optional) image reference."""
+
+    __tablename__ = "indexer_item"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Indexed through ix_indexer_item_source_published (leftmost column).
+    source_id: Mapped[int] = mapped_column(ForeignKey("indexer_source.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(1024))  # feed guid, post id, path
+    url: Mapped[str | None] = mapped_column(Text)
+    canonical_url: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of canonical_url: unique, and short enough for any backend's index.
+    url_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    text_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    author: Mapped[str | None] = mapped_column(String(512))
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. engagement counts
+
+    # The image lives once under <data dir>/images/, addressed by its SHA-256.
+    image_url: Mapped[str | None] = mapped_column(Text)
+    image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    image_bytes: Mapped[int | None] = mapped_column(Integer)
+    image_width: Mapped[int | None] = mapped_column(Integer)
+    image_height: Mapped[int | None] = mapped_column(Integer)
+    image_phash: Mapped[str | None] = mapped_column(String(32), index=True)
+
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    crawled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[ItemStatus] = mapped_column(
+        _str_enum(ItemStatus, 16), default=ItemStatus.PENDING, index=True
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+
+    source: Mapped[Source] = relationship(back_populates="items")
+
+    __table_args__ = (Index("ix_indexer_item_source_published", "source_id", "published_at"),)

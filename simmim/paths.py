@@ -1,0 +1,40 @@
+"""Where things live under the data directory: one place names the layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    root: Path
+
+    @property
+    def images(self) -> Path:
+        """Crawled images, content-addressed: images/ab/abcdef….ext."""
+        return self.root / "images"
+
+    @property
+    def indexes(self) -> Path:
+        """FAISS index files and their JSON manifests, one pair per space."""
+        return self.root / "indexes"
+
+    @property
+    def models(self) -> Path:
+        """Checkpoints written by training (fusion, fine-tuned backbones)."""
+        return self.root / "models"
+
+    @property
+    def outbox(self) -> Path:
+        """Copies of sent alert emails (.eml)."""
+        return self.root / "outbox"
+
+    def create(self) -> list[Path]:
+        """Create every folder; returns those that did not exist before."""
+        made = []
+        for path in (self.root, self.images, self.indexes, self.models, self.outbox):
+            if not path.is_dir():
+                path.mkdir(parents=True, exist_ok=True)
+                made.append(path)
+        return made

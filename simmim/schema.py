@@ -1,0 +1,8 @@
+"""The whole schema: importing this module registers every part's tables on Base.metadata."""
+
+from __future__ import annotations
+
+from simmim import models  # noqa: F401  (core tables)
+from simmim.db import Base
+
+metadata = Base.metadata

@@ -1,0 +1,201 @@
+"""One settings object for the whole system.
+
+Values come, highest priority first, from: keyword arguments, environment variables
+(``SIMMIM_`` prefix, ``__`` between nested names, e.g. ``SIMMIM_DATABASE__URL``), an
+optional TOML file (``--config`` or ``SIMMIM_CONFIG``), then the defaults below. Nothing
+is read at import time: call :func:`load_settings` (or the cached :func:`get_settings`)
+and pass the result down.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from simmim.errors import ConfigError
+
+CONFIG_ENV_VAR = "SIMMIM_CONFIG"
+DATABASE_FILE_NAME = "simmim.db"
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/simmim``, else ``~/.local/share/simmim``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "simmim"
+
+
+class _Group(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Group):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; empty means a SQLite file in the data directory.",
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement.")
+
+
+class EncoderSettings(_Group):
+    model: str = Field(default="ViT-B-32", description="open_clip architecture name.")
+    pretrained: str = Field(
+        default="laion2b_s34b_b79k",
+        description="open_clip pretrained tag, a local weights file, or hf-hub:/local-dir:.",
+    )
+    fusion_checkpoint: Path | None = Field(
+        default=None, description="Semantic Memory fusion weights (.safetensors)."
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    batch_size: int = Field(default=64, ge=1)
+    workers: int = Field(default=2, ge=0, description="Image decode threads.")
+    cache_dir: Path | None = Field(default=None, description="open_clip / HF weights cache.")
+
+
+class CrawlerSettings(_Group):
+    user_agent: str = "SimMIM/0.1 (+https://github.com/simmim/simmim)"
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=20.0, gt=0)
+    max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(default=50_000_000, gt=0)
+    per_host_interval_s: float = Field(default=1.0, ge=0)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    concurrency: int = Field(default=16, ge=1)
+    retries: int = Field(default=3, ge=0)
+    allow_private_addresses: bool = False
+    allow_loopback: bool = False
+
+
+class IndexSettings(_Group):
+    memory_budget_mb: int = Field(default=4096, gt=0)
+    recall_target: float = Field(default=0.95, gt=0, le=1)
+
+
+class SmtpSettings(_Group):
+    host: str = "localhost"
+    port: int = Field(default=587, gt=0, lt=65536)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "simmim@localhost"
+    recipients: list[str] = Field(default_factory=list)
+
+
+class MonitorSettings(_Group):
+    crawl_every_s: int = Field(default=900, gt=0)
+    index_every_s: int = Field(default=300, gt=0)
+    detect_every_s: int = Field(default=900, gt=0)
+    bucket: Literal["hour", "day"] = "hour"
+
+
+class DashboardSettings(_Group):
+    port: int = Field(default=8501, gt=0, lt=65536)
+    password: SecretStr | None = Field(default=None, description="Required to view any page.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SIMMIM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    encoder: EncoderSettings = Field(default_factory=EncoderSettings)
+    crawler: CrawlerSettings = Field(default_factory=CrawlerSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        if not self.database.url:
+            self.database.url = f"sqlite:///{self.data_dir / DATABASE_FILE_NAME}"
+        return self
+
+    @property
+    def database_url(self) -> str:
+        assert self.database.url is not None  # filled by _resolve_paths
+        return self.database.url
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML source reads model_config["toml_file"], set per load by load_settings.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build settings from overrides, the environment and an optional TOML file.
+
+    The file is ``config_file`` if given, else ``$SIMMIM_CONFIG`` if set.
+    """
+    path_text = config_file if config_file is not None else os.environ.get(CONFIG_ENV_VAR)
+    if not path_text:
+        return _build(Settings, overrides)
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist",
+            hint=f"create it, or unset {CONFIG_ENV_VAR} / drop --config",
+        )
+    # A subclass carries the file name in its own model_config, so no global state changes.
+    with_file = type(
+        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
+    )
+    return _build(with_file, overrides, source=str(path))
+
+
+def _build(cls: type[Settings], overrides: dict[str, Any], source: str = "") -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        origin = f" (from {source} or the environment)" if source else " (from the environment)"
+        raise ConfigError(
+            f"invalid setting {where}: {first['msg']}{origin}",
+            hint=f"fix it, e.g. SIMMIM_{where.upper().replace('.', '__')}=...",
+        ) from exc
+    except ValueError as exc:  # malformed TOML
+        raise ConfigError(
+            f"cannot read settings from {source}: {exc}", hint="fix the file"
+        ) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings for entry points (CLI, dashboard); deep code takes them as arguments."""
+    return load_settings()
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """Settings as plain data with every secret (and any password in the DB URL) masked."""
+    from sqlalchemy.engine import make_url
+
+    data = settings.model_dump(mode="json")  # SecretStr fields dump as "**********"
+    data["database"]["url"] = make_url(settings.database_url).render_as_string(hide_password=True)
+    return data
