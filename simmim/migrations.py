@@ -89,7 +89,8 @@ def _run(engine: Engine, action: object, revision: str) -> None:
 
 
 def _unreachable(engine: Engine, exc: SQLAlchemyError) -> DatabaseError:
-    reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+    cause = getattr(exc, "orig", None) or exc  # the driver's own message when there is one
+    reason = (str(cause).strip().splitlines() or [type(exc).__name__])[0]
     return DatabaseError(
         f"database {engine.url.render_as_string(hide_password=True)} failed: {reason}",
         hint="check SIMMIM_DATABASE__URL and that the server is running",

@@ -12,8 +12,12 @@ class DataLayout:
 
     @property
     def images(self) -> Path:
-        """Crawled images, content-addressed: images/ab/abcdef….ext."""
+        """Crawled images, content-addressed: images/ab/abcdef…"""
         return self.root / "images"
+
+    def image_path(self, sha256: str) -> Path:
+        """Where the image with this content hash lives (format sniffed on read, not named)."""
+        return self.images / sha256[:2] / sha256
 
     @property
     def indexes(self) -> Path:

@@ -57,9 +57,15 @@ class EncoderSettings(_Group):
         default=None, description="Semantic Memory fusion weights (.safetensors)."
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    cpu_int8: bool = Field(
+        default=True,
+        description="On CPU, run the towers' linear layers in int8 (~1.6x faster; cosine to "
+        "fp32 >= 0.999). Training always uses fp32.",
+    )
     batch_size: int = Field(default=64, ge=1)
     workers: int = Field(default=2, ge=0, description="Image decode threads.")
     cache_dir: Path | None = Field(default=None, description="open_clip / HF weights cache.")
+    seed: int = Field(default=0, description="Seed for random-init weights (pretrained=none).")
 
 
 class CrawlerSettings(_Group):
@@ -67,7 +73,6 @@ class CrawlerSettings(_Group):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=20.0, gt=0)
     max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
-    max_image_pixels: int = Field(default=50_000_000, gt=0)
     per_host_interval_s: float = Field(default=1.0, ge=0)
     per_host_concurrency: int = Field(default=2, ge=1)
     concurrency: int = Field(default=16, ge=1)
@@ -113,6 +118,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_image_pixels: int = Field(
+        default=50_000_000, gt=0, description="Decompression-bomb limit for every image decoded."
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
     crawler: CrawlerSettings = Field(default_factory=CrawlerSettings)

@@ -75,3 +75,16 @@ def engine(db_url: str) -> Iterator[Engine]:
     migrations.upgrade(engine)
     yield engine
     engine.dispose()
+
+
+pytest_plugins = ["tests.encoder_fixtures"]
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_weights: Path):  # type: ignore[no-untyped-def]
+    """One loaded tiny encoder for the session (loading is the slow part, not encoding)."""
+    from encoder import load_encoder
+    from simmim.settings import Settings
+    from tests.encoder_fixtures import tiny_settings
+
+    return load_encoder(Settings(encoder=tiny_settings(tiny_weights)))  # type: ignore[arg-type]

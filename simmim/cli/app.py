@@ -72,7 +72,7 @@ def root(
 
 def register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from simmim.cli import config_cmd, db_cmd, init_cmd, status_cmd  # noqa: F401
+    from simmim.cli import config_cmd, db_cmd, init_cmd, status_cmd, train_cmd  # noqa: F401
 
 
 register()

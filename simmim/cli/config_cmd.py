@@ -15,5 +15,13 @@ app.add_typer(config_app, name="config")
 
 @config_app.command()
 def show(ctx: typer.Context) -> None:
-    """Print the effective settings (file, environment and defaults merged) as JSON."""
-    console.print_json(json.dumps(masked_dump(state(ctx).settings)))
+    """Print the effective settings (file, environment and defaults merged) as JSON.
+
+    Also shows the encoder fingerprint: the model identity every stored vector carries.
+    """
+    from encoder.fingerprint import model_fingerprint
+
+    settings = state(ctx).settings
+    shown = masked_dump(settings)
+    shown["encoder_fingerprint"] = model_fingerprint(settings.encoder)
+    console.print_json(json.dumps(shown))

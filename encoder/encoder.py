@@ -1,0 +1,268 @@
+"""Batched encoding into the three spaces, with image decoding overlapped with model compute."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from encoder.device import inference
+from encoder.fusion import SemanticMemoryFusion
+from encoder.images import ImageDecodeError, ImageInput, open_image
+from encoder.loading import Backbone
+from encoder.towers import image_tower, text_tower
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 2000  # the tokenizer keeps ~77 tokens; no need to BPE a whole article
+
+
+@dataclass
+class ItemInput:
+    """One thing to encode: text, an image, or both. ``key`` comes back unchanged."""
+
+    text: str | None = None
+    image: ImageInput | None = None
+    key: Any = None
+
+
+@dataclass
+class EncodedBatch:
+    keys: list[Any]
+    image: np.ndarray  # [n, D] float32 e_v; zero rows where has_image is False
+    text: np.ndarray  # [n, D] float32 e_t; zero rows where has_text is False
+    fused: np.ndarray  # [n, D] float32 f
+    has_image: np.ndarray  # [n] bool
+    has_text: np.ndarray  # [n] bool
+    errors: dict[int, str] = field(default_factory=dict)  # row -> why its image was dropped
+    visual_weights: np.ndarray | None = None  # [n, patches] a_v, with keep_attention
+    text_weights: np.ndarray | None = None  # [n, context] a_t, with keep_attention
+    token_ids: np.ndarray | None = None  # [n, context], with keep_attention
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def item_text(title: str | None, body: str | None) -> str | None:
+    """Title and lead as one string: what the text tower sees of an item."""
+    parts = [p.strip() for p in (title, body) if p and p.strip()]
+    return ". ".join(parts)[:MAX_TEXT_CHARS] if parts else None
+
+
+class Encoder:
+    """open_clip towers + Semantic Memory fusion. Build it with :func:`encoder.load_encoder`."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        fusion: SemanticMemoryFusion,
+        *,
+        fingerprint: str,
+        batch_size: int = 64,
+        workers: int = 2,
+        max_image_pixels: int = 50_000_000,
+    ) -> None:
+        self.backbone = backbone
+        self.fusion = fusion
+        self.fingerprint = fingerprint
+        self.batch_size = batch_size
+        self.workers = workers
+        self.max_image_pixels = max_image_pixels
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.device
+
+    @property
+    def dim(self) -> int:
+        return self.backbone.embed_dim
+
+    # ---- public API
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """[n, D] L2-normalised text embeddings (e_t)."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        chunks = [
+            self._text_batch(list(texts[i : i + self.batch_size]))
+            for i in range(0, len(texts), self.batch_size)
+        ]
+        return np.concatenate(chunks)
+
+    def encode_images(
+        self, images: Sequence[ImageInput], *, progress: bool = False
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """[n, D] L2-normalised image embeddings (e_v) and {row: reason} for unreadable ones."""
+        batches = list(
+            self.encode_items(
+                (ItemInput(image=img) for img in images), progress=progress, total=len(images)
+            )
+        )
+        return self._concat(batches, "image")
+
+    def encode_items(
+        self,
+        items: Iterable[ItemInput],
+        *,
+        batch_size: int | None = None,
+        keep_attention: bool = False,
+        progress: bool = False,
+        total: int | None = None,
+    ) -> Iterator[EncodedBatch]:
+        """Stream batches; memory stays bounded whatever the input size.
+
+        Images of the next batches are decoded and preprocessed in worker threads while
+        the model runs on the current one. An unreadable image drops the image side of
+        its item (reported in ``errors``); the item keeps its text.
+        """
+        size = batch_size or self.batch_size
+        bar = tqdm(
+            total=total, desc="encode", unit="item", delay=3, disable=not progress, leave=False
+        )
+        pool = ThreadPoolExecutor(self.workers) if self.workers > 0 else None
+        try:
+            for chunk, pixels in self._prefetched(items, size, pool):
+                yield self._encode_chunk(chunk, pixels, keep_attention)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    # ---- pipeline stages
+
+    def load_pixels(self, image: ImageInput) -> torch.Tensor:
+        """Decode + preprocess one image: [3, H, W]. Raises ImageDecodeError."""
+        picture = open_image(
+            image, max_pixels=self.max_image_pixels, draft_size=self.backbone.image_size
+        )
+        return self.backbone.preprocess(picture)
+
+    def _prefetched(
+        self, items: Iterable[ItemInput], size: int, pool: ThreadPoolExecutor | None
+    ) -> Iterator[
+        tuple[list[ItemInput], list[Future[torch.Tensor] | torch.Tensor | Exception | None]]
+    ]:
+        ahead: deque[tuple[list[ItemInput], list[Any]]] = deque()
+        iterator = iter(items)
+        while chunk := list(itertools.islice(iterator, size)):
+            ahead.append((chunk, [self._submit(pool, item.image) for item in chunk]))
+            if len(ahead) > 2:  # two batches in flight while one computes
+                yield ahead.popleft()
+        while ahead:
+            yield ahead.popleft()
+
+    def _submit(self, pool: ThreadPoolExecutor | None, image: ImageInput | None) -> Any:
+        if image is None:
+            return None
+        if pool is not None:
+            return pool.submit(self.load_pixels, image)
+        try:
+            return self.load_pixels(image)
+        except ImageDecodeError as exc:
+            return exc
+
+    def _encode_chunk(
+        self, chunk: list[ItemInput], pending: list[Any], keep_attention: bool
+    ) -> EncodedBatch:
+        n = len(chunk)
+        errors: dict[int, str] = {}
+        pixels: list[torch.Tensor] = []
+        image_rows: list[int] = []
+        for row, job in enumerate(pending):
+            if job is None:
+                continue
+            try:
+                result = job.result() if isinstance(job, Future) else job
+            except ImageDecodeError as exc:
+                result = exc
+            if isinstance(result, Exception):
+                errors[row] = str(result)
+            else:
+                pixels.append(result)
+                image_rows.append(row)
+        texts = [item_text(None, item.text) for item in chunk]
+        text_rows = [row for row, text in enumerate(texts) if text]
+
+        backbone, device = self.backbone, self.device
+        dim = self.dim
+        grid = backbone.model.visual.grid_size
+        patches = int(grid[0] * grid[1])
+        vision_width = self.fusion.config.vision_width
+        context = int(backbone.model.context_length)
+        text_width = self.fusion.config.text_width
+
+        with inference(device):
+            e_v = torch.zeros(n, dim, device=device)
+            tokens_v = torch.zeros(n, patches, vision_width, device=device)
+            has_image = torch.zeros(n, dtype=torch.bool, device=device)
+            if image_rows:
+                out = image_tower(backbone.model, torch.stack(pixels).to(device, non_blocking=True))
+                rows = torch.tensor(image_rows, device=device)
+                e_v[rows], tokens_v[rows], has_image[rows] = (
+                    out.embeds,
+                    out.patch_tokens.float(),
+                    True,
+                )
+
+            e_t = torch.zeros(n, dim, device=device)
+            states = torch.zeros(n, context, text_width, device=device)
+            token_mask = torch.zeros(n, context, dtype=torch.bool, device=device)
+            token_ids = torch.zeros(n, context, dtype=torch.long)
+            if text_rows:
+                ids = backbone.tokenizer([texts[row] for row in text_rows])  # type: ignore[misc]
+                out_t = text_tower(backbone.model, ids.to(device))
+                rows = torch.tensor(text_rows, device=device)
+                e_t[rows], states[rows], token_mask[rows] = (
+                    out_t.embeds,
+                    out_t.token_states.float(),
+                    out_t.token_mask,
+                )
+                token_ids[torch.tensor(text_rows)] = ids
+
+            if self.fusion.is_identity and not keep_attention:
+                fused_vectors = F.normalize(e_v + e_t, dim=-1)  # what the untrained module returns
+                attention = None
+            else:
+                attention = self.fusion(e_v, tokens_v, has_image, e_t, states, token_mask)
+                fused_vectors = attention.fused
+
+        batch = EncodedBatch(
+            keys=[item.key for item in chunk],
+            image=e_v.float().cpu().numpy(),
+            text=e_t.float().cpu().numpy(),
+            fused=fused_vectors.float().cpu().numpy(),
+            has_image=has_image.cpu().numpy(),
+            has_text=token_mask.any(dim=1).cpu().numpy(),
+            errors=errors,
+        )
+        if attention is not None and keep_attention:
+            batch.visual_weights = attention.visual_weights.float().cpu().numpy()
+            batch.text_weights = attention.text_weights.float().cpu().numpy()
+            batch.token_ids = token_ids.numpy()
+        return batch
+
+    def _text_batch(self, texts: list[str]) -> np.ndarray:
+        with inference(self.device):
+            ids = self.backbone.tokenizer([t[:MAX_TEXT_CHARS] for t in texts])  # type: ignore[misc]
+            out = text_tower(self.backbone.model, ids.to(self.device))
+        return out.embeds.float().cpu().numpy()
+
+    def _concat(self, batches: list[EncodedBatch], space: str) -> tuple[np.ndarray, dict[int, str]]:
+        if not batches:
+            return np.zeros((0, self.dim), np.float32), {}
+        errors: dict[int, str] = {}
+        offset = 0
+        for batch in batches:
+            errors.update({offset + row: reason for row, reason in batch.errors.items()})
+            offset += len(batch)
+        return np.concatenate([getattr(b, space) for b in batches]), errors
