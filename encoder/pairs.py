@@ -27,9 +27,8 @@ def read_pairs_file(path: Path, *, image_col: str = "image", text_col: str = "te
     """CSV with a header, or JSONL; image paths may be relative to the file's folder."""
     if not path.is_file():
         raise EncoderError(f"training data {path} does not exist", hint="give a CSV or JSONL file")
-    rows = list(
-        _jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".ndjson") else _csv_rows(path)
-    )
+    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
+    rows: list[dict[str, object]] = list(_jsonl_rows(path) if is_jsonl else _csv_rows(path))
     pairs = []
     for number, row in enumerate(rows, start=1 if is_jsonl else 2):  # CSV: line 1 is the header
         if image_col not in row or text_col not in row:
