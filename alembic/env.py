@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from simmim.db import UTCDateTime, make_engine
+from simmim.migrations import migration_connection
 from simmim.schema import metadata
 from simmim.settings import load_settings
 
@@ -50,7 +51,7 @@ def run_online() -> None:
         return
     engine = make_engine(_url())
     try:
-        with engine.begin() as connection:
+        with migration_connection(engine) as connection:
             _configure(connection)
     finally:
         engine.dispose()

@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from encoder.device import inference
 from encoder.fusion import SemanticMemoryFusion
-from encoder.images import ImageDecodeError, ImageInput, open_image
 from encoder.loading import Backbone
 from encoder.towers import image_tower, text_tower
+from simmim.images import ImageDecodeError, ImageInput, open_image
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from PIL import Image
 
 from encoder.device import inference
 from encoder.encoder import Encoder, ItemInput
-from encoder.images import ImageInput, open_image
 from encoder.towers import image_tower, patch_grid, project_patches, text_tower
+from simmim.images import ImageInput, open_image
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from simmim.errors import DatabaseError
@@ -65,25 +67,34 @@ def require_head(engine: Engine) -> None:
         )
 
 
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction, safe for SQLite's batch ALTER.
+
+    Batch mode copies and drops tables; with foreign keys on, the drop would cascade-delete
+    child rows. They are switched off for the migration and back on afterwards.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
 def _run(engine: Engine, action: object, revision: str) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.connect() as connection:
-            if sqlite:
-                # SQLite's batch ALTER copies and drops tables; with FKs on, the drop would
-                # cascade-delete child rows. Off for the migration, back on afterwards.
-                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-                connection.commit()
-            try:
-                with connection.begin():
-                    config.attributes["connection"] = connection
-                    action(config, revision)  # type: ignore[operator]
-            finally:
-                if sqlite:
-                    connection.rollback()
-                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-                    connection.commit()
+        with migration_connection(engine) as connection:
+            config.attributes["connection"] = connection
+            action(config, revision)  # type: ignore[operator]
     except SQLAlchemyError as exc:
         raise _unreachable(engine, exc) from exc
 

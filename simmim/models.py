@@ -114,5 +114,29 @@ class Item(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     source: Mapped[Source] = relationship(back_populates="items")
+    # Set when this item's image is a near-duplicate (perceptual hash) of an earlier item's.
+    image_duplicate_of: Mapped[int | None] = mapped_column(
+        ForeignKey("indexer_item.id", ondelete="SET NULL")
+    )
 
     __table_args__ = (Index("ix_indexer_item_source_published", "source_id", "published_at"),)
+
+
+class CrawlRun(Base):
+    """One crawl of one source: what came of it, kept for the health views and the dashboard."""
+
+    __tablename__ = "indexer_crawl_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("indexer_source.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    # {reason: count} and a few examples [{"where": url or line, "reason": ...}]
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)  # why the source as a whole failed
+
+    __table_args__ = (Index("ix_indexer_crawl_run_source_started", "source_id", "started_at"),)

@@ -72,11 +72,16 @@ class CrawlerSettings(_Group):
     user_agent: str = "SimMIM/0.1 (+https://github.com/simmim/simmim)"
     connect_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=20.0, gt=0)
-    max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
-    per_host_interval_s: float = Field(default=1.0, ge=0)
+    total_timeout_s: float = Field(default=60.0, gt=0, description="Whole fetch, body included.")
+    max_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Per response.")
+    per_host_interval_s: float = Field(
+        default=0.1, ge=0, description="Minimum gap between request starts to one host."
+    )
     per_host_concurrency: int = Field(default=2, ge=1)
-    concurrency: int = Field(default=16, ge=1)
+    concurrency: int = Field(default=32, ge=1, description="Requests in flight in all.")
     retries: int = Field(default=3, ge=0)
+    backoff_s: float = Field(default=0.5, ge=0, description="First retry wait; doubles.")
+    max_items_per_source: int = Field(default=500, ge=1, description="Per crawl of one source.")
     allow_private_addresses: bool = False
     allow_loopback: bool = False
 

@@ -74,3 +74,34 @@ def test_bad_url_is_one_clear_error() -> None:
         make_engine("not a url")
     with pytest.raises(DatabaseError, match="no database driver"):
         make_engine("nosuchdb://x/y")
+
+
+def test_upgrading_keeps_existing_rows(db_url: str) -> None:
+    """Later migrations rebuild tables on SQLite (batch mode); no row may be lost."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    migrations.upgrade(engine, "0001")
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO indexer_source (id, name, kind, location, every_s, enabled, created_at, consecutive_failures)"
+                " VALUES (1, 's', 'rss', 'x', 60, true, :now, 0)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO indexer_item (source_id, title, crawled_at, status) VALUES (1, 'kept', :now, 'pending')"
+            ),
+            {"now": now},
+        )
+    migrations.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT title FROM indexer_item")).scalars().all() == [
+            "kept"
+        ]
+    engine.dispose()

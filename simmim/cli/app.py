@@ -72,7 +72,14 @@ def root(
 
 def register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from simmim.cli import config_cmd, db_cmd, init_cmd, status_cmd, train_cmd  # noqa: F401
+    from simmim.cli import (  # noqa: F401
+        config_cmd,
+        db_cmd,
+        init_cmd,
+        source_cmd,
+        status_cmd,
+        train_cmd,
+    )
 
 
 register()

@@ -1,0 +1,360 @@
+"""A crawl: for each source, read candidates, drop duplicates, fetch images, store items.
+
+Every item is written in its own transaction, so one bad record never costs the others,
+and a failed crawl leaves what was stored before untouched. Source health (last success,
+last error, consecutive failures, next due time with back-off) and one CrawlRun row per
+source record what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from indexer.image_store import PhashIndex, StoredImage, inspect_image, write_image
+from indexer.net.errors import FetchError
+from indexer.net.fetcher import IMAGE_TYPES, Fetcher
+from indexer.sources import READERS
+from indexer.sources.base import Candidate, Rejected
+from indexer.text import text_sha256
+from simmim.db import session_factory, session_scope
+from simmim.images import ImageDecodeError
+from simmim.models import CrawlRun, Item, ItemStatus, Source
+from simmim.paths import DataLayout
+from simmim.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_BACKOFF = timedelta(days=1)
+EXAMPLES_KEPT = 10
+
+
+@dataclass
+class SourceOutcome:
+    source_id: int
+    name: str
+    ok: bool = True
+    new: int = 0
+    duplicate: int = 0
+    failed: int = 0
+    not_modified: bool = False
+    reasons: Counter[str] = field(default_factory=Counter)
+    examples: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def fail(self, where: str, reason: str, detail: str) -> None:
+        self.failed += 1
+        self.note(where, reason, detail)
+
+    def note(self, where: str, reason: str, detail: str) -> None:
+        self.reasons[reason] += 1
+        if len(self.examples) < EXAMPLES_KEPT:
+            self.examples.append({"where": where, "reason": reason, "detail": detail[:500]})
+
+
+@dataclass
+class ImageResult:
+    data: bytes | None = None
+    stored: StoredImage | None = None  # measured and validated (in a worker thread)
+    error: FetchError | None = None
+    decode_error: str | None = None
+
+
+def url_key_sha256(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class ItemWriter:
+    """Dedup and insert, one transaction per item.
+
+    All database work runs on one dedicated thread (``run``): writes stay serial, the
+    phash index needs no lock, and the event loop keeps fetching meanwhile.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], layout: DataLayout, max_pixels: int) -> None:
+        self.factory = factory
+        self.layout = layout
+        self.max_pixels = max_pixels
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simmim-db")
+        with session_scope(factory) as session:
+            self.phashes = PhashIndex.load(session)
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
+
+    def known_keys(self, keys: Sequence[str]) -> set[str]:
+        hashes = {url_key_sha256(k): k for k in keys}
+        found: set[str] = set()
+        with session_scope(self.factory) as session:
+            chunk = list(hashes)
+            for start in range(0, len(chunk), 500):
+                rows = session.scalars(
+                    select(Item.url_sha256).where(Item.url_sha256.in_(chunk[start : start + 500]))
+                )
+                found.update(hashes[h] for h in rows if h is not None)
+        return found
+
+    def write(
+        self, source_id: int, candidate: Candidate, image: ImageResult, outcome: SourceOutcome
+    ) -> None:
+        text_hash = text_sha256(candidate.title, candidate.text)
+        item = Item(
+            source_id=source_id,
+            external_id=(candidate.external_id or "")[:1024] or None,
+            url=candidate.url,
+            canonical_url=candidate.key,
+            url_sha256=url_key_sha256(candidate.key),
+            title=candidate.title,
+            text=candidate.text,
+            text_sha256=text_hash,
+            author=(candidate.author or "")[:512] or None,
+            extra=candidate.extra or None,
+            image_url=candidate.image_url
+            or (str(candidate.image_path) if candidate.image_path else None),
+            published_at=candidate.published_at,
+        )
+        problems = []
+        if image.error is not None:
+            problems.append(f"image: {image.error.reason}: {image.error.detail}")
+            outcome.note(candidate.where, f"image {image.error.reason}", image.error.detail)
+        stored = image.stored
+        if image.decode_error is not None:
+            reason = "image too large" if "too large" in image.decode_error else "corrupt image"
+            problems.append(f"image: {image.decode_error}")
+            outcome.note(candidate.where, reason, image.decode_error)
+        has_text = bool((candidate.title or "").strip() or (candidate.text or "").strip())
+        with session_scope(self.factory) as session:
+            if text_hash and session.scalar(
+                select(Item.id).where(Item.text_sha256 == text_hash).limit(1)
+            ):
+                outcome.duplicate += 1
+                return
+            original = None
+            if stored is not None:
+                same = session.scalar(
+                    select(Item.id).where(Item.image_sha256 == stored.sha256).limit(1)
+                )
+                if same is not None and not has_text:
+                    outcome.duplicate += 1  # the very same picture, nothing else
+                    return
+                near = self.phashes.nearest(stored.phash) if same is None else None
+                if near is not None:
+                    original = near  # link, don't store the near-copy again
+                    item.image_duplicate_of = near[0]
+                    item.image_sha256 = near[1]
+                else:
+                    write_image(self.layout, image.data or b"", stored.sha256)
+                    item.image_sha256 = stored.sha256
+                item.image_bytes, item.image_width, item.image_height = (
+                    stored.size_bytes,
+                    stored.width,
+                    stored.height,
+                )
+                item.image_phash = stored.phash
+            if problems:
+                item.error = "; ".join(problems)
+            if not has_text and item.image_sha256 is None:
+                item.status = ItemStatus.FAILED  # nothing left to index
+            session.add(item)
+            try:
+                session.flush()
+            except IntegrityError:  # the same URL arrived through another source meanwhile
+                session.rollback()
+                outcome.duplicate += 1
+                return
+            if stored is not None and original is None:
+                self.phashes.add(item.id, stored.sha256, stored.phash)
+        if item.status is ItemStatus.FAILED:
+            outcome.failed += 1
+        else:
+            outcome.new += 1
+
+
+def _load_image(candidate: Candidate, max_bytes: int) -> bytes:
+    path = candidate.image_path
+    assert path is not None
+    if path.stat().st_size > max_bytes:
+        raise FetchError("too large", f"{path} is over {max_bytes} bytes", url=str(path))
+    return path.read_bytes()
+
+
+def _inspected(data: bytes, max_pixels: int) -> ImageResult:
+    try:
+        return ImageResult(data, stored=inspect_image(data, max_pixels=max_pixels))
+    except ImageDecodeError as exc:
+        return ImageResult(data, decode_error=str(exc))
+
+
+async def _image_for(candidate: Candidate, fetcher: Fetcher, max_pixels: int) -> ImageResult:
+    """Download (or read) and validate the candidate's image; decoding runs in a thread."""
+    try:
+        if candidate.image_url:
+            data = (await fetcher.get(candidate.image_url, accept=IMAGE_TYPES)).content
+        elif candidate.image_path:
+            data = await asyncio.to_thread(_load_image, candidate, fetcher.settings.max_bytes)
+        else:
+            return ImageResult()
+    except FetchError as exc:
+        return ImageResult(error=exc)
+    except OSError as exc:
+        return ImageResult(error=FetchError("unreadable file", f"{candidate.image_path}: {exc}"))
+    return await asyncio.to_thread(_inspected, data, max_pixels)
+
+
+async def crawl_source(
+    source: Source, fetcher: Fetcher, writer: ItemWriter, limit: int
+) -> tuple[SourceOutcome, dict[str, str | None]]:
+    """Returns the outcome and the source's new conditional-GET state."""
+    outcome = SourceOutcome(source.id, source.name)
+    state: dict[str, str | None] = {
+        "etag": source.http_etag,
+        "last_modified": source.http_last_modified,
+    }
+    try:
+        result = await READERS[source.kind](source, fetcher, limit)
+    except FetchError as exc:
+        outcome.ok, outcome.error = False, f"{exc.reason}: {exc.detail}"
+        outcome.note(source.location, exc.reason, exc.detail)
+        return outcome, state
+    state = {"etag": result.etag, "last_modified": result.last_modified}
+    outcome.not_modified = result.not_modified
+    candidates: list[Candidate] = []
+    for record in result.records:
+        if isinstance(record, Rejected):
+            outcome.fail(record.where, record.reason, record.detail)
+        else:
+            candidates.append(record)
+    # Known URLs are skipped before anything is downloaded for them.
+    known = await writer.run(writer.known_keys, [c.key for c in candidates])
+    fresh: list[Candidate] = []
+    seen: set[str] = set()
+    for candidate in candidates:
+        if candidate.key in known or candidate.key in seen:
+            outcome.duplicate += 1
+        else:
+            seen.add(candidate.key)
+            fresh.append(candidate)
+    images = await asyncio.gather(*(_image_for(c, fetcher, writer.max_pixels) for c in fresh))
+    for candidate, image in zip(fresh, images, strict=True):
+        try:
+            await writer.run(writer.write, source.id, candidate, image, outcome)
+        except Exception as exc:  # one record's surprise must not end the crawl
+            log.exception("could not store %s", candidate.where)
+            outcome.fail(candidate.where, "store error", f"{type(exc).__name__}: {exc}")
+    return outcome, state
+
+
+def _record(
+    factory: sessionmaker[Session],
+    outcome: SourceOutcome,
+    state: dict[str, str | None],
+    started: datetime,
+    now: datetime,
+) -> None:
+    with session_scope(factory) as session:
+        source = session.get(Source, outcome.source_id)
+        if source is None:  # removed while crawling
+            return
+        source.last_attempt_at = now
+        if outcome.ok:
+            source.last_success_at = now
+            source.consecutive_failures = 0
+            source.next_due_at = now + timedelta(seconds=source.every_s)
+            source.http_etag, source.http_last_modified = state["etag"], state["last_modified"]
+        else:
+            source.consecutive_failures += 1
+            source.last_error, source.last_error_at = outcome.error, now
+            backoff = timedelta(seconds=source.every_s * 2 ** min(source.consecutive_failures, 10))
+            source.next_due_at = now + min(backoff, MAX_BACKOFF)
+        session.add(
+            CrawlRun(
+                source_id=source.id,
+                started_at=started,
+                finished_at=now,
+                ok=outcome.ok,
+                new=outcome.new,
+                duplicate=outcome.duplicate,
+                failed=outcome.failed,
+                reasons={"counts": dict(outcome.reasons), "examples": outcome.examples},
+                error=outcome.error,
+            )
+        )
+
+
+def select_sources(
+    session: Session, *, source_ids: Sequence[int] | None, due_only: bool, now: datetime
+) -> list[Source]:
+    query = select(Source).where(Source.enabled).order_by(Source.id)
+    if source_ids:
+        query = select(Source).where(Source.id.in_(source_ids)).order_by(Source.id)
+    sources = list(session.scalars(query))
+    if due_only:
+        sources = [s for s in sources if s.next_due_at is None or s.next_due_at <= now]
+    return sources
+
+
+async def crawl_async(
+    settings: Settings,
+    engine: Engine,
+    *,
+    source_ids: Sequence[int] | None = None,
+    due_only: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_done: Callable[[SourceOutcome], None] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[SourceOutcome]:
+    factory = session_factory(engine)
+    with session_scope(factory) as session:
+        sources = select_sources(session, source_ids=source_ids, due_only=due_only, now=now())
+    layout = DataLayout(settings.data_dir)
+    layout.create()
+    writer = ItemWriter(factory, layout, settings.max_image_pixels)
+    limit = settings.crawler.max_items_per_source
+
+    async with Fetcher(settings.crawler, transport=transport) as fetcher:
+
+        async def one(source: Source) -> SourceOutcome:
+            started = now()
+            try:
+                outcome, state = await crawl_source(source, fetcher, writer, limit)
+            except Exception as exc:  # a bug in one reader must not stop the others
+                log.exception("crawl of source %s failed", source.name)
+                outcome = SourceOutcome(
+                    source.id, source.name, ok=False, error=f"internal error: {exc}"
+                )
+                state = {"etag": source.http_etag, "last_modified": source.http_last_modified}
+            await writer.run(_record, factory, outcome, state, started, now())
+            if on_done is not None:
+                on_done(outcome)
+            return outcome
+
+        try:
+            return list(await asyncio.gather(*(one(s) for s in sources)))
+        finally:
+            writer.thread.shutdown(wait=True)
+
+
+def crawl(
+    settings: Settings,
+    engine: Engine,
+    *,
+    source_ids: Sequence[int] | None = None,
+    due_only: bool = False,
+    on_done: Callable[[SourceOutcome], None] | None = None,
+) -> list[SourceOutcome]:
+    """Synchronous entry point for the CLI and the scheduler."""
+    return asyncio.run(
+        crawl_async(settings, engine, source_ids=source_ids, due_only=due_only, on_done=on_done)
+    )

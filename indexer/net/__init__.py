@@ -1,0 +1,1 @@
+"""Fetching from the outside world: safe, polite, bounded."""

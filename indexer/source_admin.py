@@ -1,0 +1,99 @@
+"""Adding, listing and switching sources: the functions the CLI and dashboard share."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from simmim.errors import SimmimError
+from simmim.models import Item, Source, SourceKind
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class SourceError(SimmimError):
+    """A source cannot be added or found as asked."""
+
+
+def parse_every(text: str) -> int:
+    """'15m', '2h', '1d', '90s' or plain seconds -> seconds."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise SourceError(f"--every {text!r} is not a duration", hint="use e.g. 30s, 15m, 2h or 1d")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _check_location(location: str, kind: SourceKind) -> str:
+    if kind in (SourceKind.RSS, SourceKind.PAGE) or location.startswith(("http://", "https://")):
+        parts = urlsplit(location)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SourceError(
+                f"{location!r} is not an http(s) URL", hint=f"a {kind.value} source needs one"
+            )
+        return location
+    path = Path(location).expanduser().resolve()
+    if kind is SourceKind.FOLDER and not path.is_dir():
+        raise SourceError(f"folder {path} does not exist")
+    if kind is SourceKind.JSONL and not path.is_file():
+        raise SourceError(
+            f"file {path} does not exist", hint="give a JSONL file path or an http(s) URL"
+        )
+    return str(path)
+
+
+def default_name(location: str) -> str:
+    parts = urlsplit(location)
+    if parts.hostname:
+        return f"{parts.hostname}{parts.path.rstrip('/')}"[:200]
+    return Path(location).name[:200] or location[:200]
+
+
+def add_source(
+    session: Session,
+    location: str,
+    kind: SourceKind,
+    *,
+    every_s: int = 900,
+    name: str | None = None,
+) -> Source:
+    source = Source(
+        name=name or default_name(location),
+        kind=kind,
+        location=_check_location(location, kind),
+        every_s=every_s,
+    )
+    session.add(source)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise SourceError(
+            f"a source named {source.name!r} exists", hint="pick another --name"
+        ) from exc
+    return source
+
+
+def find_source(session: Session, ref: str) -> Source:
+    """By id or by name."""
+    match = Source.name == ref
+    query = select(Source).where(or_(match, Source.id == int(ref)) if ref.isdigit() else match)
+    source = session.scalars(query).first()
+    if source is None:
+        raise SourceError(f"no source {ref!r}", hint="see `simmim source list`")
+    return source
+
+
+def list_sources(session: Session) -> list[tuple[Source, int]]:
+    """Every source with its item count."""
+    counts = dict(
+        session.execute(select(Item.source_id, func.count(Item.id)).group_by(Item.source_id)).all()
+    )
+    return [
+        (s, int(counts.get(s.id, 0))) for s in session.scalars(select(Source).order_by(Source.id))
+    ]

@@ -1,0 +1,32 @@
+"""Normalised text and its hash: the same story syndicated twice is one item."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+
+_URL = re.compile(r"https?://\S+")
+_TAG = re.compile(r"<[^>]+>")
+_NON_WORD = re.compile(r"[^\w$]+", re.UNICODE)
+MIN_WORDS_FOR_DEDUP = 5  # "Read more" must not make every item a duplicate
+
+
+def strip_html(fragment: str) -> str:
+    """Feed summaries often carry markup; keep the words."""
+    return " ".join(html.unescape(_TAG.sub(" ", fragment)).split())
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _URL.sub(" ", text)
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def text_sha256(title: str | None, body: str | None) -> str | None:
+    """Hash of the normalised title + text, or None when too short to mean anything."""
+    words = normalise(" ".join(part for part in (title, body) if part))
+    if len(words.split()) < MIN_WORDS_FOR_DEDUP:
+        return None
+    return hashlib.sha256(words.encode("utf-8")).hexdigest()

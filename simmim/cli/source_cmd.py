@@ -1,0 +1,182 @@
+"""`simmim source ...` and `simmim crawl`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from simmim import migrations
+from simmim.cli.app import app, console, state
+from simmim.db import session_factory, session_scope
+from simmim.models import SourceKind
+
+source_app = typer.Typer(
+    help="Sources to crawl: add, list, remove, enable, disable.", no_args_is_help=True
+)
+app.add_typer(source_app, name="source")
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    seconds = (datetime.now(UTC) - when).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{int(seconds // size)}{unit}"
+            break
+    else:
+        text = f"{int(seconds)}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+@source_app.command("add")
+def add(
+    ctx: typer.Context,
+    location: Annotated[str, typer.Argument(help="Feed/page URL, folder path, or JSONL path/URL.")],
+    kind: Annotated[SourceKind, typer.Option("--kind", help="rss, page, folder or jsonl.")],
+    every: Annotated[
+        str, typer.Option("--every", help="Crawl interval: 30s, 15m, 2h, 1d.")
+    ] = "15m",
+    name: Annotated[str | None, typer.Option("--name", help="Defaults to host + path.")] = None,
+) -> None:
+    """Register a source to crawl."""
+    from indexer.source_admin import add_source, parse_every
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    with session_scope(session_factory(cli.engine)) as session:
+        source = add_source(session, location, kind, every_s=parse_every(every), name=name)
+        console.print(f"added source {source.id} {source.name!r} ({kind.value}, every {every})")
+
+
+@source_app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """Sources with their health."""
+    from indexer.source_admin import list_sources
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    table = Table()
+    for column in (
+        "id",
+        "name",
+        "kind",
+        "on",
+        "items",
+        "last success",
+        "failures",
+        "last error",
+        "next due",
+    ):
+        table.add_column(column)
+    with session_scope(session_factory(cli.engine)) as session:
+        for source, items in list_sources(session):
+            table.add_row(
+                str(source.id),
+                source.name,
+                source.kind.value,
+                "yes" if source.enabled else "no",
+                str(items),
+                _ago(source.last_success_at),
+                str(source.consecutive_failures),
+                (source.last_error or "-")[:60],
+                _ago(source.next_due_at) if source.enabled else "-",
+            )
+    console.print(table)
+
+
+def _switch(ctx: typer.Context, ref: str, enabled: bool | None) -> None:
+    from indexer.source_admin import find_source
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    with session_scope(session_factory(cli.engine)) as session:
+        source = find_source(session, ref)
+        if enabled is None:
+            session.delete(source)
+            console.print(f"removed source {source.id} {source.name!r} and its items")
+        else:
+            source.enabled = enabled
+            console.print(
+                f"source {source.id} {source.name!r} {'enabled' if enabled else 'disabled'}"
+            )
+
+
+@source_app.command()
+def remove(
+    ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Source id or name.")]
+) -> None:
+    """Delete a source and every item crawled from it."""
+    _switch(ctx, ref, None)
+
+
+@source_app.command()
+def enable(
+    ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Source id or name.")]
+) -> None:
+    """Crawl this source again."""
+    _switch(ctx, ref, True)
+
+
+@source_app.command()
+def disable(
+    ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Source id or name.")]
+) -> None:
+    """Stop crawling this source (its items stay)."""
+    _switch(ctx, ref, False)
+
+
+@app.command("crawl")
+def crawl_command(
+    ctx: typer.Context,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Source id or name (repeatable).")
+    ] = None,
+    due: Annotated[
+        bool, typer.Option("--due", help="Only sources whose next crawl is due.")
+    ] = False,
+) -> None:
+    """Crawl enabled sources now (or the ones named) and summarise what came in."""
+    from indexer.crawl import crawl
+    from indexer.source_admin import find_source
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    ids = None
+    if source:
+        with session_scope(session_factory(cli.engine)) as session:
+            ids = [find_source(session, ref).id for ref in source]
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("crawling", total=None)
+        outcomes = crawl(
+            cli.settings,
+            cli.engine,
+            source_ids=ids,
+            due_only=due,
+            on_done=lambda o: progress.advance(task),
+        )
+    if not outcomes:
+        console.print("no source to crawl: add one with `simmim source add URL --kind rss`")
+        return
+    table = Table(title="crawl")
+    for column in ("source", "status", "new", "duplicate", "failed", "reasons"):
+        table.add_column(column)
+    for o in outcomes:
+        status = "ok" if o.ok else f"failed: {o.error}"
+        if o.not_modified:
+            status = "not modified"
+        reasons = ", ".join(f"{reason} x{count}" for reason, count in o.reasons.most_common())
+        table.add_row(
+            o.name, status[:70], str(o.new), str(o.duplicate), str(o.failed), reasons[:80] or "-"
+        )
+    console.print(table)
+    console.print(
+        f"{sum(o.new for o in outcomes)} new, {sum(o.duplicate for o in outcomes)} duplicate, "
+        f"{sum(o.failed for o in outcomes)} failed, {sum(not o.ok for o in outcomes)} source(s) failed"
+    )
