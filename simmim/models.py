@@ -50,6 +50,9 @@ def _str_enum(cls: type[enum.StrEnum], length: int) -> Enum:
     )
 
 
+SPACE_BITS = {"image": 1, "text": 2, "fused": 4}
+
+
 class Source(Base):
     __tablename__ = "indexer_source"
 
@@ -112,6 +115,8 @@ class Item(Base):
         _str_enum(ItemStatus, 16), default=ItemStatus.PENDING, index=True
     )
     error: Mapped[str | None] = mapped_column(Text)
+    # Which indexes hold this item's vectors (SPACE_BITS); reconcile compares it with them.
+    indexed_spaces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     source: Mapped[Source] = relationship(back_populates="items")
     # Set when this item's image is a near-duplicate (perceptual hash) of an earlier item's.

@@ -88,3 +88,18 @@ def tiny_encoder(tiny_weights: Path):  # type: ignore[no-untyped-def]
     from tests.encoder_fixtures import tiny_settings
 
     return load_encoder(Settings(encoder=tiny_settings(tiny_weights)))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `simmim ARGS...` in-process; returns stdout, failing the test on a non-zero exit."""
+    from simmim.cli import main
+
+    def run(*args: str) -> str:
+        with pytest.raises(SystemExit) as info:
+            main(list(args))
+        out, err = capsys.readouterr()
+        assert info.value.code in (0, None), err
+        return out
+
+    return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -386,6 +387,7 @@ def test_crawl_command_and_source_admin(
     http_server: LocalServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    cli: Callable[..., str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from simmim.cli import main
@@ -395,13 +397,6 @@ def test_crawl_command_and_source_admin(
         200, rss([{"title": "Only story in town today", "link": s.url("/x")}]), XML
     )
     monkeypatch.setenv("SIMMIM_CRAWLER__ALLOW_LOOPBACK", "true")
-
-    def cli(*args: str) -> str:
-        with pytest.raises(SystemExit) as info:
-            main(list(args))
-        out, err = capsys.readouterr()
-        assert info.value.code in (0, None), err
-        return out
 
     cli("init")
     assert "added source 1 'wire'" in cli(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine
 
 from simmim.db import make_engine
@@ -48,6 +49,14 @@ class CliState:
         return self._engine
 
 
+def new_table(*columns: str, title: str | None = None) -> Table:
+    """A table whose cells wrap instead of being cut: output piped to a file stays complete."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     assert isinstance(obj, CliState)
@@ -75,6 +84,7 @@ def register() -> None:
     from simmim.cli import (  # noqa: F401
         config_cmd,
         db_cmd,
+        index_cmd,
         init_cmd,
         source_cmd,
         status_cmd,

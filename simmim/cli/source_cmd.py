@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.progress import Progress
-from rich.table import Table
 
 from simmim import migrations
-from simmim.cli.app import app, console, state
+from simmim.cli.app import app, console, new_table, state
 from simmim.db import session_factory, session_scope
 from simmim.models import SourceKind
 
@@ -62,19 +61,9 @@ def list_(ctx: typer.Context) -> None:
 
     cli = state(ctx)
     migrations.require_head(cli.engine)
-    table = Table()
-    for column in (
-        "id",
-        "name",
-        "kind",
-        "on",
-        "items",
-        "last success",
-        "failures",
-        "last error",
-        "next due",
-    ):
-        table.add_column(column)
+    table = new_table(
+        "id", "name", "kind", "on", "items", "last success", "failures", "last error", "next due"
+    )
     with session_scope(session_factory(cli.engine)) as session:
         for source, items in list_sources(session):
             table.add_row(
@@ -164,9 +153,7 @@ def crawl_command(
     if not outcomes:
         console.print("no source to crawl: add one with `simmim source add URL --kind rss`")
         return
-    table = Table(title="crawl")
-    for column in ("source", "status", "new", "duplicate", "failed", "reasons"):
-        table.add_column(column)
+    table = new_table("source", "status", "new", "duplicate", "failed", "reasons", title="crawl")
     for o in outcomes:
         status = "ok" if o.ok else f"failed: {o.error}"
         if o.not_modified:

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from simmim.cli.app import app, console, state
+from simmim.cli.app import app, console, new_table, state
 from simmim.paths import DataLayout
 
 if TYPE_CHECKING:
     from encoder.pairs import Pair
+    from encoder.training import RecallReport
+    from simmim.settings import Settings
 
 DataOption = Annotated[
     Path | None,
@@ -45,14 +46,24 @@ def _default_out(ctx: typer.Context, stem: str) -> Path:
     return DataLayout(state(ctx).settings.data_dir).models / f"{stem}-{stamp}.safetensors"
 
 
-def _print_report(report: object, title: str) -> None:
-    from encoder.training import RecallReport, summarize
+def _without_fusion(ctx: typer.Context) -> Settings:
+    settings = state(ctx).settings.model_copy(deep=True)
+    settings.encoder.fusion_checkpoint = None
+    return settings
 
-    assert isinstance(report, RecallReport)
-    table = Table(title=title)
-    table.add_column("held-out recall")
-    table.add_column(report.baseline_name, justify="right")
-    table.add_column("trained", justify="right")
+
+def _finish(report: RecallReport, path: Path, as_json: bool, title: str, setting: str) -> None:
+    if as_json:
+        console.print_json(json.dumps({**report.to_dict(), "checkpoint": str(path)}))
+        return
+    _print_report(report, title)
+    console.print(f"saved {path}\nuse it: export SIMMIM_ENCODER__{setting}={path}")
+
+
+def _print_report(report: RecallReport, title: str) -> None:
+    from encoder.training import summarize
+
+    table = new_table("held-out recall", report.baseline_name, "trained", title=title)
     for row in summarize(report):
         table.add_row(*row)
     console.print(table)
@@ -86,19 +97,15 @@ def train_fusion_command(
     from encoder.training import FusionTrainConfig, train_fusion
 
     pairs = _pairs(ctx, data, image_col, text_col)
-    settings = state(ctx).settings.model_copy(deep=True)
-    settings.encoder.fusion_checkpoint = None  # train from the baseline, not on top of an old one
-    encoder = load_encoder(settings)
+    encoder = load_encoder(_without_fusion(ctx))  # train from the baseline, not an old fusion
     path = out or _default_out(ctx, "fusion")
     config = FusionTrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction, seed=seed
     )
     report = train_fusion(encoder, pairs, path, config)
-    if report_json:
-        console.print_json(json.dumps({**report.to_dict(), "checkpoint": str(path)}))
-        return
-    _print_report(report, f"fusion on {encoder.backbone.fingerprint}")
-    console.print(f"saved {path}\nuse it: export SIMMIM_ENCODER__FUSION_CHECKPOINT={path}")
+    _finish(
+        report, path, report_json, f"fusion on {encoder.backbone.fingerprint}", "FUSION_CHECKPOINT"
+    )
 
 
 @app.command("train-backbone")
@@ -127,16 +134,11 @@ def train_backbone_command(
     from encoder.finetune import BackboneTrainConfig, train_backbone
 
     pairs = _pairs(ctx, data, image_col, text_col)
-    settings = state(ctx).settings.model_copy(deep=True)
-    settings.encoder.fusion_checkpoint = None
+    settings = _without_fusion(ctx)
     encoder = load_encoder(settings, trainable=True)
     path = out or _default_out(ctx, f"backbone-{settings.encoder.model}")
     config = BackboneTrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction, seed=seed
     )
     report = train_backbone(encoder, pairs, path, config)
-    if report_json:
-        console.print_json(json.dumps({**report.to_dict(), "checkpoint": str(path)}))
-        return
-    _print_report(report, f"fine-tuned {settings.encoder.model}")
-    console.print(f"saved {path}\nuse it: export SIMMIM_ENCODER__PRETRAINED={path}")
+    _finish(report, path, report_json, f"fine-tuned {settings.encoder.model}", "PRETRAINED")

@@ -1,0 +1,277 @@
+"""One FAISS index per space, with ids that are item ids and a JSON manifest beside it.
+
+The manifest records what was built (factory string, nprobe), for which model
+fingerprint, how many vectors, the recall measured against exact search, and the file's
+checksum. Files are written to a temp name, fsynced and renamed, index first and manifest
+last, so a crash leaves the previous pair or the new one, never half of each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from indexer.index.chooser import IndexPlan
+from simmim.errors import SimmimError
+
+log = logging.getLogger(__name__)
+NPROBE_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+
+
+class IndexFileError(SimmimError):
+    """An index file is missing, damaged or belongs to another model."""
+
+
+@dataclass
+class Manifest:
+    space: str
+    factory: str
+    kind: str
+    dim: int
+    fingerprint: str
+    count: int = 0
+    nprobe: int = 0
+    recall_at_10: float | None = None  # measured against exact search when built
+    recall_target: float = 0.95
+    checksum: str = ""
+    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    built_count: int = (
+        0  # vectors when the type was chosen; growth past the plan triggers a rebuild
+    )
+
+
+def gpu_count() -> int:
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0
+
+
+def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
+    try:
+        return faiss.downcast_index(faiss.extract_index_ivf(index))
+    except RuntimeError:
+        return None
+
+
+def _without_self(scores: np.ndarray, ids: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
+    """Scores of the top k results other than the query's own entry (-inf pads)."""
+    masked = np.where(ids == query_ids[:, None], -np.inf, scores)
+    return -np.sort(-masked, axis=1)[:, :k]
+
+
+def recall_at_k(
+    exact_scores: np.ndarray, approx_scores: np.ndarray, k: int = 10, eps: float = 1e-5
+) -> float:
+    """Tie-aware Recall@k from scores alone.
+
+    With t the k-th exact score, an approximate result scoring above t is surely a true
+    neighbour; results scoring t (ties) count up to the number of top-k places the exact
+    list leaves for score t.
+    """
+    t = exact_scores[:, k - 1 : k]
+    approx = approx_scores[:, :k]
+    above = (approx > t + eps).sum(axis=1)
+    tied = (np.abs(approx - t) <= eps).sum(axis=1)
+    room = k - (exact_scores[:, :k] > t + eps).sum(axis=1)
+    return float((above + np.minimum(tied, room)).mean() / k)
+
+
+class VectorIndex:
+    def __init__(self, index: faiss.Index, manifest: Manifest) -> None:
+        self.index = index
+        self.manifest = manifest
+        self._gpu: faiss.Index | None = None
+        ivf = _ivf(index)
+        if ivf is not None:
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+            ivf.nprobe = max(1, manifest.nprobe)
+
+    @classmethod
+    def create(
+        cls, space: str, plan: IndexPlan, dim: int, fingerprint: str, recall_target: float
+    ) -> VectorIndex:
+        index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
+        manifest = Manifest(
+            space, plan.factory, plan.kind, dim, fingerprint, recall_target=recall_target
+        )
+        return cls(index, manifest)
+
+    # ---- contents
+
+    @property
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    def train(self, sample: np.ndarray) -> None:
+        if self.index.is_trained:
+            return
+        ivf = _ivf(self.index)
+        if isinstance(ivf, faiss.IndexIVFPQ):
+            ivf.do_polysemous_training = False  # minutes of training for a filter we never use
+        if ivf is not None and gpu_count():
+            ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlatL2(ivf.d))
+        self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add or replace: ids already present are removed first, so a re-add never duplicates."""
+        if not len(ids):
+            return
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self.remove(ids)
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self._gpu = None
+
+    def remove(self, ids: np.ndarray) -> int:
+        if not len(ids) or not self.count:
+            return 0
+        removed = int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+        self._gpu = None
+        return removed
+
+    def ids(self) -> np.ndarray:
+        if isinstance(self.index, faiss.IndexIDMap2 | faiss.IndexIDMap):
+            return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        ivf = _ivf(self.index)
+        assert ivf is not None, f"unsupported index {type(self.index).__name__}"
+        invlists = ivf.invlists
+        parts = [
+            faiss.rev_swig_ptr(invlists.get_ids(lst), invlists.list_size(lst)).copy()
+            for lst in range(ivf.nlist)
+            if invlists.list_size(lst)
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors by id (exact for Flat and IVF-Flat; approximate for PQ)."""
+        if not len(ids):
+            return np.zeros((0, self.manifest.dim), np.float32)
+        return self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
+
+    # ---- search
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) [n, k]; ids are -1 past the end."""
+        k = max(1, min(k, self.count)) if self.count else 1
+        target = self.index
+        if gpu_count():
+            if self._gpu is None:
+                self._gpu = faiss.index_cpu_to_all_gpus(self.index)
+            target = self._gpu
+        return target.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def tune(self, query_ids: np.ndarray, recall_target: float, k: int = 10) -> None:
+        """Smallest nprobe whose tie-aware Recall@k against exact search meets the target.
+
+        Queries are stored vectors; each one's own entry is left out of both result
+        lists, so recall measures finding the neighbours, not finding the query itself.
+        """
+        ivf = _ivf(self.index)
+        if ivf is None or not self.count:
+            self.manifest.nprobe, self.manifest.recall_at_10 = 0, 1.0
+            return
+        k = min(k, self.count - 1)
+        queries = self.vectors(query_ids)
+        exact = faiss.IndexIDMap2(faiss.IndexFlatIP(self.manifest.dim))
+        ids = self.ids()
+        exact.add_with_ids(self.vectors(ids), ids)
+        found_scores, found_ids = exact.search(queries, k + 1)
+        exact_scores = _without_self(found_scores, found_ids, query_ids, k)
+        recall = 0.0
+        for nprobe in (n for n in NPROBE_STEPS if n <= ivf.nlist):
+            ivf.nprobe = nprobe
+            found_scores, found_ids = self.index.search(queries, k + 1)
+            scores = _without_self(found_scores, found_ids, query_ids, k)
+            recall = recall_at_k(exact_scores, scores, k)
+            if recall >= recall_target:
+                break
+        self.manifest.nprobe, self.manifest.recall_at_10 = int(ivf.nprobe), round(recall, 4)
+        log.info("%s: nprobe %d gives recall@%d %.3f", self.manifest.space, ivf.nprobe, k, recall)
+
+    # ---- files
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        index_path, manifest_path = paths(folder, self.manifest.space)
+        self.manifest.count = self.count
+        self.manifest.checksum = _atomic_write(
+            index_path, lambda tmp: faiss.write_index(self.index, tmp)
+        )
+        text = json.dumps(asdict(self.manifest), indent=2).encode()
+        _atomic_write(manifest_path, lambda tmp: Path(tmp).write_bytes(text))
+
+    @classmethod
+    def load(
+        cls, folder: Path, space: str, fingerprint: str, *, read_only: bool = False
+    ) -> VectorIndex | None:
+        """The saved index, or None when there is none. A model mismatch is an error."""
+        index_path, manifest_path = paths(folder, space)
+        if not manifest_path.is_file() or not index_path.is_file():
+            return None
+        try:
+            manifest = Manifest(**json.loads(manifest_path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise IndexFileError(
+                f"index manifest {manifest_path} is damaged: {exc}",
+                hint="run `simmim index --rebuild`",
+            ) from exc
+        if manifest.fingerprint != fingerprint:
+            raise IndexFileError(
+                f"the {space} index was built with model {manifest.fingerprint}, "
+                f"but the encoder is now {fingerprint}",
+                hint="re-encode everything with `simmim index --rebuild` (or restore the old model settings)",
+            )
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if read_only else 0
+        try:
+            index = faiss.read_index(str(index_path), flags)
+        except RuntimeError:
+            try:
+                index = faiss.read_index(str(index_path))  # types that cannot be mapped
+            except RuntimeError as exc:
+                raise IndexFileError(
+                    f"index file {index_path} is damaged: {exc}",
+                    hint="run `simmim index --rebuild`",
+                ) from exc
+        return cls(index, manifest)
+
+
+def paths(folder: Path, space: str) -> tuple[Path, Path]:
+    return folder / f"{space}.faiss", folder / f"{space}.json"
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[str], object]) -> str:
+    """``write(tmp_path)``, fsync, rename over ``path``, fsync the folder; returns the SHA-256."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        digest = file_checksum(Path(tmp))
+        os.replace(tmp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return digest

@@ -1,0 +1,166 @@
+"""Search: one function behind the CLI and the dashboard.
+
+A text query is embedded by the text tower, an image query by the image tower, both
+together by the fusion (as an item with that image and text). Each space holds one kind of
+vector, all in the same joint space, so: text → ``image`` finds pictures, image → ``text``
+finds captions, either → ``fused`` finds items by their combined content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import ColumnElement, Engine, select
+
+from encoder.encoder import Encoder, ItemInput
+from indexer.index import SPACES
+from indexer.ingest import IndexSet
+from simmim.db import session_factory, session_scope
+from simmim.errors import SimmimError
+from simmim.images import ImageInput
+from simmim.models import Item, ItemStatus
+
+COLLAPSE_COSINE = 0.94
+
+
+class SearchError(SimmimError):
+    pass
+
+
+@dataclass
+class SearchFilters:
+    """Restrictions on which items may be returned.
+
+    ``conditions`` is the hook later parts use (topic, sentiment, saved queries): any SQL
+    condition on Item, e.g. ``Item.id.in_(select(Score.item_id).where(...))``.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    source_ids: Sequence[int] = ()
+    conditions: list[ColumnElement[bool]] = field(default_factory=list)
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        clauses = list(self.conditions)
+        when = Item.published_at
+        if self.since is not None:
+            clauses.append(when >= self.since)
+        if self.until is not None:
+            clauses.append(when < self.until)
+        if self.source_ids:
+            clauses.append(Item.source_id.in_(list(self.source_ids)))
+        return clauses
+
+
+@dataclass
+class SearchResult:
+    item_id: int
+    score: float
+    space: str
+    title: str | None
+    text: str | None
+    url: str | None
+    image_sha256: str | None
+    source_id: int
+    published_at: datetime | None
+
+
+def query_vector(encoder: Encoder | None, text: str | None, image: ImageInput | None) -> np.ndarray:
+    if not text and image is None:
+        raise SearchError("a search needs a text, an image, or both")
+    if encoder is None:
+        raise SearchError("text and image queries need an encoder")
+    if text and image is not None:
+        batch = next(encoder.encode_items([ItemInput(text=text, image=image)]))
+        if batch.errors:
+            raise SearchError(f"query image unreadable: {batch.errors[0]}")
+        return batch.fused[0]
+    if image is not None:
+        vectors, errors = encoder.encode_images([image])
+        if errors:
+            raise SearchError(f"query image unreadable: {errors[0]}")
+        return vectors[0]
+    return encoder.encode_texts([text or ""])[0]
+
+
+def search(
+    engine: Engine,
+    encoder: Encoder | None,
+    indexes: IndexSet,
+    *,
+    text: str | None = None,
+    image: ImageInput | None = None,
+    vector: np.ndarray | None = None,
+    space: str = "fused",
+    k: int = 10,
+    filters: SearchFilters | None = None,
+    collapse: bool = False,
+) -> list[SearchResult]:
+    """Top-k items; with filters, still k results whenever k matching items exist.
+
+    ``vector`` skips encoding (a saved query's embedding, or a benchmark's).
+    """
+    if space not in SPACES:
+        raise SearchError(f"unknown space {space!r}", hint=f"choose one of {', '.join(SPACES)}")
+    index = indexes.spaces.get(space)
+    if index is None or not index.count:
+        raise SearchError(
+            f"the {space} index is empty", hint="run `simmim crawl` then `simmim index`"
+        )
+    query = (vector if vector is not None else query_vector(encoder, text, image))[None]
+    clauses = (filters or SearchFilters()).clauses()
+    results: list[SearchResult] = []
+    fetch = k * (4 if clauses or collapse else 1) + 1
+    factory = session_factory(engine)
+    while True:
+        scores, ids = index.search(query, fetch)
+        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        with session_scope(factory) as session:
+            rows = {
+                row.id: row
+                for row in session.scalars(
+                    select(Item).where(
+                        Item.id.in_([i for i, _ in found]),
+                        Item.status == ItemStatus.INDEXED,
+                        *clauses,
+                    )
+                )
+            }
+        results = [
+            SearchResult(
+                item_id=i,
+                score=s,
+                space=space,
+                title=rows[i].title,
+                text=rows[i].text,
+                url=rows[i].url,
+                image_sha256=rows[i].image_sha256,
+                source_id=rows[i].source_id,
+                published_at=rows[i].published_at,
+            )
+            for i, s in found
+            if i in rows
+        ]
+        if collapse:
+            results = _collapse(results, index)
+        exhausted = fetch >= index.count
+        if len(results) >= k or exhausted:
+            return results[:k]
+        fetch = min(index.count, fetch * 4)
+
+
+def _collapse(results: list[SearchResult], index: object) -> list[SearchResult]:
+    """Drop results nearly identical (cosine ≥ 0.94) to a better-ranked one."""
+    if len(results) < 2:
+        return results
+    vectors = index.vectors(np.array([r.item_id for r in results], np.int64))  # type: ignore[attr-defined]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = vectors / np.where(norms == 0, 1, norms)
+    kept: list[int] = []
+    for row in range(len(results)):
+        if all(float(vectors[row] @ vectors[other]) < COLLAPSE_COSINE for other in kept):
+            kept.append(row)
+    return [results[row] for row in kept]

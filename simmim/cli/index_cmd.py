@@ -1,0 +1,152 @@
+"""`simmim index`, `simmim index status` and `simmim search`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simmim import migrations
+from simmim.cli.app import app, console, new_table, state
+
+index_app = typer.Typer(
+    help="Encode pending items into the indexes (`simmim index`), or show them (`status`).",
+    invoke_without_command=True,
+)
+app.add_typer(index_app, name="index")
+
+
+@index_app.callback()
+def index(
+    ctx: typer.Context,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild", help="Drop the indexes and re-encode every item (after a model change)."
+        ),
+    ] = False,
+) -> None:
+    """Encode pending items and add them to the image, text and fused indexes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from encoder import load_encoder
+    from indexer.ingest import run_ingest
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    encoder = load_encoder(cli.settings)
+    summary = run_ingest(cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True)
+    added = ", ".join(f"{space} {count}" for space, count in summary.added.items())
+    console.print(
+        f"indexed {summary.indexed} item(s), failed {summary.failed}; vectors added: {added}"
+    )
+    if summary.requeued or summary.removed:
+        console.print(
+            f"reconciled: {summary.requeued} re-queued, {summary.removed} stale vector(s) removed"
+        )
+    if summary.rebuilt:
+        console.print(f"rebuilt for growth: {', '.join(summary.rebuilt)}")
+
+
+@index_app.command()
+def status(ctx: typer.Context) -> None:
+    """Per space: index type, vectors, measured recall, model fingerprint."""
+    import json
+
+    from indexer.index import SPACES
+    from indexer.index.store import paths
+    from simmim.paths import DataLayout
+
+    folder = DataLayout(state(ctx).settings.data_dir).indexes
+    table = new_table("space", "type", "vectors", "nprobe", "recall@10", "fingerprint", "built")
+    for space in SPACES:
+        index_path, manifest_path = paths(folder, space)
+        if not manifest_path.is_file():
+            table.add_row(space, "-", "0", "-", "-", "-", "not built yet")
+            continue
+        m = json.loads(manifest_path.read_text(encoding="utf-8"))
+        recall = "-" if m.get("recall_at_10") is None else f"{m['recall_at_10']:.3f}"
+        size = (
+            f"{index_path.stat().st_size / 1e6:.1f} MB" if index_path.is_file() else "file missing"
+        )
+        table.add_row(
+            space,
+            m["factory"],
+            str(m["count"]),
+            str(m["nprobe"] or "-"),
+            recall,
+            m["fingerprint"],
+            f"{m['built_at']} ({size})",
+        )
+    console.print(table)
+
+
+@app.command("search")
+def search_command(
+    ctx: typer.Context,
+    text: Annotated[str | None, typer.Argument(help="Text query.")] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="Image query (with or without text).")
+    ] = None,
+    space: Annotated[
+        str, typer.Option("--space", help="image | text | fused (default).")
+    ] = "fused",
+    k: Annotated[int, typer.Option("-k", min=1, max=1000)] = 10,
+    since: Annotated[
+        datetime | None, typer.Option("--since", help="Published on or after (YYYY-MM-DD).")
+    ] = None,
+    source: Annotated[
+        list[int] | None, typer.Option("--source", help="Source id (repeatable).")
+    ] = None,
+    collapse: Annotated[
+        bool, typer.Option("--collapse", help="Hide near-identical results.")
+    ] = False,
+) -> None:
+    """Find items by text, by image, or both; prints a ranked table."""
+    from datetime import UTC
+
+    from encoder import load_encoder
+    from indexer.ingest import IndexSet
+    from indexer.search import SearchFilters, search
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    encoder = load_encoder(cli.settings)
+    indexes = IndexSet(cli.settings, encoder.fingerprint, encoder.dim, read_only=True)
+    filters = SearchFilters(
+        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, source_ids=source or ()
+    )
+    results = search(
+        cli.engine,
+        encoder,
+        indexes,
+        text=text,
+        image=image,
+        space=space,
+        k=k,
+        filters=filters,
+        collapse=collapse,
+    )
+    table = new_table(
+        "#",
+        "score",
+        "item",
+        "title",
+        "published",
+        "url / image",
+        title=f"{len(results)} result(s) in the {space} space",
+    )
+    for rank, r in enumerate(results, start=1):
+        title = (r.title or r.text or "")[:70]
+        when = r.published_at.strftime("%Y-%m-%d") if r.published_at else "-"
+        table.add_row(
+            str(rank),
+            f"{r.score:.3f}",
+            str(r.item_id),
+            title,
+            when,
+            r.url or (r.image_sha256 or "")[:16],
+        )
+    console.print(table)
