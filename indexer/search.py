@@ -27,7 +27,7 @@ COLLAPSE_COSINE = 0.94
 
 
 class SearchError(SimmimError):
-    pass
+    """The query cannot be answered as asked (no query, unknown space, empty index)."""
 
 
 @dataclass
