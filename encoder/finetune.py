@@ -8,7 +8,6 @@ checkpoint that SIMMIM_ENCODER__PRETRAINED can point at.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from encoder.encoder import Encoder
 from encoder.errors import EncoderError
 from encoder.pairs import Pair
 from encoder.towers import image_tower
-from encoder.training import RecallReport, recall_at_k, split_rows
+from encoder.training import BestEpoch, RecallReport, recall_at_k, recall_score, split_rows
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +91,7 @@ def train_backbone(
     model, _device = encoder.backbone.model, encoder.device
 
     before = _recalls(encoder, pixels[val_rows], ids[val_rows])
-    best_score = sum(sum(r.values()) for r in before.values())
-    best_state, best_epoch, epochs_run = copy.deepcopy(model.state_dict()), 0, 0
+    best, epochs_run = BestEpoch(model, recall_score(before), config.patience), 0
     loss_fn = ClipLoss()
     model.requires_grad_(True)
     optimizer = torch.optim.AdamW(
@@ -115,16 +113,12 @@ def train_backbone(
             loss.backward()
             optimizer.step()
         epochs_run = epoch
-        score = sum(
-            sum(r.values()) for r in _recalls(encoder, pixels[val_rows], ids[val_rows]).values()
-        )
-        log.info("epoch %d: validation score %.4f (best %.4f)", epoch, score, best_score)
-        if score > best_score:
-            best_state, best_score, best_epoch = copy.deepcopy(model.state_dict()), score, epoch
-        elif epoch - best_epoch >= config.patience:
+        if best.should_stop(
+            model, epoch, recall_score(_recalls(encoder, pixels[val_rows], ids[val_rows]))
+        ):
             break
 
-    model.load_state_dict(best_state)
+    best.restore(model)
     model.eval().requires_grad_(False)
     after = _recalls(encoder, pixels[val_rows], ids[val_rows])
     report = RecallReport(
@@ -134,7 +128,7 @@ def train_backbone(
         trained=after,
         baseline=before,
         baseline_name="before fine-tuning",
-        extra={"best_epoch": best_epoch},
+        extra={"best_epoch": best.epoch},
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")

@@ -176,8 +176,30 @@ def evaluate(
     }
 
 
-def _score(recalls: dict[str, dict[int, float]]) -> float:
+def recall_score(recalls: dict[str, dict[int, float]]) -> float:
+    """One number to compare epochs: the sum of every Recall@k of every direction."""
     return sum(sum(r.values()) for r in recalls.values())
+
+
+class BestEpoch:
+    """Early stopping that keeps the best weights; epoch 0 is the starting point, so the
+    result is never worse on held-out data than what training started from."""
+
+    def __init__(self, module: nn.Module, start_score: float, patience: int) -> None:
+        self.state = copy.deepcopy(module.state_dict())
+        self.score = start_score
+        self.epoch = 0
+        self.patience = patience
+
+    def should_stop(self, module: nn.Module, epoch: int, score: float) -> bool:
+        log.info("epoch %d: validation score %.4f (best %.4f)", epoch, score, self.score)
+        if score > self.score:
+            self.state, self.score, self.epoch = copy.deepcopy(module.state_dict()), score, epoch
+            return False
+        return epoch - self.epoch >= self.patience
+
+    def restore(self, module: nn.Module) -> None:
+        module.load_state_dict(self.state)
 
 
 def _info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -203,16 +225,11 @@ def train_fusion(
         [*fusion.parameters(), log_scale], lr=config.lr, weight_decay=config.weight_decay
     )
     baseline = evaluate(None, cache, val_rows, device)
-    best_state, best_score, best_epoch, epochs_run = (
-        copy.deepcopy(fusion.state_dict()),
-        _score(baseline),
-        0,
-        0,
-    )
+    best = BestEpoch(fusion, recall_score(baseline), config.patience)
+    epochs_run = 0
     rng = torch.Generator().manual_seed(config.seed)
     span_choice = torch.Generator().manual_seed(config.seed + 1)
 
-    last_loss = float("nan")
     for epoch in range(1, config.epochs + 1):
         fusion.train()
         order = train_rows[torch.randperm(len(train_rows), generator=rng)]
@@ -236,23 +253,12 @@ def train_fusion(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            last_loss = loss.item()
         epochs_run = epoch
         fusion.eval()
-        score = _score(evaluate(fusion, cache, val_rows, device))
-        log.info(
-            "epoch %d: loss %.4f, validation score %.4f (best %.4f)",
-            epoch,
-            last_loss,
-            score,
-            best_score,
-        )
-        if score > best_score:
-            best_state, best_score, best_epoch = copy.deepcopy(fusion.state_dict()), score, epoch
-        elif epoch - best_epoch >= config.patience:
+        if best.should_stop(fusion, epoch, recall_score(evaluate(fusion, cache, val_rows, device))):
             break
 
-    fusion.load_state_dict(best_state)  # never worse than the baseline on held-out items
+    best.restore(fusion)  # never worse than the baseline on held-out items
     fusion.eval()
     trained = evaluate(fusion, cache, val_rows, device)
     report = RecallReport(
@@ -261,7 +267,7 @@ def train_fusion(
         epochs_run=epochs_run,
         trained=trained,
         baseline=baseline,
-        extra={"best_epoch": best_epoch},
+        extra={"best_epoch": best.epoch},
     )
     save_fusion(
         fusion,
