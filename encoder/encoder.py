@@ -107,7 +107,13 @@ class Encoder:
                 (ItemInput(image=img) for img in images), progress=progress, total=len(images)
             )
         )
-        return self._concat(batches, "image")
+        errors: dict[int, str] = {}
+        offset = 0
+        for batch in batches:
+            errors.update({offset + row: reason for row, reason in batch.errors.items()})
+            offset += len(batch)
+        vectors = [b.image for b in batches] or [np.zeros((0, self.dim), np.float32)]
+        return np.concatenate(vectors), errors
 
     def encode_items(
         self,
@@ -149,10 +155,8 @@ class Encoder:
 
     def _prefetched(
         self, items: Iterable[ItemInput], size: int, pool: ThreadPoolExecutor | None
-    ) -> Iterator[
-        tuple[list[ItemInput], list[Future[torch.Tensor] | torch.Tensor | Exception | None]]
-    ]:
-        ahead: deque[tuple[list[ItemInput], list[Any]]] = deque()
+    ) -> Iterator[tuple[list[ItemInput], list[Future[torch.Tensor] | None]]]:
+        ahead: deque[tuple[list[ItemInput], list[Future[torch.Tensor] | None]]] = deque()
         iterator = iter(items)
         while chunk := list(itertools.islice(iterator, size)):
             ahead.append((chunk, [self._submit(pool, item.image) for item in chunk]))
@@ -161,18 +165,25 @@ class Encoder:
         while ahead:
             yield ahead.popleft()
 
-    def _submit(self, pool: ThreadPoolExecutor | None, image: ImageInput | None) -> Any:
+    def _submit(
+        self, pool: ThreadPoolExecutor | None, image: ImageInput | None
+    ) -> Future[torch.Tensor] | None:
         if image is None:
             return None
         if pool is not None:
             return pool.submit(self.load_pixels, image)
+        done: Future[torch.Tensor] = Future()  # no workers: decode now, same interface
         try:
-            return self.load_pixels(image)
+            done.set_result(self.load_pixels(image))
         except ImageDecodeError as exc:
-            return exc
+            done.set_exception(exc)
+        return done
 
     def _encode_chunk(
-        self, chunk: list[ItemInput], pending: list[Any], keep_attention: bool
+        self,
+        chunk: list[ItemInput],
+        pending: list[Future[torch.Tensor] | None],
+        keep_attention: bool,
     ) -> EncodedBatch:
         n = len(chunk)
         errors: dict[int, str] = {}
@@ -182,59 +193,54 @@ class Encoder:
             if job is None:
                 continue
             try:
-                result = job.result() if isinstance(job, Future) else job
-            except ImageDecodeError as exc:
-                result = exc
-            if isinstance(result, Exception):
-                errors[row] = str(result)
-            else:
-                pixels.append(result)
+                pixels.append(job.result())
                 image_rows.append(row)
+            except ImageDecodeError as exc:
+                errors[row] = str(exc)
         texts = [item_text(None, item.text) for item in chunk]
         text_rows = [row for row, text in enumerate(texts) if text]
 
-        backbone, device = self.backbone, self.device
-        dim = self.dim
-        grid = backbone.model.visual.grid_size
-        patches = int(grid[0] * grid[1])
-        vision_width = self.fusion.config.vision_width
-        context = int(backbone.model.context_length)
-        text_width = self.fusion.config.text_width
-
+        backbone, device, dim = self.backbone, self.device, self.dim
+        # Token states only feed the fusion; an untrained one (g = 0) is the plain mean.
+        run_fusion = keep_attention or not self.fusion.is_identity
         with inference(device):
             e_v = torch.zeros(n, dim, device=device)
-            tokens_v = torch.zeros(n, patches, vision_width, device=device)
             has_image = torch.zeros(n, dtype=torch.bool, device=device)
-            if image_rows:
-                out = image_tower(backbone.model, torch.stack(pixels).to(device, non_blocking=True))
-                rows = torch.tensor(image_rows, device=device)
-                e_v[rows], tokens_v[rows], has_image[rows] = (
-                    out.embeds,
-                    out.patch_tokens.float(),
-                    True,
-                )
-
             e_t = torch.zeros(n, dim, device=device)
-            states = torch.zeros(n, context, text_width, device=device)
-            token_mask = torch.zeros(n, context, dtype=torch.bool, device=device)
-            token_ids = torch.zeros(n, context, dtype=torch.long)
+            token_mask = torch.zeros(
+                n, int(backbone.model.context_length), dtype=torch.bool, device=device
+            )
+            token_ids = torch.zeros(n, int(backbone.model.context_length), dtype=torch.long)
+            out_v = out_t = None
+            if image_rows:
+                out_v = image_tower(
+                    backbone.model, torch.stack(pixels).to(device, non_blocking=True)
+                )
+                rows_v = torch.tensor(image_rows, device=device)
+                e_v[rows_v], has_image[rows_v] = out_v.embeds, True
             if text_rows:
                 ids = backbone.tokenizer([texts[row] for row in text_rows])  # type: ignore[misc]
                 out_t = text_tower(backbone.model, ids.to(device))
-                rows = torch.tensor(text_rows, device=device)
-                e_t[rows], states[rows], token_mask[rows] = (
-                    out_t.embeds,
-                    out_t.token_states.float(),
-                    out_t.token_mask,
-                )
+                rows_t = torch.tensor(text_rows, device=device)
+                e_t[rows_t], token_mask[rows_t] = out_t.embeds, out_t.token_mask
                 token_ids[torch.tensor(text_rows)] = ids
 
-            if self.fusion.is_identity and not keep_attention:
-                fused_vectors = F.normalize(e_v + e_t, dim=-1)  # what the untrained module returns
-                attention = None
-            else:
+            attention = None
+            if run_fusion:
+                grid = backbone.model.visual.grid_size
+                config = self.fusion.config
+                tokens_v = torch.zeros(
+                    n, int(grid[0] * grid[1]), config.vision_width, device=device
+                )
+                states = torch.zeros(n, token_mask.shape[1], config.text_width, device=device)
+                if out_v is not None:
+                    tokens_v[rows_v] = out_v.patch_tokens.float()
+                if out_t is not None:
+                    states[rows_t] = out_t.token_states.float()
                 attention = self.fusion(e_v, tokens_v, has_image, e_t, states, token_mask)
                 fused_vectors = attention.fused
+            else:
+                fused_vectors = F.normalize(e_v + e_t, dim=-1)  # what the untrained module returns
 
         batch = EncodedBatch(
             keys=[item.key for item in chunk],
@@ -256,13 +262,3 @@ class Encoder:
             ids = self.backbone.tokenizer([t[:MAX_TEXT_CHARS] for t in texts])  # type: ignore[misc]
             out = text_tower(self.backbone.model, ids.to(self.device))
         return out.embeds.float().cpu().numpy()
-
-    def _concat(self, batches: list[EncodedBatch], space: str) -> tuple[np.ndarray, dict[int, str]]:
-        if not batches:
-            return np.zeros((0, self.dim), np.float32), {}
-        errors: dict[int, str] = {}
-        offset = 0
-        for batch in batches:
-            errors.update({offset + row: reason for row, reason in batch.errors.items()})
-            offset += len(batch)
-        return np.concatenate([getattr(b, space) for b in batches]), errors

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +52,9 @@ class SourceOutcome:
     reasons: Counter[str] = field(default_factory=Counter)
     examples: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
+    # conditional-GET validators to keep for the next crawl (used when ok)
+    etag: str | None = None
+    last_modified: str | None = None
 
     def fail(self, where: str, reason: str, detail: str) -> None:
         self.failed += 1
@@ -141,7 +143,6 @@ class ItemWriter:
             ):
                 outcome.duplicate += 1
                 return
-            original = None
             if stored is not None:
                 same = session.scalar(
                     select(Item.id).where(Item.image_sha256 == stored.sha256).limit(1)
@@ -150,8 +151,7 @@ class ItemWriter:
                     outcome.duplicate += 1  # the very same picture, nothing else
                     return
                 near = self.phashes.nearest(stored.phash) if same is None else None
-                if near is not None:
-                    original = near  # link, don't store the near-copy again
+                if near is not None:  # link, don't store the near-copy again
                     item.image_duplicate_of = near[0]
                     item.image_sha256 = near[1]
                 else:
@@ -174,8 +174,8 @@ class ItemWriter:
                 session.rollback()
                 outcome.duplicate += 1
                 return
-            if stored is not None and original is None:
-                self.phashes.add(item.id, stored.sha256, stored.phash)
+            if stored is not None and item.image_duplicate_of is None and same is None:
+                self.phashes.add(item.id, stored.sha256, stored.phash)  # a picture new to us
         if item.status is ItemStatus.FAILED:
             outcome.failed += 1
         else:
@@ -215,20 +215,15 @@ async def _image_for(candidate: Candidate, fetcher: Fetcher, max_pixels: int) ->
 
 async def crawl_source(
     source: Source, fetcher: Fetcher, writer: ItemWriter, limit: int
-) -> tuple[SourceOutcome, dict[str, str | None]]:
-    """Returns the outcome and the source's new conditional-GET state."""
+) -> SourceOutcome:
     outcome = SourceOutcome(source.id, source.name)
-    state: dict[str, str | None] = {
-        "etag": source.http_etag,
-        "last_modified": source.http_last_modified,
-    }
     try:
         result = await READERS[source.kind](source, fetcher, limit)
     except FetchError as exc:
         outcome.ok, outcome.error = False, f"{exc.reason}: {exc.detail}"
         outcome.note(source.location, exc.reason, exc.detail)
-        return outcome, state
-    state = {"etag": result.etag, "last_modified": result.last_modified}
+        return outcome
+    outcome.etag, outcome.last_modified = result.etag, result.last_modified
     outcome.not_modified = result.not_modified
     candidates: list[Candidate] = []
     for record in result.records:
@@ -253,15 +248,11 @@ async def crawl_source(
         except Exception as exc:  # one record's surprise must not end the crawl
             log.exception("could not store %s", candidate.where)
             outcome.fail(candidate.where, "store error", f"{type(exc).__name__}: {exc}")
-    return outcome, state
+    return outcome
 
 
 def _record(
-    factory: sessionmaker[Session],
-    outcome: SourceOutcome,
-    state: dict[str, str | None],
-    started: datetime,
-    now: datetime,
+    factory: sessionmaker[Session], outcome: SourceOutcome, started: datetime, now: datetime
 ) -> None:
     with session_scope(factory) as session:
         source = session.get(Source, outcome.source_id)
@@ -272,7 +263,7 @@ def _record(
             source.last_success_at = now
             source.consecutive_failures = 0
             source.next_due_at = now + timedelta(seconds=source.every_s)
-            source.http_etag, source.http_last_modified = state["etag"], state["last_modified"]
+            source.http_etag, source.http_last_modified = outcome.etag, outcome.last_modified
         else:
             source.consecutive_failures += 1
             source.last_error, source.last_error_at = outcome.error, now
@@ -296,10 +287,8 @@ def _record(
 def select_sources(
     session: Session, *, source_ids: Sequence[int] | None, due_only: bool, now: datetime
 ) -> list[Source]:
-    query = select(Source).where(Source.enabled).order_by(Source.id)
-    if source_ids:
-        query = select(Source).where(Source.id.in_(source_ids)).order_by(Source.id)
-    sources = list(session.scalars(query))
+    chosen = Source.id.in_(source_ids) if source_ids else Source.enabled
+    sources = list(session.scalars(select(Source).where(chosen).order_by(Source.id)))
     if due_only:
         sources = [s for s in sources if s.next_due_at is None or s.next_due_at <= now]
     return sources
@@ -313,7 +302,6 @@ async def crawl_async(
     due_only: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_done: Callable[[SourceOutcome], None] | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[SourceOutcome]:
     factory = session_factory(engine)
     with session_scope(factory) as session:
@@ -323,19 +311,18 @@ async def crawl_async(
     writer = ItemWriter(factory, layout, settings.max_image_pixels)
     limit = settings.crawler.max_items_per_source
 
-    async with Fetcher(settings.crawler, transport=transport) as fetcher:
+    async with Fetcher(settings.crawler) as fetcher:
 
         async def one(source: Source) -> SourceOutcome:
             started = now()
             try:
-                outcome, state = await crawl_source(source, fetcher, writer, limit)
+                outcome = await crawl_source(source, fetcher, writer, limit)
             except Exception as exc:  # a bug in one reader must not stop the others
                 log.exception("crawl of source %s failed", source.name)
                 outcome = SourceOutcome(
                     source.id, source.name, ok=False, error=f"internal error: {exc}"
                 )
-                state = {"etag": source.http_etag, "last_modified": source.http_last_modified}
-            await writer.run(_record, factory, outcome, state, started, now())
+            await writer.run(_record, factory, outcome, started, now())
             if on_done is not None:
                 on_done(outcome)
             return outcome

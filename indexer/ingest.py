@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +41,7 @@ class IngestSummary:
     requeued: int = 0  # reconcile: the database said indexed, the index lacked them
     removed: int = 0  # reconcile: in an index, not vouched for by the database
     rebuilt: list[str] = field(default_factory=list)
-    failures: dict[str, int] = field(default_factory=dict)
+    unreadable_images: int = 0  # indexed by their text only; the reason is in Item.error
 
 
 class IndexSet:
@@ -66,20 +67,24 @@ class IndexSet:
             for space in SPACES
         }
 
+    def plan(self, count: int) -> IndexPlan:
+        return choose_index(
+            count, self.dim, self.config.memory_budget_mb << 20, self.config.recall_target
+        )
+
     def get(self, space: str) -> VectorIndex:
         index = self.spaces[space]
         if index is None:
-            plan = choose_index(
-                0, self.dim, self.config.memory_budget_mb << 20, self.config.recall_target
-            )
+            plan = self.plan(0)
             index = VectorIndex.create(
                 space, plan, self.dim, self.fingerprint, self.config.recall_target
             )
             self.spaces[space] = index
         return index
 
-    def save(self) -> None:
-        for index in self.spaces.values():
+    def save(self, spaces: Iterable[str] = SPACES) -> None:
+        for space in spaces:
+            index = self.spaces[space]
             if index is not None:
                 index.save(self.folder)
 
@@ -88,9 +93,7 @@ class IndexSet:
         index = self.spaces[space]
         if index is None or not index.count:
             return False
-        plan = choose_index(
-            index.count, self.dim, self.config.memory_budget_mb << 20, self.config.recall_target
-        )
+        plan = self.plan(index.count)
         if plan.factory == index.manifest.factory:
             return False
         log.info(
@@ -128,7 +131,6 @@ def build_index(
         index.add(ids[start : start + 100_000], vectors[start : start + 100_000])
     sample = rng.choice(len(ids), size=min(len(ids), TUNING_QUERIES), replace=False)
     index.tune(ids[sample], recall_target)
-    index.manifest.built_count = index.count
     return index
 
 
@@ -207,7 +209,10 @@ def run_ingest(
     rebuild: bool = False,
     batch: int = 512,
     progress: bool = False,
+    save_every_s: float = 120.0,
 ) -> IngestSummary:
+    """Index every pending item. Work since the last save (at most ``save_every_s`` of it)
+    is what a crash can cost; the next run's reconcile puts it back in the queue."""
     layout = DataLayout(settings.data_dir)
     summary = IngestSummary()
     if rebuild:  # the old files may belong to another model: never load them
@@ -224,6 +229,19 @@ def run_ingest(
             or 0
         )
     bar = tqdm(total=total, desc="index", unit="item", delay=2, disable=not progress)
+    marks: list[dict[str, object]] = []  # items whose vectors are added but not yet saved
+    dirty: set[str] = set()
+    last_save = time.monotonic()
+
+    def flush() -> None:
+        """Save the changed indexes durably, then mark their items: never the other way round."""
+        indexes.save(dirty)
+        with session_scope(factory) as session:
+            for start in range(0, len(marks), 1000):
+                session.execute(update(Item), marks[start : start + 1000])
+        marks.clear()
+        dirty.clear()
+
     for rows in _pending_batches(engine, batch):
         inputs = [
             ItemInput(
@@ -233,51 +251,42 @@ def run_ingest(
             )
             for row in rows
         ]
-        ids, spaces_of, errors = [], {}, {}
         vectors: dict[str, list[np.ndarray]] = {s: [] for s in SPACES}
         space_ids: dict[str, list[int]] = {s: [] for s in SPACES}
         for encoded in encoder.encode_items(inputs):
             for row, key in enumerate(encoded.keys):
+                has_image, has_text = encoded.has_image[row], encoded.has_text[row]
+                present = {"image": has_image, "text": has_text, "fused": has_image or has_text}
                 bits = 0
-                if encoded.has_image[row]:
-                    bits |= SPACE_BITS["image"]
-                    vectors["image"].append(encoded.image[row])
-                    space_ids["image"].append(key)
-                if encoded.has_text[row]:
-                    bits |= SPACE_BITS["text"]
-                    vectors["text"].append(encoded.text[row])
-                    space_ids["text"].append(key)
-                if bits:
-                    bits |= SPACE_BITS["fused"]
-                    vectors["fused"].append(encoded.fused[row])
-                    space_ids["fused"].append(key)
-                spaces_of[key] = bits
-                ids.append(key)
+                for space in SPACES:
+                    if present[space]:
+                        bits |= SPACE_BITS[space]
+                        vectors[space].append(getattr(encoded, space)[row])
+                        space_ids[space].append(key)
+                mark: dict[str, object] = {
+                    "id": key,
+                    "indexed_spaces": bits,
+                    "status": ItemStatus.INDEXED if bits else ItemStatus.FAILED,
+                }
                 if row in encoded.errors:
-                    errors[key] = encoded.errors[row]
+                    mark["error"] = f"image: {encoded.errors[row]}"
+                    summary.unreadable_images += 1
+                marks.append(mark)
+                summary.indexed += bool(bits)
+                summary.failed += not bits
         for space in SPACES:
             if space_ids[space]:
                 indexes.get(space).add(
                     np.asarray(space_ids[space], np.int64), np.stack(vectors[space])
                 )
                 summary.added[space] += len(space_ids[space])
-        indexes.save()  # durable first ...
-        with session_scope(factory) as session:  # ... then vouched for
-            for key in ids:
-                bits = spaces_of[key]
-                values: dict[str, object] = {"indexed_spaces": bits}
-                if bits:
-                    values["status"] = ItemStatus.INDEXED
-                    summary.indexed += 1
-                else:
-                    values["status"] = ItemStatus.FAILED
-                    summary.failed += 1
-                if key in errors:
-                    values["error"] = f"image: {errors[key]}"
-                    reason = "unreadable image"
-                    summary.failures[reason] = summary.failures.get(reason, 0) + 1
-                session.execute(update(Item).where(Item.id == key).values(**values))
+                dirty.add(space)
+        # Saving rewrites whole index files: every save_every_s, not every batch.
+        if time.monotonic() - last_save >= save_every_s:
+            flush()
+            last_save = time.monotonic()
         bar.update(len(rows))
+    flush()
     bar.close()
 
     grown = [space for space in SPACES if indexes.grow_if_needed(space)]

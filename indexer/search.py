@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Engine, select
 
 from encoder.encoder import Encoder, ItemInput
 from indexer.index import SPACES
+from indexer.index.store import VectorIndex
 from indexer.ingest import IndexSet
 from simmim.db import session_factory, session_scope
 from simmim.errors import SimmimError
@@ -112,7 +113,6 @@ def search(
         )
     query = (vector if vector is not None else query_vector(encoder, text, image))[None]
     clauses = (filters or SearchFilters()).clauses()
-    results: list[SearchResult] = []
     fetch = k * (4 if clauses or collapse else 1) + 1
     factory = session_factory(engine)
     while True:
@@ -152,11 +152,11 @@ def search(
         fetch = min(index.count, fetch * 4)
 
 
-def _collapse(results: list[SearchResult], index: object) -> list[SearchResult]:
+def _collapse(results: list[SearchResult], index: VectorIndex) -> list[SearchResult]:
     """Drop results nearly identical (cosine ≥ 0.94) to a better-ranked one."""
     if len(results) < 2:
         return results
-    vectors = index.vectors(np.array([r.item_id for r in results], np.int64))  # type: ignore[attr-defined]
+    vectors = index.vectors(np.array([r.item_id for r in results], np.int64))
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = vectors / np.where(norms == 0, 1, norms)
     kept: list[int] = []

@@ -101,13 +101,6 @@ class SmtpSettings(_Group):
     recipients: list[str] = Field(default_factory=list)
 
 
-class MonitorSettings(_Group):
-    crawl_every_s: int = Field(default=900, gt=0)
-    index_every_s: int = Field(default=300, gt=0)
-    detect_every_s: int = Field(default=900, gt=0)
-    bucket: Literal["hour", "day"] = "hour"
-
-
 class DashboardSettings(_Group):
     port: int = Field(default=8501, gt=0, lt=65536)
     password: SecretStr | None = Field(default=None, description="Required to view any page.")
@@ -131,7 +124,6 @@ class Settings(BaseSettings):
     crawler: CrawlerSettings = Field(default_factory=CrawlerSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
-    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")

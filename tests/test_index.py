@@ -243,7 +243,7 @@ def test_crash_between_index_save_and_db_commit_is_reconciled(
 ) -> None:
     settings, engine, encoder = world
     ids = seed_items(settings, engine, n=12)
-    run_ingest(settings, engine, encoder)
+    run_ingest(settings, engine, encoder, batch=5, save_every_s=0)  # saves after every batch
     # Simulate the crash: vectors saved, but the database never marked these items indexed.
     with session_scope(session_factory(engine)) as session:
         session.execute(

@@ -27,10 +27,6 @@ class IndexPlan:
     nlist: int = 0
     pq_bytes: int = 0
 
-    @property
-    def needs_training(self) -> bool:
-        return self.kind == "ivf"
-
 
 def ivf_lists(count: int) -> int:
     """About 4·√n lists, a power of two, at least 64 and at most 65536."""

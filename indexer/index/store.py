@@ -45,9 +45,6 @@ class Manifest:
     recall_target: float = 0.95
     checksum: str = ""
     built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    built_count: int = (
-        0  # vectors when the type was chosen; growth past the plan triggers a rebuild
-    )
 
 
 def gpu_count() -> int:

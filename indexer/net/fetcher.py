@@ -136,10 +136,17 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        return await self._follow(url, headers, accept, obey_robots=True)
+
+    async def _follow(
+        self, url: str, headers: dict[str, str], accept: tuple[str, ...], *, obey_robots: bool
+    ) -> Response:
+        """Redirects by hand: every hop gets the address check (and robots.txt)."""
         seen = {url}
         for _ in range(MAX_REDIRECTS + 1):
             await self._check_address(url)
-            await self._require_robots(url)
+            if obey_robots:
+                await self._require_robots(url)
             response = await self._with_retries(url, headers, accept)
             if response.status not in REDIRECTS:
                 return response
@@ -181,25 +188,13 @@ class Fetcher:
 
     async def _load_robots(self, origin: str) -> Protego | None:
         """RFC 9309: 4xx means no rules; 5xx or unreachable means stay out for now."""
-        url = f"{origin}/robots.txt"
-        try:
-            await self._check_address(url)
-            response = await self._with_retries(
-                url, {}, ("text/plain", "text/", "application/octet-stream"), check_type=False
-            )
-            hops = 0
-            while response.status in REDIRECTS and hops < MAX_REDIRECTS:
-                url = urljoin(url, response.headers.get("location", "/robots.txt"))
-                await self._check_address(url)
-                response = await self._with_retries(url, {}, (), check_type=False)
-                hops += 1
+        try:  # any content type: servers label robots.txt every which way
+            response = await self._follow(f"{origin}/robots.txt", {}, (), obey_robots=False)
         except FetchError as exc:
             if exc.reason.startswith("http 4"):
                 return Protego.parse("")
             log.info("robots.txt of %s unavailable: %s", origin, exc)
             return None
-        if 400 <= response.status < 500:
-            return Protego.parse("")
         rules = Protego.parse(response.content.decode("utf-8", errors="replace"))
         delay = rules.crawl_delay(self.settings.user_agent)
         if delay:
@@ -209,8 +204,9 @@ class Fetcher:
     # ---- one URL, with retries
 
     async def _with_retries(
-        self, url: str, headers: dict[str, str], accept: tuple[str, ...], *, check_type: bool = True
+        self, url: str, headers: dict[str, str], accept: tuple[str, ...]
     ) -> Response:
+        """``accept`` empty: any content type."""
         host = urlsplit(url).netloc
         attempts = self.settings.retries + 1
         for attempt in range(attempts):
@@ -221,7 +217,7 @@ class Fetcher:
                     self.total,
                 ):  # no global slot held while a host waits
                     response = await asyncio.wait_for(
-                        self._once(url, headers, accept if check_type else ()),
+                        self._once(url, headers, accept),
                         timeout=self.settings.total_timeout_s,
                     )
                 if response.status < 500 and response.status != 429:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,12 +47,6 @@ class ReadResult:
 
 class SourceReader(Protocol):
     async def __call__(self, source: Source, fetcher: Fetcher, limit: int) -> ReadResult: ...
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def decode_text(data: bytes, charset: str | None) -> str:

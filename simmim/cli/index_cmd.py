@@ -42,6 +42,11 @@ def index(
     console.print(
         f"indexed {summary.indexed} item(s), failed {summary.failed}; vectors added: {added}"
     )
+    if summary.unreadable_images:
+        console.print(
+            f"{summary.unreadable_images} image(s) unreadable: those items are indexed by their "
+            "text only (see the item's error)"
+        )
     if summary.requeued or summary.removed:
         console.print(
             f"reconciled: {summary.requeued} re-queued, {summary.removed} stale vector(s) removed"
