@@ -38,7 +38,7 @@ class ItemStatus(enum.StrEnum):
     FAILED = "failed"  # kept for the record; error says why
 
 
-def _str_enum(cls: type[enum.StrEnum], length: int) -> Enum:
+def str_enum(cls: type[enum.StrEnum], length: int) -> Enum:
     # VARCHAR + CHECK on every backend, so adding a value never needs ALTER TYPE.
     return Enum(
         cls,
@@ -58,7 +58,7 @@ class Source(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[SourceKind] = mapped_column(_str_enum(SourceKind, 16))
+    kind: Mapped[SourceKind] = mapped_column(str_enum(SourceKind, 16))
     location: Mapped[str] = mapped_column(Text)
     every_s: Mapped[int] = mapped_column(Integer, default=900)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -112,7 +112,7 @@ class Item(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     crawled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     status: Mapped[ItemStatus] = mapped_column(
-        _str_enum(ItemStatus, 16), default=ItemStatus.PENDING, index=True
+        str_enum(ItemStatus, 16), default=ItemStatus.PENDING, index=True
     )
     error: Mapped[str | None] = mapped_column(Text)
     # Which indexes hold this item's vectors (SPACE_BITS); reconcile compares it with them.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor import models as monitor_models  # noqa: F401
 from simmim import models  # noqa: F401  (core tables)
 from simmim.db import Base
 

@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from monitor.topics import DEFAULT_TOPICS, TopicSpec
 from simmim.errors import ConfigError
 
 CONFIG_ENV_VAR = "SIMMIM_CONFIG"
@@ -99,6 +100,39 @@ class SmtpSettings(_Group):
     password: SecretStr | None = None
     sender: str = "simmim@localhost"
     recipients: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=30.0, gt=0)
+    send_attempts: int = Field(default=3, ge=1, description="Tries per run before giving up.")
+    retry_backoff_s: float = Field(default=2.0, ge=0, description="First retry wait; doubles.")
+
+
+class MonitorSettings(_Group):
+    sentiment: Literal["finance-rules", "vader", "learned", "transformers"] = Field(
+        default="finance-rules",
+        description="Sentiment scorer; learned/transformers need sentiment_model.",
+    )
+    sentiment_model: Path | None = Field(
+        default=None, description="Folder of a train-sentiment model or a FinBERT-like model."
+    )
+    topics: list[TopicSpec] = Field(
+        default_factory=lambda: list(DEFAULT_TOPICS),
+        description="Topic set ([[monitor.topics]] name, prompts, keywords in a TOML file).",
+    )
+    topic_threshold: float = Field(default=0.5, gt=0, lt=1)
+    companies: dict[str, list[str]] = Field(
+        default_factory=dict, description="Extra ticker -> company names/aliases."
+    )
+    score_batch: int = Field(default=1000, ge=1)
+    catch_up_buckets: int = Field(
+        default=3, ge=1, description="Spikes older than this many buckets are not alerted."
+    )
+    crawl_every_s: int = Field(default=300, ge=1, description="Scheduler: crawl due sources.")
+    index_every_s: int = Field(default=300, ge=1, description="Scheduler: encode and index.")
+    score_every_s: int = Field(default=300, ge=1, description="Scheduler: score new items.")
+    detect_every_s: int = Field(default=300, ge=1, description="Scheduler: detect and notify.")
+    misfire_grace_s: int = Field(default=600, ge=1)
+    dashboard_url: str | None = Field(
+        default=None, description="Base URL of the dashboard, for links in alert emails."
+    )
 
 
 class DashboardSettings(_Group):
@@ -124,6 +158,7 @@ class Settings(BaseSettings):
     crawler: CrawlerSettings = Field(default_factory=CrawlerSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")

@@ -77,7 +77,7 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-pytest_plugins = ["tests.encoder_fixtures", "tests.http_server"]
+pytest_plugins = ["tests.encoder_fixtures", "tests.http_server", "tests.smtp_server"]
 
 
 @pytest.fixture(scope="session")

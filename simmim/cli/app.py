@@ -82,10 +82,12 @@ def root(
 def register() -> None:
     # Imported for their side effect of adding commands to `app`.
     from simmim.cli import (  # noqa: F401
+        alerts_cmd,
         config_cmd,
         db_cmd,
         index_cmd,
         init_cmd,
+        monitor_cmd,
         source_cmd,
         status_cmd,
         train_cmd,

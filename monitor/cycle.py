@@ -1,0 +1,154 @@
+"""One monitor cycle — crawl due sources → index → score → detect → notify — as steps the
+scheduler runs on their own clocks and `simmim monitor once` runs in a row.
+
+Each step's run is a JobRun row (start, end, outcome, summary): the scheduler reads its
+due times from there after a restart, and the dashboard shows the last runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from encoder.encoder import Encoder
+from monitor.alerts import Clock, detect, ensure_default_rules, system_clock
+from monitor.models import JobRun
+from simmim.db import session_factory, session_scope
+from simmim.settings import Settings
+
+log = logging.getLogger(__name__)
+STEPS = ("crawl", "index", "score", "detect")
+
+
+class Runtime:
+    """Long-lived resources of a monitor process; the encoder loads on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        encoder: Encoder | None = None,
+        clock: Clock = system_clock,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings, self.engine, self.clock = settings, engine, clock
+        self._encoder = encoder
+        self._scorers: Any = None
+        self.stop = threading.Event()
+        self.sleep: Callable[[float], None] = sleep or self._interruptible_sleep
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self.stop.wait(seconds)
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            from encoder import load_encoder
+
+            self._encoder = load_encoder(self.settings)
+        return self._encoder
+
+    @property
+    def scorers(self) -> Any:
+        if self._scorers is None:
+            from monitor.scoring import Scorers
+
+            self._scorers = Scorers(self.settings, self.encoder)
+        return self._scorers
+
+    # ---- steps: each returns a JSON-able summary
+
+    def crawl(self) -> dict[str, Any]:
+        from indexer.crawl import crawl
+
+        outcomes = crawl(self.settings, self.engine, due_only=True)
+        return {
+            "sources": len(outcomes),
+            "new": sum(o.new for o in outcomes),
+            "failed_sources": [o.name for o in outcomes if not o.ok],
+        }
+
+    def index(self) -> dict[str, Any]:
+        from indexer.ingest import run_ingest
+
+        result = run_ingest(self.settings, self.engine, self.encoder)
+        return {"indexed": result.indexed, "failed": result.failed}
+
+    def score(self) -> dict[str, Any]:
+        from indexer.ingest import IndexSet
+        from monitor.scoring import score_new_items
+
+        encoder = self.encoder
+        indexes = IndexSet(self.settings, encoder.fingerprint, encoder.dim, read_only=True)
+        result = score_new_items(self.settings, self.engine, self.scorers, indexes, stop=self.stop)
+        return _plain(result)
+
+    def detect(self) -> dict[str, Any]:
+        from monitor.notify import send_pending
+
+        ensure_default_rules(self.engine)
+        found = detect(self.settings, self.engine, clock=self.clock)
+        sent = send_pending(self.settings, self.engine, clock=self.clock, sleep=self.sleep)
+        return {
+            "rules": found.rules,
+            "series": found.series,
+            "fired": found.fired,
+            "resolved": found.resolved,
+            "suppressed": found.suppressed,
+            "emails": sent.messages,
+            "notifications_sent": sent.sent,
+            "notifications_pending": sent.pending,
+            "email_error": sent.error,
+        }
+
+    def run_step(self, step: str) -> JobRun:
+        """Run one step and record it; an exception is recorded, logged, and not raised."""
+        factory = session_factory(self.engine)
+        with session_scope(factory) as session:
+            run = JobRun(job=step, started_at=self.clock())
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        ok, summary, error = True, {}, None
+        try:
+            summary = getattr(self, step)()
+        except Exception as exc:  # a failing step must not stop the scheduler
+            log.exception("monitor step %s failed", step)
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        with session_scope(factory) as session:
+            done = session.get(JobRun, run_id)
+            assert done is not None
+            done.finished_at, done.ok, done.summary, done.error = self.clock(), ok, summary, error
+            session.flush()
+            session.expunge(done)
+            return done
+
+    def run_once(self, steps: tuple[str, ...] = STEPS) -> list[JobRun]:
+        runs = []
+        for step in steps:
+            if self.stop.is_set():
+                break
+            runs.append(self.run_step(step))
+        return runs
+
+
+def last_finished(engine: Engine, step: str) -> datetime | None:
+    with session_scope(session_factory(engine)) as session:
+        return session.scalar(
+            select(JobRun.finished_at)
+            .where(JobRun.job == step, JobRun.finished_at.is_not(None))
+            .order_by(JobRun.finished_at.desc())
+            .limit(1)
+        )
+
+
+def _plain(value: object) -> dict[str, Any]:
+    assert is_dataclass(value) and not isinstance(value, type)
+    return asdict(value)

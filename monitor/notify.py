@@ -1,0 +1,292 @@
+"""The outbox: pending notifications → one digest email per run → marked sent.
+
+Every notification gets the digest's Message-ID written to the database *before* the
+SMTP transaction and ``sent_at`` right after it, so a sent notification is never sent
+again, across restarts too; a failed send keeps them pending with a back-off, and the
+next run retries. (A crash in the instant between the server's "250 OK" and our commit
+re-sends with the same Message-ID, which mail clients fold into one.)
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from sqlalchemy import Engine, or_, select
+from sqlalchemy.orm import Session
+
+from monitor.alerts import Clock, system_clock
+from monitor.chart import series_chart
+from monitor.models import Alert, Notification, Rule, RuleKind, Score, SeriesKind, Tag
+from monitor.trends import aggregate, bucket_start, dense
+from simmim.db import session_factory, session_scope
+from simmim.models import Item
+from simmim.settings import Settings, SmtpSettings
+
+log = logging.getLogger(__name__)
+MAX_CHARTS = 10
+EXAMPLES = 3
+
+
+@dataclass
+class NotifySummary:
+    sent: int = 0  # notifications delivered
+    messages: int = 0  # emails (digests)
+    pending: int = 0  # still waiting (server down, or no recipients)
+    error: str | None = None
+    message_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Example:
+    title: str
+    url: str | None
+    sentiment: float
+    published: datetime | None
+
+
+def connect(config: SmtpSettings) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    if config.security == "ssl":
+        server: smtplib.SMTP = smtplib.SMTP_SSL(
+            config.host, config.port, timeout=config.timeout_s, context=context
+        )
+    else:
+        server = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
+        if config.security == "starttls":
+            server.starttls(context=context)
+    if config.username:
+        password = config.password.get_secret_value() if config.password else ""
+        server.login(config.username, password)
+    return server
+
+
+def send_pending(
+    settings: Settings,
+    engine: Engine,
+    *,
+    clock: Clock = system_clock,
+    sleep: Callable[[float], None] = time.sleep,
+) -> NotifySummary:
+    now = clock()
+    summary = NotifySummary()
+    factory = session_factory(engine)
+    config = settings.smtp
+    with session_scope(factory) as session:
+        due = list(
+            session.scalars(
+                select(Notification)
+                .where(
+                    Notification.sent_at.is_(None),
+                    or_(
+                        Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now
+                    ),
+                )
+                .order_by(Notification.id)
+            )
+        )
+        if not due:
+            return summary
+        if not config.recipients:
+            summary.pending = len(due)
+            summary.error = "no recipients: set SIMMIM_SMTP__RECIPIENTS to receive alert emails"
+            return summary
+        message = compose(settings, engine, session, due, now)
+        message_id = message["Message-ID"]
+        for note in due:
+            note.message_id = message_id
+        session.commit()  # the id is durable before anything leaves
+
+        error = None
+        for attempt in range(config.send_attempts):
+            try:
+                with connect(config) as server:
+                    server.send_message(message)
+                error = None
+                break
+            except (OSError, smtplib.SMTPException) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("alert email attempt %d failed: %s", attempt + 1, error)
+                if attempt + 1 < config.send_attempts:
+                    sleep(config.retry_backoff_s * 2**attempt)
+        sent_time = clock()
+        for note in due:
+            note.attempts += 1
+            if error is None:
+                note.sent_at = sent_time
+                alert = session.get(Alert, note.alert_id)
+                if alert is not None:
+                    alert.last_notified_at = sent_time
+            else:
+                note.last_error = error
+                backoff = config.retry_backoff_s * 2 ** min(note.attempts, 10)
+                note.next_attempt_at = sent_time + timedelta(seconds=max(backoff, 30))
+        if error is None:
+            summary.sent, summary.messages = len(due), 1
+            summary.message_ids.append(message_id)
+        else:
+            summary.pending, summary.error = len(due), f"{config.host}:{config.port}: {error}"
+    return summary
+
+
+def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[Example]:
+    """The items behind the alert: those in its buckets, most extreme sentiment first."""
+    lo = alert.first_bucket * alert.bucket_hours
+    hi = (alert.last_bucket + 1) * alert.bucket_hours
+    if alert.series_kind in (SeriesKind.ALL, SeriesKind.SOURCE):
+        table: type[Score] | type[Tag] = Score
+        where = [Score.hour >= lo, Score.hour < hi]
+        if alert.series_kind is SeriesKind.SOURCE:
+            where.append(Score.source_id == int(alert.series_key))
+        item_id, sentiment = Score.item_id, Score.sentiment
+    else:
+        table = Tag
+        where = [
+            Tag.kind == alert.series_kind,
+            Tag.key == alert.series_key,
+            Tag.hour >= lo,
+            Tag.hour < hi,
+        ]
+        item_id, sentiment = Tag.item_id, Tag.sentiment
+    order = (
+        sentiment.asc()
+        if alert.direction == "down" or "egative" in alert.summary
+        else sentiment.desc()
+    )
+    rows = session.execute(
+        select(Item, sentiment)
+        .join(table, item_id == Item.id)
+        .where(*where)
+        .order_by(order)
+        .limit(limit)
+    ).all()
+    return [
+        Example(
+            (item.title or item.text or f"item {item.id}")[:160],
+            item.url,
+            float(s),
+            item.published_at,
+        )
+        for item, s in rows
+    ]
+
+
+def chart_for(engine: Engine, session: Session, alert: Alert) -> bytes:
+    rule = session.get(Rule, alert.rule_id)
+    window = rule.window if rule is not None else 14
+    bh = alert.bucket_hours
+    first = alert.first_bucket - window
+    last = alert.last_bucket + 2
+    sums = aggregate(
+        engine,
+        alert.series_kind,
+        bucket_hours=bh,
+        since=bucket_start(first, bh),
+        until=bucket_start(last + 1, bh),
+        keys=None if alert.series_kind is SeriesKind.ALL else [alert.series_key],
+    )
+    frame = dense(sums, first, last)
+    kind = rule.kind if rule is not None else RuleKind.VOLUME_SPIKE
+    if kind is RuleKind.NEGATIVE_SHARE:
+        values, ylabel = (
+            (frame["negative"] / frame["volume"].where(frame["volume"] > 0)).fillna(0.0),
+            "negative share",
+        )
+    elif kind is RuleKind.SENTIMENT_DROP:
+        values, ylabel = (
+            (frame["sentiment_sum"] / frame["volume"].where(frame["volume"] > 0)).fillna(0.0),
+            "mean sentiment",
+        )
+    else:
+        values, ylabel = frame["volume"].astype(float), "items"
+    starts = [bucket_start(b, bh) for b in frame.index]
+    return series_chart(
+        starts,
+        list(values),
+        title=f"{alert.series_kind.value} {alert.series_key}",
+        ylabel=ylabel,
+        highlight=(bucket_start(alert.first_bucket, bh), bucket_start(alert.last_bucket + 1, bh)),
+        baseline=alert.baseline,
+    )
+
+
+def compose(
+    settings: Settings, engine: Engine, session: Session, due: list[Notification], now: datetime
+) -> EmailMessage:
+    """One digest: a section per notification, charts inline for firing ones."""
+    alerts = {n.alert_id: session.get(Alert, n.alert_id) for n in due}
+    firing = [n for n in due if n.event in ("firing", "repeat")]
+    resolved = [n for n in due if n.event == "resolved"]
+    parts = []
+    if firing:
+        parts.append(f"{len(firing)} firing")
+    if resolved:
+        parts.append(f"{len(resolved)} resolved")
+    first = alerts[due[0].alert_id]
+    headline = first.summary.split(":")[0] if first is not None else ""
+    message = EmailMessage()
+    message["Subject"] = f"[SimMIM] {', '.join(parts)}: {headline}" + (
+        " and more" if len(due) > 1 else ""
+    )
+    message["From"] = settings.smtp.sender
+    message["To"] = ", ".join(settings.smtp.recipients)
+    message["Date"] = format_datetime(now)
+    domain = settings.smtp.sender.rpartition("@")[2] or "simmim.local"
+    message["Message-ID"] = make_msgid("simmim-alerts", domain=domain)
+
+    text_lines = [f"SimMIM alert digest, {now:%Y-%m-%d %H:%M} UTC", ""]
+    html_parts = [f"<h2>SimMIM alert digest</h2><p>{now:%Y-%m-%d %H:%M} UTC</p>"]
+    charts: list[tuple[str, bytes]] = []
+    for note in due:
+        alert = alerts[note.alert_id]
+        if alert is None:
+            continue
+        verb = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED"}[note.event]
+        text_lines.append(f"[{verb}] alert #{alert.id}: {alert.summary}")
+        html_parts.append(f"<h3>[{verb}] alert #{alert.id}</h3><p>{html.escape(alert.summary)}</p>")
+        if note.event != "resolved":
+            found = examples(session, alert)
+            if found:
+                text_lines.append("  Examples:")
+                html_parts.append("<ul>")
+                for ex in found:
+                    link = ex.url or "(no link)"
+                    text_lines.append(f"  - {ex.title} [{ex.sentiment:+.2f}] {link}")
+                    title = html.escape(ex.title)
+                    anchor = f'<a href="{html.escape(ex.url)}">{title}</a>' if ex.url else title
+                    html_parts.append(
+                        f"<li>{anchor} <small>sentiment {ex.sentiment:+.2f}</small></li>"
+                    )
+                html_parts.append("</ul>")
+            if len(charts) < MAX_CHARTS:
+                cid = make_msgid("chart", domain=domain)
+                charts.append((cid, chart_for(engine, session, alert)))
+                html_parts.append(f'<img src="cid:{cid[1:-1]}" alt="chart for alert {alert.id}">')
+        else:
+            text_lines.append(
+                f"  resolved at {alert.resolved_at:%Y-%m-%d %H:%M} UTC" if alert.resolved_at else ""
+            )
+        text_lines.append("")
+    if settings.monitor.dashboard_url:
+        text_lines.append(f"Dashboard: {settings.monitor.dashboard_url}")
+        url = html.escape(settings.monitor.dashboard_url)
+        html_parts.append(f'<p><a href="{url}">Open the dashboard</a></p>')
+    text_lines.append("Acknowledge with: simmim alerts ack ID")
+
+    message.set_content("\n".join(text_lines))
+    message.add_alternative("<html><body>" + "".join(html_parts) + "</body></html>", subtype="html")
+    html_part: Any = message.get_payload()[1]  # type: ignore[index]
+    for cid, png in charts:
+        html_part.add_related(
+            png, maintype="image", subtype="png", cid=cid, filename=f"chart-{cid[1:9]}.png"
+        )
+    return message

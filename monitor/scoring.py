@@ -1,0 +1,220 @@
+"""Scoring: every indexed item that has no score yet gets sentiment, topics, tickers and
+saved-query matches, written as one Score row and its Tag rows (the series trends read).
+
+Progress is the data itself (items without a Score row), so an interrupted run resumes
+where it stopped and a re-run scores nothing twice. Topic vectors come from the fused
+index, so image-only items get topics too; scoring never re-encodes an item.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import Engine, delete, func, insert, or_, select
+
+from encoder.encoder import Encoder, item_text
+from indexer.ingest import IndexSet
+from monitor.models import Score, SeriesKind, Tag
+from monitor.queries import QueryVector, active_query_vectors
+from monitor.sentiment import SentimentScorer, make_scorer
+from monitor.tickers import TickerExtractor
+from monitor.topics import TopicScorer
+from monitor.trends import hour_of
+from simmim.db import session_factory, session_scope
+from simmim.models import Item, ItemStatus
+from simmim.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoreSummary:
+    scored: int = 0
+    labels: dict[str, int] = field(default_factory=dict)
+    topics: dict[str, int] = field(default_factory=dict)
+    tickers: dict[str, int] = field(default_factory=dict)
+    query_matches: dict[str, int] = field(default_factory=dict)
+    stopped: bool = False
+
+
+class Scorers:
+    """What scoring needs, built once per process (topic prompts are embedded here)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        encoder: Encoder,
+        *,
+        sentiment: SentimentScorer | None = None,
+    ) -> None:
+        config = settings.monitor
+        self.sentiment = sentiment or make_scorer(config.sentiment, model=config.sentiment_model)
+        self.topics = TopicScorer.build(config.topics, encoder, threshold=config.topic_threshold)
+        self.tickers = TickerExtractor(config.companies)
+        self.encoder = encoder
+
+    @property
+    def sentiment_id(self) -> str:
+        return f"{self.sentiment.name}@{self.sentiment.version}"
+
+    @property
+    def topic_id(self) -> str:
+        return f"{self.topics.name}@{self.topics.version}"
+
+
+def _vectors(indexes: IndexSet, space: str, ids: list[int]) -> dict[int, np.ndarray]:
+    index = indexes.spaces.get(space)
+    if index is None or not index.count or not ids:
+        return {}
+    try:
+        found = index.vectors(np.asarray(ids, np.int64))
+        return dict(zip(ids, found, strict=True))
+    except RuntimeError:  # some ids not in this space (e.g. text-only items, image space)
+        out = {}
+        for item_id in ids:
+            try:
+                out[item_id] = index.vectors(np.asarray([item_id], np.int64))[0]
+            except RuntimeError:
+                continue
+        return out
+
+
+def unscored_count(engine: Engine) -> int:
+    with session_scope(session_factory(engine)) as session:
+        return (
+            session.scalar(
+                select(func.count(Item.id))
+                .outerjoin(Score, Score.item_id == Item.id)
+                .where(Item.status == ItemStatus.INDEXED, Score.item_id.is_(None))
+            )
+            or 0
+        )
+
+
+def score_new_items(
+    settings: Settings,
+    engine: Engine,
+    scorers: Scorers,
+    indexes: IndexSet,
+    *,
+    stop: threading.Event | None = None,
+) -> ScoreSummary:
+    """Score every indexed, unscored item in batches; ``stop`` ends it between batches."""
+    summary = ScoreSummary()
+    factory = session_factory(engine)
+    queries = active_query_vectors(settings, engine, scorers.encoder)
+    batch = settings.monitor.score_batch
+    after = 0
+    while True:
+        if stop is not None and stop.is_set():
+            summary.stopped = True
+            break
+        with session_scope(factory) as session:
+            items = list(
+                session.scalars(
+                    select(Item)
+                    .outerjoin(Score, Score.item_id == Item.id)
+                    .where(
+                        Item.status == ItemStatus.INDEXED,
+                        Score.item_id.is_(None),
+                        Item.id > after,
+                    )
+                    .order_by(Item.id)
+                    .limit(batch)
+                )
+            )
+            if not items:
+                break
+            after = items[-1].id
+            _score_batch(session, items, scorers, indexes, queries, summary)
+    return summary
+
+
+def _score_batch(
+    session: object,
+    items: list[Item],
+    scorers: Scorers,
+    indexes: IndexSet,
+    queries: list[QueryVector],
+    summary: ScoreSummary,
+) -> None:
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    ids = [item.id for item in items]
+    texts = [item_text(item.title, item.text) or "" for item in items]
+    sentiments = scorers.sentiment.score(texts)
+    fused = _vectors(indexes, "fused", ids)
+    dim = scorers.encoder.dim
+    matrix = np.stack([fused.get(i, np.zeros(dim, np.float32)) for i in ids])
+    topic_hits = scorers.topics.score(texts, matrix)
+    by_space = {space: _vectors(indexes, space, ids) for space in {q.space for q in queries}}
+    scores, tags = [], []
+    for item, text, sentiment, hits in zip(items, texts, sentiments, topic_hits, strict=True):
+        at = item.published_at or item.crawled_at
+        hour = hour_of(at)
+        negative = int(sentiment.label == "negative")
+        common = {
+            "item_id": item.id,
+            "hour": hour,
+            "sentiment": sentiment.score,
+            "negative": negative,
+        }
+        tickers = scorers.tickers.extract(text)
+        scores.append(
+            {
+                "item_id": item.id,
+                "source_id": item.source_id,
+                "at": at,
+                "hour": hour,
+                "label": sentiment.label,
+                "sentiment": sentiment.score,
+                "confidence": sentiment.confidence,
+                "negative": negative,
+                "sentiment_scorer": scorers.sentiment_id,
+                "topic_scorer": scorers.topic_id,
+                "topics": [[h.name, h.score] for h in hits],
+                "tickers": tickers,
+            }
+        )
+        summary.labels[sentiment.label] = summary.labels.get(sentiment.label, 0) + 1
+        for hit in hits:
+            tags.append({**common, "kind": SeriesKind.TOPIC, "key": hit.name, "weight": hit.score})
+            summary.topics[hit.name] = summary.topics.get(hit.name, 0) + 1
+        for ticker in tickers:
+            tags.append({**common, "kind": SeriesKind.TICKER, "key": ticker, "weight": 1.0})
+            summary.tickers[ticker] = summary.tickers.get(ticker, 0) + 1
+        for query in queries:
+            vector = by_space[query.space].get(item.id)
+            if vector is None:
+                continue
+            cosine = float(vector @ query.vector)
+            if cosine >= query.threshold:
+                tags.append(
+                    {**common, "kind": SeriesKind.QUERY, "key": str(query.id), "weight": cosine}
+                )
+                summary.query_matches[query.name] = summary.query_matches.get(query.name, 0) + 1
+    session.execute(insert(Score), scores)
+    if tags:
+        session.execute(insert(Tag), tags)
+    summary.scored += len(items)
+
+
+def clear_outdated(engine: Engine, scorers: Scorers) -> int:
+    """Drop scores made by other scorer versions, so the next run re-scores those items."""
+    with session_scope(session_factory(engine)) as session:
+        stale = select(Score.item_id).where(
+            or_(
+                Score.sentiment_scorer != scorers.sentiment_id,
+                Score.topic_scorer != scorers.topic_id,
+            )
+        )
+        ids = list(session.scalars(stale))
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            session.execute(delete(Tag).where(Tag.item_id.in_(chunk)))
+            session.execute(delete(Score).where(Score.item_id.in_(chunk)))
+        return len(ids)

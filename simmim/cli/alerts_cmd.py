@@ -1,0 +1,256 @@
+"""`simmim alerts list|ack`, `simmim rules list|add|disable`, `simmim queries save|list|remove`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from simmim import migrations
+from simmim.cli.app import app, console, new_table, state
+from simmim.db import session_factory, session_scope
+
+alerts_app = typer.Typer(help="Alerts: list, acknowledge.", no_args_is_help=True)
+rules_app = typer.Typer(help="Detection rules: list, add, disable, enable.", no_args_is_help=True)
+queries_app = typer.Typer(help="Saved semantic queries watched as monitors.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(rules_app, name="rules")
+app.add_typer(queries_app, name="queries")
+
+
+def _ready(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    return cli
+
+
+@alerts_app.command("list")
+def alerts_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+) -> None:
+    """Firing alerts (and, with --all, resolved ones), newest first."""
+    from monitor.models import Alert, AlertStatus
+
+    cli = _ready(ctx)
+    query = select(Alert).order_by(Alert.fired_at.desc()).limit(limit)
+    if not all_:
+        query = query.where(Alert.status == AlertStatus.FIRING)
+    table = new_table("id", "status", "fired", "ack", "series", "summary")
+    with session_scope(session_factory(cli.engine)) as session:
+        rows = list(session.scalars(query))
+        for a in rows:
+            table.add_row(
+                str(a.id),
+                a.status.value,
+                f"{a.fired_at:%Y-%m-%d %H:%M}",
+                "yes" if a.acknowledged_at else "-",
+                f"{a.series_kind.value}:{a.series_key}",
+                a.summary,
+            )
+    console.print(table if rows else "no alerts" + ("" if all_ else " firing (--all for resolved)"))
+
+
+@alerts_app.command("ack")
+def alerts_ack(ctx: typer.Context, alert_id: Annotated[int, typer.Argument()]) -> None:
+    """Acknowledge an alert: no repeat emails for it."""
+    from monitor.alerts import acknowledge
+
+    alert = acknowledge(_ready(ctx).engine, alert_id)
+    console.print(f"alert {alert.id} acknowledged ({alert.status.value})")
+
+
+@rules_app.command("list")
+def rules_list(ctx: typer.Context) -> None:
+    """Rules, with the default set created on first use."""
+    from monitor.alerts import ensure_default_rules
+    from monitor.models import Rule
+
+    cli = _ready(ctx)
+    ensure_default_rules(cli.engine)
+    table = new_table("id", "name", "kind", "series", "detector", "on")
+    with session_scope(session_factory(cli.engine)) as session:
+        for r in session.scalars(select(Rule).order_by(Rule.id)):
+            bucket = "1d" if r.bucket_hours == 24 else f"{r.bucket_hours}h"
+            table.add_row(
+                str(r.id),
+                r.name,
+                r.kind.value,
+                f"{r.series_kind.value}:{r.series_key or '*'}",
+                f"{bucket} x{r.window} min{r.min_volume} z{r.z:g} p{r.p_value:g} c{r.confirm}",
+                "yes" if r.enabled else "no",
+            )
+    console.print(table)
+
+
+@rules_app.command("add")
+def rules_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind", help="volume_spike | negative_share | sentiment_drop | source_silent"
+        ),
+    ],
+    series: Annotated[
+        str,
+        typer.Option(
+            "--series",
+            help="topic | ticker | source | query | all, optionally :KEY (e.g. ticker:ACME)",
+        ),
+    ],
+    bucket: Annotated[str, typer.Option("--bucket", help="hour | day | Nh")] = "day",
+    window: Annotated[int, typer.Option("--window", min=2, help="Baseline buckets.")] = 14,
+    min_history: Annotated[int, typer.Option("--min-history", min=1)] = 5,
+    min_volume: Annotated[int, typer.Option("--min-volume", min=0)] = 5,
+    z: Annotated[float, typer.Option("--z", min=0)] = 3.0,
+    p_value: Annotated[float, typer.Option("--p", min=0, max=1)] = 0.001,
+    confirm: Annotated[
+        int, typer.Option("--confirm", min=1, help="Consecutive buckets to fire.")
+    ] = 1,
+    cooldown: Annotated[str, typer.Option("--cooldown", help="e.g. 6h, 1d")] = "1d",
+    repeat: Annotated[
+        str | None, typer.Option("--repeat", help="Re-notify while firing, e.g. 12h")
+    ] = None,
+) -> None:
+    """Add a detection rule."""
+    from indexer.source_admin import parse_every
+    from monitor.alerts import RuleError
+    from monitor.models import Rule, RuleKind, SeriesKind
+
+    cli = _ready(ctx)
+    try:
+        rule_kind = RuleKind(kind)
+    except ValueError:
+        raise RuleError(
+            f"unknown rule kind {kind!r}",
+            hint=f"choose one of {', '.join(k.value for k in RuleKind)}",
+        ) from None
+    series_kind_text, _, key = series.partition(":")
+    try:
+        series_kind = SeriesKind(series_kind_text)
+    except ValueError:
+        raise RuleError(
+            f"unknown series {series_kind_text!r}",
+            hint=f"choose one of {', '.join(k.value for k in SeriesKind)}",
+        ) from None
+    hours = {"hour": 1, "day": 24}.get(bucket) or (
+        int(bucket[:-1]) if bucket.endswith("h") and bucket[:-1].isdigit() else 0
+    )
+    if hours <= 0:
+        raise RuleError(f"bucket {bucket!r} is not hour, day or Nh", hint="e.g. --bucket 6h")
+    if rule_kind is RuleKind.SOURCE_SILENT and series_kind is not SeriesKind.SOURCE:
+        raise RuleError("source_silent watches sources", hint="use --series source or source:ID")
+    with session_scope(session_factory(cli.engine)) as session:
+        if session.scalar(select(Rule.id).where(Rule.name == name)) is not None:
+            raise RuleError(f"a rule named {name!r} exists", hint="choose another name")
+        rule = Rule(
+            name=name,
+            kind=rule_kind,
+            series_kind=series_kind,
+            series_key=key or None,
+            bucket_hours=hours,
+            window=window,
+            min_history=min_history,
+            min_volume=min_volume,
+            z=z,
+            p_value=p_value,
+            confirm=confirm,
+            cooldown_s=parse_every(cooldown),
+            repeat_s=parse_every(repeat) if repeat else None,
+        )
+        session.add(rule)
+        session.flush()
+        console.print(f"added rule {rule.id} {name!r}")
+
+
+def _set_enabled(ctx: typer.Context, rule: str, enabled: bool) -> None:
+    from monitor.alerts import RuleError
+    from monitor.models import Rule
+
+    cli = _ready(ctx)
+    with session_scope(session_factory(cli.engine)) as session:
+        clause = Rule.id == int(rule) if rule.isdigit() else Rule.name == rule
+        found = session.scalars(select(Rule).where(clause)).first()
+        if found is None:
+            raise RuleError(f"no rule {rule!r}", hint="see `simmim rules list`")
+        found.enabled = enabled
+        console.print(f"rule {found.id} {found.name!r} {'enabled' if enabled else 'disabled'}")
+
+
+@rules_app.command("disable")
+def rules_disable(
+    ctx: typer.Context, rule: Annotated[str, typer.Argument(help="Id or name.")]
+) -> None:
+    """Stop evaluating a rule (its alerts stay)."""
+    _set_enabled(ctx, rule, False)
+
+
+@rules_app.command("enable")
+def rules_enable(
+    ctx: typer.Context, rule: Annotated[str, typer.Argument(help="Id or name.")]
+) -> None:
+    _set_enabled(ctx, rule, True)
+
+
+@queries_app.command("save")
+def queries_save(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    text: Annotated[str | None, typer.Option("--text")] = None,
+    image: Annotated[Path | None, typer.Option("--image")] = None,
+    space: Annotated[str, typer.Option("--space", help="image | text | fused")] = "fused",
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Cosine a new item must reach.")
+    ] = 0.3,
+) -> None:
+    """Save a text and/or image query; new items that match it form a watched series."""
+    from encoder import load_encoder
+    from monitor.queries import save_query
+
+    cli = _ready(ctx)
+    query = save_query(
+        cli.settings,
+        cli.engine,
+        load_encoder(cli.settings),
+        name=name,
+        text=text,
+        image=image,
+        space=space,
+        threshold=threshold,
+    )
+    console.print(f"saved query {query.id} {name!r} (with a volume-spike rule on its matches)")
+
+
+@queries_app.command("list")
+def queries_list(ctx: typer.Context) -> None:
+    from monitor.models import SavedQuery
+
+    cli = _ready(ctx)
+    table = new_table("id", "name", "text", "image", "space", "threshold", "enabled")
+    with session_scope(session_factory(cli.engine)) as session:
+        for q in session.scalars(select(SavedQuery).order_by(SavedQuery.id)):
+            table.add_row(
+                str(q.id),
+                q.name,
+                q.text or "-",
+                (q.image_sha256 or "-")[:12],
+                q.space,
+                f"{q.threshold:g}",
+                "yes" if q.enabled else "no",
+            )
+    console.print(table)
+
+
+@queries_app.command("remove")
+def queries_remove(
+    ctx: typer.Context, query: Annotated[str, typer.Argument(help="Id or name.")]
+) -> None:
+    from monitor.queries import remove_query
+
+    name = remove_query(_ready(ctx).engine, query)
+    console.print(f"removed saved query {name!r} and its rules")

@@ -1,0 +1,133 @@
+"""`simmim monitor run|once|rescore`, `simmim trends` and `simmim train-sentiment`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simmim import migrations
+from simmim.cli.app import app, console, err_console, new_table, state
+
+monitor_app = typer.Typer(
+    help="The monitoring loop: crawl, index, score, detect, email.", no_args_is_help=True
+)
+app.add_typer(monitor_app, name="monitor")
+
+
+def _runtime(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from monitor.cycle import Runtime
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    return Runtime(cli.settings, cli.engine)
+
+
+@monitor_app.command("once")
+def once(ctx: typer.Context) -> None:
+    """Run one full cycle (crawl due sources, index, score, detect, notify) and exit.
+
+    For cron; exits 1 if a step failed."""
+    runtime = _runtime(ctx)
+    runs = runtime.run_once()
+    table = new_table("step", "ok", "seconds", "summary", title="monitor cycle")
+    for run in runs:
+        took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0.0
+        detail = run.error or json.dumps(run.summary, default=str)
+        table.add_row(run.job, "yes" if run.ok else "NO", f"{took:.1f}", detail)
+    console.print(table)
+    if not all(run.ok for run in runs):
+        raise typer.Exit(1)
+
+
+@monitor_app.command("run")
+def run(ctx: typer.Context) -> None:
+    """Run the scheduler in the foreground until Ctrl-C / SIGTERM."""
+    from monitor.scheduler import intervals, run_forever
+
+    runtime = _runtime(ctx)
+    every = ", ".join(f"{step} every {s}s" for step, s in intervals(runtime).items())
+    err_console.print(f"monitor running ({every}); Ctrl-C stops after the running step")
+    run_forever(runtime)
+    err_console.print("monitor stopped")
+
+
+@monitor_app.command("rescore")
+def rescore(ctx: typer.Context) -> None:
+    """Drop scores from other scorer versions (after changing topics, model or scorer);
+    the next cycle scores those items again."""
+    from monitor.scoring import clear_outdated
+
+    runtime = _runtime(ctx)
+    cleared = clear_outdated(runtime.engine, runtime.scorers)
+    console.print(f"{cleared} item score(s) cleared; run `simmim monitor once` to re-score")
+
+
+@app.command("trends")
+def trends_command(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="topic | ticker | source | query | all")] = "topic",
+    key: Annotated[list[str] | None, typer.Option("--key", help="Series key(s).")] = None,
+    days: Annotated[int, typer.Option("--days", min=1)] = 14,
+    bucket: Annotated[str, typer.Option("--bucket", help="hour | day")] = "day",
+) -> None:
+    """Volume, mean sentiment and negative share per bucket."""
+    from monitor.trends import trends
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    hours = {"hour": 1, "day": 24}.get(bucket)
+    if hours is None:
+        raise typer.BadParameter("use hour or day", param_hint="--bucket")
+    since = datetime.now(UTC) - timedelta(days=days)
+    frame = trends(cli.engine, kind, bucket_hours=hours, since=since, keys=key or None)
+    frame = frame[frame["volume"] > 0]
+    table = new_table("series", "bucket", "items", "mean sentiment", "negative share")
+    for row in frame.itertuples():
+        table.add_row(
+            str(row.key),
+            row.start.strftime("%Y-%m-%d %H:%M"),
+            str(row.volume),
+            f"{row.mean_sentiment:+.2f}",
+            f"{row.negative_share:.0%}",
+        )
+    console.print(table if len(frame) else f"no {kind} items in the last {days} day(s)")
+
+
+@app.command("train-sentiment")
+def train_sentiment(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Option("--data", help="CSV with a text and a label column.")],
+    text_col: Annotated[str, typer.Option("--text-col")] = "text",
+    label_col: Annotated[str, typer.Option("--label-col")] = "label",
+    label_map: Annotated[
+        str, typer.Option("--label-map", help="e.g. 0=negative,1=positive,2=neutral")
+    ] = "",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Model folder (default <data dir>/models/sentiment)."),
+    ] = None,
+) -> None:
+    """Fit a light sentiment classifier on your labelled texts (10% held out to report)."""
+    from monitor.sentiment.learned import read_labelled_csv, train
+    from simmim.paths import DataLayout
+
+    cli = state(ctx)
+    mapping = dict(pair.split("=", 1) for pair in label_map.split(",") if "=" in pair)
+    texts, labels = read_labelled_csv(
+        data, text_col=text_col, label_col=label_col, label_map=mapping
+    )
+    folder = out or DataLayout(cli.settings.data_dir).models / "sentiment"
+    result = train(texts, labels, folder)
+    console.print(f"trained on {result.n_train} texts; model in {result.folder}")
+    if result.holdout:
+        console.print(
+            f"held-out {result.n_holdout}: accuracy {result.holdout['accuracy']}, "
+            f"macro-F1 {result.holdout['macro_f1']}"
+        )
+    console.print(
+        f"use it: SIMMIM_MONITOR__SENTIMENT=learned SIMMIM_MONITOR__SENTIMENT_MODEL={result.folder}"
+    )

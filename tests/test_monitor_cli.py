@@ -1,0 +1,141 @@
+"""The monitor's commands end to end on a JSONL source and the tiny model."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from simmim.cli import main
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_weights: Path) -> Path:
+    data = tmp_path / "data"
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps table cells at 80
+    monkeypatch.setenv("SIMMIM_DATA_DIR", str(data))
+    monkeypatch.setenv("SIMMIM_ENCODER__MODEL", "simmim-tiny")
+    monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", str(tiny_weights))
+    monkeypatch.setenv("SIMMIM_ENCODER__CPU_INT8", "false")
+    posts = tmp_path / "posts.jsonl"
+    now = datetime.now(UTC)
+    lines = []
+    for day in range(20, 0, -1):
+        for i in range(3):
+            at = now - timedelta(days=day, hours=i)
+            lines.append(
+                {
+                    "id": f"{day}-{i}",
+                    "text": f"$ACME ships widgets, order {day}-{i}",
+                    "time": at.isoformat(),
+                }
+            )
+    lines.append(
+        {
+            "id": "bad",
+            "text": "Acme Corp profit fell sharply; $ACME plunges",
+            "time": (now - timedelta(days=1)).isoformat(),
+        }
+    )
+    posts.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    return posts
+
+
+def test_monitor_once_rules_queries_alerts_trends(cli, env: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("init")
+    cli("source", "add", str(env), "--kind", "jsonl", "--name", "posts")
+    out = cli("monitor", "once")
+    for step in ("crawl", "index", "score", "detect"):
+        assert step in out
+    assert "NO" not in out and '"new": 61' in out
+
+    rules = cli("rules", "list")
+    assert "ticker volume spike" in rules and "source silent" in rules
+    assert "added rule" in cli(
+        "rules",
+        "add",
+        "acme hourly",
+        "--kind",
+        "volume_spike",
+        "--series",
+        "ticker:ACME",
+        "--bucket",
+        "hour",
+        "--window",
+        "48",
+    )
+    assert "disabled" in cli("rules", "disable", "acme hourly")
+    assert "ticker:ACME" in cli("rules", "list")
+
+    saved = cli("queries", "save", "widgets", "--text", "widget shipments", "--threshold", "0.2")
+    assert "saved query 1 'widgets'" in saved
+    listed = cli("queries", "list")
+    assert "widget shipments" in listed
+    assert "query widgets: volume spike" in cli("rules", "list")
+    assert "removed saved query 'widgets'" in cli("queries", "remove", "widgets")
+    assert "query widgets" not in cli("rules", "list")
+
+    trends = cli("trends", "ticker", "--days", "30")
+    assert "ACME" in trends and "+0." in trends
+    assert "no alerts" in cli("alerts", "list")
+    # A second cycle: nothing new to crawl or score.
+    again = cli("monitor", "once")
+    assert '"scored": 0' in again
+
+
+def test_rule_errors_are_one_line(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["init"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["rules", "add", "x", "--kind", "spiky", "--series", "topic"])
+    assert info.value.code == 2
+    assert "unknown rule kind 'spiky'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["alerts", "ack", "99"])
+    assert info.value.code == 2 and "no alert with id 99" in capsys.readouterr().err
+
+
+def test_train_sentiment(cli, env: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = ["text,label"]
+    good = ["profit rose", "shares soar on record sales", "upgraded to buy", "beats estimates"]
+    bad = ["profit fell", "shares plunge on weak sales", "downgraded to sell", "misses estimates"]
+    flat = [
+        "meeting on monday",
+        "company names new cfo",
+        "results due next week",
+        "annual report out",
+    ]
+    for i in range(12):
+        rows += (
+            [f"{t} {i},1" for t in good]
+            + [f"{t} {i},0" for t in bad]
+            + [f"{t} {i},2" for t in flat]
+        )
+    data = tmp_path / "labelled.csv"
+    data.write_text("\n".join(rows), encoding="utf-8")
+    out = cli(
+        "train-sentiment", "--data", str(data), "--label-map", "0=negative,1=positive,2=neutral"
+    )
+    assert "trained on" in out and "held-out" in out
+    from monitor.sentiment import make_scorer
+
+    model = make_scorer("learned", model=env.parent / "data" / "models" / "sentiment")
+    labels = [
+        s.label
+        for s in model.score(["profit fell 99", "upgraded to buy 42", "meeting on monday 7"])
+    ]
+    assert labels == ["negative", "positive", "neutral"]
+
+
+def test_train_sentiment_rejects_unknown_labels(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text("text,label\nhello,maybe\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        main(["train-sentiment", "--data", str(data)])
+    assert info.value.code == 2
+    assert "line 2: label 'maybe'" in capsys.readouterr().err

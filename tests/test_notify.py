@@ -1,0 +1,144 @@
+"""Alert email against a real local SMTP server: content, chart, digest, outages, restarts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import Engine, select
+
+from monitor.alerts import detect
+from monitor.models import Notification
+from monitor.notify import send_pending
+from simmim.db import make_engine, session_factory, session_scope
+from simmim.migrations import upgrade
+from simmim.settings import Settings, load_settings
+from tests.monitor_helpers import T0, daily, seed
+from tests.smtp_server import MailServer
+from tests.test_alerts import Clock, add_rule
+
+BASE = [6, 5, 7, 6, 5, 6, 7, 5, 6, 6, 5, 7, 6, 5]
+
+
+def _settings(tmp_path, port: int, **monitor: object) -> Settings:  # type: ignore[no-untyped-def]
+    return load_settings(
+        data_dir=tmp_path,
+        smtp={
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "recipients": ["analyst@example.test"],
+            "sender": "alerts@simmim.test",
+            "send_attempts": 2,
+            "retry_backoff_s": 0.0,
+            "timeout_s": 5,
+        },
+        monitor={"dashboard_url": "http://dash.test:8501", **monitor},
+    )
+
+
+def _engine(sqlite_url: str) -> Engine:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    return engine
+
+
+def _fire(engine: Engine, settings: Settings, *tickers: str) -> Clock:
+    add_rule(engine)
+    for t in tickers:
+        seed(engine, daily([*BASE, 40, 6], ticker=t))
+    clock = Clock(T0 + timedelta(days=15, hours=1))
+    assert len(detect(settings, engine, clock=clock).fired) == len(tickers)
+    return clock
+
+
+def test_one_digest_with_text_html_chart_and_links(
+    tmp_path, sqlite_url, mail_server: MailServer
+) -> None:  # type: ignore[no-untyped-def]
+    mail_server.start()
+    settings = _settings(tmp_path, mail_server.port)
+    engine = _engine(sqlite_url)
+    clock = _fire(engine, settings, "ACME", "BOLT")
+    summary = send_pending(settings, engine, clock=clock, sleep=lambda s: None)
+    assert (summary.sent, summary.messages, summary.pending) == (2, 1, 0)
+    [message] = mail_server.inbox.messages
+    assert message["Subject"].startswith("[SimMIM] 2 firing: Volume spike in ticker")
+    assert message["To"] == "analyst@example.test"
+    assert message["Message-ID"] == summary.message_ids[0]
+    text = message.get_body(("plain",)).get_content()
+    assert "Volume spike in ticker ACME" in text and "Volume spike in ticker BOLT" in text
+    assert "http://example.test/" in text and "http://dash.test:8501" in text
+    html_part = message.get_body(("html",))
+    assert '<a href="http://example.test/' in html_part.get_content()
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 2
+    png = images[0].get_payload(decode=True)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    cid = images[0]["Content-ID"].strip("<>")
+    assert f"cid:{cid}" in html_part.get_content()
+    # sent once: another run sends nothing
+    assert send_pending(settings, engine, clock=clock).messages == 0
+    assert len(mail_server.inbox.messages) == 1
+
+
+def test_server_down_then_up_sends_exactly_once(
+    tmp_path, sqlite_url, mail_server: MailServer
+) -> None:  # type: ignore[no-untyped-def]
+    settings = _settings(tmp_path, mail_server.port)
+    engine = _engine(sqlite_url)
+    clock = _fire(engine, settings, "ACME")
+    waits: list[float] = []
+    down = send_pending(settings, engine, clock=clock, sleep=waits.append)
+    assert down.sent == 0 and down.pending == 1 and "127.0.0.1" in (down.error or "")
+    assert len(waits) == 1  # two attempts, one back-off between them
+    with session_scope(session_factory(engine)) as session:
+        note = session.scalars(select(Notification)).one()
+        assert note.sent_at is None and note.attempts == 1 and note.next_attempt_at is not None
+        retry_at = note.next_attempt_at
+    # Not due yet: nothing tried.
+    mail_server.start()
+    assert send_pending(settings, engine, clock=clock).messages == 0
+    clock.now = retry_at
+    up = send_pending(settings, engine, clock=clock)
+    assert up.sent == 1 and len(mail_server.inbox.messages) == 1
+
+    # A restart: a new engine and process state read the same database; nothing re-sent.
+    engine.dispose()
+    restarted = make_engine(sqlite_url)
+    clock.now += timedelta(hours=1)
+    assert detect(settings, restarted, clock=clock).fired == []
+    assert send_pending(settings, restarted, clock=clock).messages == 0
+    assert len(mail_server.inbox.messages) == 1
+
+
+def test_resolve_message_follows(tmp_path, sqlite_url, mail_server: MailServer) -> None:  # type: ignore[no-untyped-def]
+    mail_server.start()
+    settings = _settings(tmp_path, mail_server.port)
+    engine = _engine(sqlite_url)
+    clock = _fire(engine, settings, "ACME")
+    send_pending(settings, engine, clock=clock)
+    clock.now = T0 + timedelta(days=16, hours=1)
+    assert detect(settings, engine, clock=clock).resolved
+    send_pending(settings, engine, clock=clock)
+    assert len(mail_server.inbox.messages) == 2
+    assert mail_server.inbox.messages[1]["Subject"].startswith("[SimMIM] 1 resolved")
+
+
+def test_no_recipients_keeps_notifications_waiting(tmp_path, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings(data_dir=tmp_path)
+    engine = _engine(sqlite_url)
+    clock = _fire(engine, settings, "ACME")
+    summary = send_pending(settings, engine, clock=clock)
+    assert summary.pending == 1 and "SIMMIM_SMTP__RECIPIENTS" in (summary.error or "")
+
+
+def test_messages_are_valid_email(tmp_path, sqlite_url, mail_server: MailServer) -> None:  # type: ignore[no-untyped-def]
+    mail_server.start()
+    settings = _settings(tmp_path, mail_server.port)
+    engine = _engine(sqlite_url)
+    clock = _fire(engine, settings, "ACME")
+    send_pending(settings, engine, clock=clock)
+    message = mail_server.inbox.messages[0]
+    assert isinstance(message, EmailMessage)
+    assert message.is_multipart() and not message.defects
+    assert isinstance(clock.now, datetime)
