@@ -11,10 +11,9 @@ email goes out later (:mod:`monitor.notify`), so a failed send is retried, not l
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
@@ -27,10 +26,9 @@ from monitor.models import (
     Notification,
     Rule,
     RuleKind,
-    Score,
+    SeriesHour,
     SeriesKind,
     SeriesState,
-    Tag,
 )
 from monitor.trends import aggregate, bucket_start, dense, hour_of
 from simmim.db import session_factory, session_scope
@@ -160,17 +158,11 @@ class _Cycle:
     def first_hour(self, kind: SeriesKind) -> dict[str, int]:
         """The hour each series first had an item: history starts there, not before."""
         if kind.value not in self._first:
-            rows: Sequence[tuple[Any, Any]]
-            if kind is SeriesKind.ALL:
-                rows = [("all", self.session.scalar(select(func.min(Score.hour))))]
-            elif kind is SeriesKind.SOURCE:
-                rows = self.session.execute(  # type: ignore[assignment]
-                    select(Score.source_id, func.min(Score.hour)).group_by(Score.source_id)
-                ).all()
-            else:
-                rows = self.session.execute(  # type: ignore[assignment]
-                    select(Tag.key, func.min(Tag.hour)).where(Tag.kind == kind).group_by(Tag.key)
-                ).all()
+            rows = self.session.execute(
+                select(SeriesHour.key, func.min(SeriesHour.hour))
+                .where(SeriesHour.kind == kind)
+                .group_by(SeriesHour.key)
+            ).all()
             self._first[kind.value] = {str(k): int(h) for k, h in rows if h is not None}
         return self._first[kind.value]
 
@@ -387,3 +379,16 @@ def acknowledge(engine: Engine, alert_id: int, *, clock: Clock = system_clock) -
         session.flush()
         session.expunge(alert)
         return alert
+
+
+def list_alerts(
+    engine: Engine, *, status: AlertStatus | None = None, limit: int = 200
+) -> list[Alert]:
+    """Newest first; detached rows for display."""
+    query = select(Alert).order_by(Alert.fired_at.desc(), Alert.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Alert.status == status)
+    with session_scope(session_factory(engine)) as session:
+        rows = list(session.scalars(query))
+        session.expunge_all()
+        return rows

@@ -152,3 +152,10 @@ def last_finished(engine: Engine, step: str) -> datetime | None:
 def _plain(value: object) -> dict[str, Any]:
     assert is_dataclass(value) and not isinstance(value, type)
     return asdict(value)
+
+
+def recent_runs(engine: Engine, limit: int = 20) -> list[JobRun]:
+    with session_scope(session_factory(engine)) as session:
+        rows = list(session.scalars(select(JobRun).order_by(JobRun.started_at.desc()).limit(limit)))
+        session.expunge_all()
+        return rows

@@ -213,3 +213,21 @@ class JobRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_monitor_job_run_job_started", "job", "started_at"),)
+
+
+class SeriesHour(Base):
+    """Hourly sums per series, kept in step with Score/Tag at scoring time.
+
+    Trends and detection read this rollup (one row per series and hour) instead of the
+    item-level rows, so their cost follows the number of buckets, not of items.
+    """
+
+    __tablename__ = "monitor_series_hour"
+
+    kind: Mapped[SeriesKind] = mapped_column(str_enum(SeriesKind, 8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    volume: Mapped[int] = mapped_column(Integer, default=0)
+    sentiment_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    sentiment_sq: Mapped[float] = mapped_column(Float, default=0.0)
+    negative: Mapped[int] = mapped_column(Integer, default=0)

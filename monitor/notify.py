@@ -26,10 +26,9 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts import Clock, system_clock
 from monitor.chart import series_chart
-from monitor.models import Alert, Notification, Rule, RuleKind, Score, SeriesKind, Tag
-from monitor.trends import aggregate, bucket_start, dense
+from monitor.models import Alert, Notification, Rule, RuleKind, SeriesKind
+from monitor.trends import BucketItem, aggregate, bucket_start, dense, items_in
 from simmim.db import session_factory, session_scope
-from simmim.models import Item
 from simmim.settings import Settings, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -44,14 +43,6 @@ class NotifySummary:
     pending: int = 0  # still waiting (server down, or no recipients)
     error: str | None = None
     message_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Example:
-    title: str
-    url: str | None
-    sentiment: float
-    published: datetime | None
 
 
 def connect(config: SmtpSettings) -> smtplib.SMTP:
@@ -138,46 +129,18 @@ def send_pending(
     return summary
 
 
-def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[Example]:
-    """The items behind the alert: those in its buckets, most extreme sentiment first."""
-    lo = alert.first_bucket * alert.bucket_hours
-    hi = (alert.last_bucket + 1) * alert.bucket_hours
-    if alert.series_kind in (SeriesKind.ALL, SeriesKind.SOURCE):
-        table: type[Score] | type[Tag] = Score
-        where = [Score.hour >= lo, Score.hour < hi]
-        if alert.series_kind is SeriesKind.SOURCE:
-            where.append(Score.source_id == int(alert.series_key))
-        item_id, sentiment = Score.item_id, Score.sentiment
-    else:
-        table = Tag
-        where = [
-            Tag.kind == alert.series_kind,
-            Tag.key == alert.series_key,
-            Tag.hour >= lo,
-            Tag.hour < hi,
-        ]
-        item_id, sentiment = Tag.item_id, Tag.sentiment
-    order = (
-        sentiment.asc()
-        if alert.direction == "down" or "egative" in alert.summary
-        else sentiment.desc()
+def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[BucketItem]:
+    """The items behind the alert: those in its buckets, most telling sentiment first."""
+    negative = alert.direction == "down" or alert.summary.startswith("Negative")
+    return items_in(
+        session,
+        alert.series_kind,
+        alert.series_key,
+        alert.first_bucket * alert.bucket_hours,
+        (alert.last_bucket + 1) * alert.bucket_hours,
+        limit=limit,
+        lowest_first=negative,
     )
-    rows = session.execute(
-        select(Item, sentiment)
-        .join(table, item_id == Item.id)
-        .where(*where)
-        .order_by(order)
-        .limit(limit)
-    ).all()
-    return [
-        Example(
-            (item.title or item.text or f"item {item.id}")[:160],
-            item.url,
-            float(s),
-            item.published_at,
-        )
-        for item, s in rows
-    ]
 
 
 def chart_for(engine: Engine, session: Session, alert: Alert) -> bytes:

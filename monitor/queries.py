@@ -44,7 +44,7 @@ def save_query(
     *,
     name: str,
     text: str | None = None,
-    image: Path | None = None,
+    image: Path | bytes | None = None,
     space: str = "fused",
     threshold: float = 0.3,
     with_rule: bool = True,
@@ -56,9 +56,11 @@ def save_query(
         raise QueryError(f"threshold {threshold} is not a cosine", hint="use a value in [-1, 1]")
     image_sha = None
     if image is not None:
-        if not image.is_file():
-            raise QueryError(f"query image {image} does not exist", hint="pass an image file")
-        data = image.read_bytes()
+        if isinstance(image, Path):
+            if not image.is_file():
+                raise QueryError(f"query image {image} does not exist", hint="pass an image file")
+            image = image.read_bytes()
+        data = image
         image_sha = inspect_image(data, max_pixels=settings.max_image_pixels).sha256
         write_image(DataLayout(settings.data_dir), data, image_sha)
     vector = query_vector(encoder, text, image).astype(np.float32)
@@ -149,3 +151,10 @@ def active_query_vectors(
                 )
             )
     return out
+
+
+def list_queries(engine: Engine) -> list[SavedQuery]:
+    with session_scope(session_factory(engine)) as session:
+        rows = list(session.scalars(select(SavedQuery).order_by(SavedQuery.id)))
+        session.expunge_all()
+        return rows

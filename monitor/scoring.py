@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, func, insert, or_, select
 
 from encoder.encoder import Encoder, item_text
 from indexer.ingest import IndexSet
+from monitor import rollup
 from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryVector, active_query_vectors
 from monitor.sentiment import SentimentScorer, make_scorer
@@ -200,6 +201,7 @@ def _score_batch(
     session.execute(insert(Score), scores)
     if tags:
         session.execute(insert(Tag), tags)
+    rollup.add(session, rollup.collect(scores, tags))  # same transaction: never disagree
     summary.scored += len(items)
 
 
@@ -217,4 +219,6 @@ def clear_outdated(engine: Engine, scorers: Scorers) -> int:
             chunk = ids[start : start + 1000]
             session.execute(delete(Tag).where(Tag.item_id.in_(chunk)))
             session.execute(delete(Score).where(Score.item_id.in_(chunk)))
+        if ids:
+            rollup.rebuild(session)
         return len(ids)

@@ -1,18 +1,22 @@
 """Trends: per series and time bucket, volume, mean sentiment and negative share.
 
-All aggregation is one SQL GROUP BY on integer hour buckets (see :mod:`monitor.models`);
-pandas only sees the aggregated rows, for filling empty buckets and rolling statistics.
+All aggregation is SQL: scoring keeps an hourly rollup per series (:mod:`monitor.rollup`),
+and a trend is one GROUP BY over it on integer hour buckets, so its cost follows buckets,
+not items. pandas only sees the aggregated rows, for empty buckets and rolling statistics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, String, cast, func, literal, select
+from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy.orm import Session
 
-from monitor.models import Score, SeriesKind, Tag
+from monitor.models import Score, SeriesHour, SeriesKind, Tag
+from simmim.models import Item
 
 COLUMNS = ["key", "bucket", "volume", "sentiment_sum", "sentiment_sq", "negative"]
 
@@ -43,36 +47,25 @@ def aggregate(
     bound the items' hours (until exclusive).
     """
     kind = SeriesKind(kind)
-    key: ColumnElement[str]
-    where: list[ColumnElement[bool]]
-    if kind in (SeriesKind.ALL, SeriesKind.SOURCE):
-        table_hour, sentiment, negative = Score.hour, Score.sentiment, Score.negative
-        key = literal("all") if kind is SeriesKind.ALL else cast(Score.source_id, String)
-        where = []
-        if keys is not None and kind is SeriesKind.SOURCE:
-            where.append(Score.source_id.in_([int(k) for k in keys]))
-    else:
-        table_hour, sentiment, negative = Tag.hour, Tag.sentiment, Tag.negative
-        key = Tag.key  # type: ignore[assignment]
-        where = [Tag.kind == kind]
-        if keys is not None:
-            where.append(Tag.key.in_(list(keys)))
+    where: list[ColumnElement[bool]] = [SeriesHour.kind == kind]
+    if keys is not None:
+        where.append(SeriesHour.key.in_([str(k) for k in keys]))
     if since is not None:
-        where.append(table_hour >= hour_of(since))
+        where.append(SeriesHour.hour >= hour_of(since))
     if until is not None:
-        where.append(table_hour < hour_of(until))
-    bucket = table_hour if bucket_hours == 1 else table_hour // bucket_hours
+        where.append(SeriesHour.hour < hour_of(until))
+    bucket = SeriesHour.hour if bucket_hours == 1 else SeriesHour.hour // bucket_hours
     query = (
         select(
-            key.label("key"),
+            SeriesHour.key,
             bucket.label("bucket"),
-            func.count().label("volume"),
-            func.sum(sentiment).label("sentiment_sum"),
-            func.sum(sentiment * sentiment).label("sentiment_sq"),
-            func.sum(negative).label("negative"),
+            func.sum(SeriesHour.volume),
+            func.sum(SeriesHour.sentiment_sum),
+            func.sum(SeriesHour.sentiment_sq),
+            func.sum(SeriesHour.negative),
         )
         .where(*where)
-        .group_by(key, bucket)
+        .group_by(SeriesHour.key, bucket)
     )
     with engine.connect() as connection:
         rows = connection.execute(query).all()
@@ -131,3 +124,70 @@ def trends(
             out["sentiment_rolling"] = (sent / vol.where(vol > 0)).to_numpy()
         parts.append(out)
     return pd.concat(parts, ignore_index=True)
+
+
+def series_keys(
+    engine: Engine, kind: SeriesKind | str, *, limit: int = 500
+) -> list[tuple[str, int]]:
+    """Keys of one kind with their total volume, busiest first (for pickers)."""
+    query = (
+        select(SeriesHour.key, func.sum(SeriesHour.volume).label("n"))
+        .where(SeriesHour.kind == SeriesKind(kind))
+        .group_by(SeriesHour.key)
+        .order_by(func.sum(SeriesHour.volume).desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [(str(k), int(n)) for k, n in connection.execute(query).all()]
+
+
+@dataclass
+class BucketItem:
+    item_id: int
+    title: str
+    url: str | None
+    image_sha256: str | None
+    sentiment: float
+    published: datetime | None
+
+
+def items_in(
+    session: Session,
+    kind: SeriesKind | str,
+    key: str,
+    lo_hour: int,
+    hi_hour: int,
+    *,
+    limit: int = 5,
+    lowest_first: bool = False,
+) -> list[BucketItem]:
+    """Items of one series within [lo_hour, hi_hour), by sentiment (an index range scan)."""
+    kind = SeriesKind(kind)
+    table: type[Score] | type[Tag]
+    if kind in (SeriesKind.ALL, SeriesKind.SOURCE):
+        table = Score
+        where = [Score.hour >= lo_hour, Score.hour < hi_hour]
+        if kind is SeriesKind.SOURCE:
+            where.append(Score.source_id == int(key))
+    else:
+        table = Tag
+        where = [Tag.kind == kind, Tag.key == key, Tag.hour >= lo_hour, Tag.hour < hi_hour]
+    order = table.sentiment.asc() if lowest_first else table.sentiment.desc()
+    rows = session.execute(
+        select(Item, table.sentiment)
+        .join(table, table.item_id == Item.id)
+        .where(*where)
+        .order_by(order, Item.id)
+        .limit(limit)
+    ).all()
+    return [
+        BucketItem(
+            item.id,
+            (item.title or item.text or f"item {item.id}")[:160],
+            item.url,
+            item.image_sha256,
+            float(sentiment),
+            item.published_at,
+        )
+        for item, sentiment in rows
+    ]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select
 
+from monitor import rollup
 from monitor.models import Score, SeriesKind, Tag
 from monitor.trends import hour_of
 from simmim.db import session_factory, session_scope
@@ -96,6 +97,7 @@ def seed(engine: Engine, rows: Iterable[Row]) -> None:
             session.execute(insert(Score), scores)
         if tags:
             session.execute(insert(Tag), tags)
+        rollup.add(session, rollup.collect(scores, tags))
 
 
 def daily(

@@ -64,7 +64,7 @@ def test_one_digest_with_text_html_chart_and_links(
     [message] = mail_server.inbox.messages
     assert message["Subject"].startswith("[SimMIM] 2 firing: Volume spike in ticker")
     assert message["To"] == "analyst@example.test"
-    assert message["Message-ID"] == summary.message_ids[0]
+    assert message["Message-ID"].strip() == summary.message_ids[0]
     text = message.get_body(("plain",)).get_content()
     assert "Volume spike in ticker ACME" in text and "Volume spike in ticker BOLT" in text
     assert "http://example.test/" in text and "http://dash.test:8501" in text

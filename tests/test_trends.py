@@ -81,3 +81,38 @@ def test_source_series_keys_are_source_ids(engine: Engine) -> None:
     seed(engine, [Row(T0, source="wire"), Row(T0, source="wire"), Row(T0, source="blog")])
     frame = aggregate(engine, "source", bucket_hours=24)
     assert sorted(frame["volume"]) == [1, 2] and all(k.isdigit() for k in frame["key"])
+
+
+def test_incremental_rollup_equals_a_rebuild(engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from monitor import rollup
+    from monitor.models import SeriesHour
+    from simmim.db import session_factory, session_scope
+
+    seed(engine, _rows(200))
+    seed(engine, _rows(150))  # increments existing hours too
+
+    def snapshot() -> list[tuple[str, str, int, int, float, int]]:
+        with session_scope(session_factory(engine)) as session:
+            rows = session.scalars(select(SeriesHour)).all()
+            return sorted(
+                (r.kind.value, r.key, r.hour, r.volume, round(r.sentiment_sum, 6), r.negative)
+                for r in rows
+            )
+
+    incremental = snapshot()
+    with session_scope(session_factory(engine)) as session:
+        rollup.rebuild(session)
+    assert snapshot() == incremental and len(incremental) > 100
+
+
+def test_removing_a_source_removes_its_items_from_trends(engine: Engine, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seed(
+        engine,
+        [Row(T0, source="wire", tickers=("ACME",)), Row(T0, source="blog", tickers=("ACME",))],
+    )
+    monkeypatch.setenv("SIMMIM_DATABASE__URL", engine.url.render_as_string(hide_password=False))
+    cli("source", "remove", "blog")
+    assert list(aggregate(engine, "ticker", bucket_hours=24)["volume"]) == [1]
+    assert list(aggregate(engine, "all", bucket_hours=24)["volume"]) == [1]

@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-28 01:36:20.140858
+Create Date: 2026-11-28 01:47:20.734289
 """
 
 from __future__ import annotations
@@ -95,6 +95,31 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_monitor_saved_query")),
         sa.UniqueConstraint("name", name=op.f("uq_monitor_saved_query_name")),
+    )
+    op.create_table(
+        "monitor_series_hour",
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "all",
+                "source",
+                "topic",
+                "ticker",
+                "query",
+                name="serieskind",
+                native_enum=False,
+                create_constraint=True,
+                length=8,
+            ),
+            nullable=False,
+        ),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("hour", sa.Integer(), nullable=False),
+        sa.Column("volume", sa.Integer(), nullable=False),
+        sa.Column("sentiment_sum", sa.Float(), nullable=False),
+        sa.Column("sentiment_sq", sa.Float(), nullable=False),
+        sa.Column("negative", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("kind", "key", "hour", name=op.f("pk_monitor_series_hour")),
     )
     op.create_table(
         "monitor_alert",
@@ -300,6 +325,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_monitor_alert_dedup_key"))
 
     op.drop_table("monitor_alert")
+    op.drop_table("monitor_series_hour")
     op.drop_table("monitor_saved_query")
     op.drop_table("monitor_rule")
     with op.batch_alter_table("monitor_job_run", schema=None) as batch_op:

@@ -66,23 +66,19 @@ def alerts_ack(ctx: typer.Context, alert_id: Annotated[int, typer.Argument()]) -
 @rules_app.command("list")
 def rules_list(ctx: typer.Context) -> None:
     """Rules, with the default set created on first use."""
-    from monitor.alerts import ensure_default_rules
-    from monitor.models import Rule
+    from monitor.rules import list_rules
 
-    cli = _ready(ctx)
-    ensure_default_rules(cli.engine)
     table = new_table("id", "name", "kind", "series", "detector", "on")
-    with session_scope(session_factory(cli.engine)) as session:
-        for r in session.scalars(select(Rule).order_by(Rule.id)):
-            bucket = "1d" if r.bucket_hours == 24 else f"{r.bucket_hours}h"
-            table.add_row(
-                str(r.id),
-                r.name,
-                r.kind.value,
-                f"{r.series_kind.value}:{r.series_key or '*'}",
-                f"{bucket} x{r.window} min{r.min_volume} z{r.z:g} p{r.p_value:g} c{r.confirm}",
-                "yes" if r.enabled else "no",
-            )
+    for r in list_rules(_ready(ctx).engine):
+        bucket = "1d" if r.bucket_hours == 24 else f"{r.bucket_hours}h"
+        table.add_row(
+            str(r.id),
+            r.name,
+            r.kind.value,
+            f"{r.series_kind.value}:{r.series_key or '*'}",
+            f"{bucket} x{r.window} min{r.min_volume} z{r.z:g} p{r.p_value:g} c{r.confirm}",
+            "yes" if r.enabled else "no",
+        )
     console.print(table)
 
 
@@ -119,67 +115,31 @@ def rules_add(
 ) -> None:
     """Add a detection rule."""
     from indexer.source_admin import parse_every
-    from monitor.alerts import RuleError
-    from monitor.models import Rule, RuleKind, SeriesKind
+    from monitor.rules import add_rule
 
-    cli = _ready(ctx)
-    try:
-        rule_kind = RuleKind(kind)
-    except ValueError:
-        raise RuleError(
-            f"unknown rule kind {kind!r}",
-            hint=f"choose one of {', '.join(k.value for k in RuleKind)}",
-        ) from None
-    series_kind_text, _, key = series.partition(":")
-    try:
-        series_kind = SeriesKind(series_kind_text)
-    except ValueError:
-        raise RuleError(
-            f"unknown series {series_kind_text!r}",
-            hint=f"choose one of {', '.join(k.value for k in SeriesKind)}",
-        ) from None
-    hours = {"hour": 1, "day": 24}.get(bucket) or (
-        int(bucket[:-1]) if bucket.endswith("h") and bucket[:-1].isdigit() else 0
+    rule = add_rule(
+        _ready(ctx).engine,
+        name=name,
+        kind=kind,
+        series=series,
+        bucket=bucket,
+        window=window,
+        min_history=min_history,
+        min_volume=min_volume,
+        z=z,
+        p_value=p_value,
+        confirm=confirm,
+        cooldown_s=parse_every(cooldown),
+        repeat_s=parse_every(repeat) if repeat else None,
     )
-    if hours <= 0:
-        raise RuleError(f"bucket {bucket!r} is not hour, day or Nh", hint="e.g. --bucket 6h")
-    if rule_kind is RuleKind.SOURCE_SILENT and series_kind is not SeriesKind.SOURCE:
-        raise RuleError("source_silent watches sources", hint="use --series source or source:ID")
-    with session_scope(session_factory(cli.engine)) as session:
-        if session.scalar(select(Rule.id).where(Rule.name == name)) is not None:
-            raise RuleError(f"a rule named {name!r} exists", hint="choose another name")
-        rule = Rule(
-            name=name,
-            kind=rule_kind,
-            series_kind=series_kind,
-            series_key=key or None,
-            bucket_hours=hours,
-            window=window,
-            min_history=min_history,
-            min_volume=min_volume,
-            z=z,
-            p_value=p_value,
-            confirm=confirm,
-            cooldown_s=parse_every(cooldown),
-            repeat_s=parse_every(repeat) if repeat else None,
-        )
-        session.add(rule)
-        session.flush()
-        console.print(f"added rule {rule.id} {name!r}")
+    console.print(f"added rule {rule.id} {name!r}")
 
 
 def _set_enabled(ctx: typer.Context, rule: str, enabled: bool) -> None:
-    from monitor.alerts import RuleError
-    from monitor.models import Rule
+    from monitor.rules import update_rule
 
-    cli = _ready(ctx)
-    with session_scope(session_factory(cli.engine)) as session:
-        clause = Rule.id == int(rule) if rule.isdigit() else Rule.name == rule
-        found = session.scalars(select(Rule).where(clause)).first()
-        if found is None:
-            raise RuleError(f"no rule {rule!r}", hint="see `simmim rules list`")
-        found.enabled = enabled
-        console.print(f"rule {found.id} {found.name!r} {'enabled' if enabled else 'disabled'}")
+    found = update_rule(_ready(ctx).engine, rule, enabled=enabled)
+    console.print(f"rule {found.id} {found.name!r} {'enabled' if enabled else 'disabled'}")
 
 
 @rules_app.command("disable")

@@ -84,6 +84,7 @@ def register() -> None:
     from simmim.cli import (  # noqa: F401
         alerts_cmd,
         config_cmd,
+        dashboard_cmd,
         db_cmd,
         index_cmd,
         init_cmd,

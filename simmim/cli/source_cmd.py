@@ -89,6 +89,10 @@ def _switch(ctx: typer.Context, ref: str, enabled: bool | None) -> None:
         source = find_source(session, ref)
         if enabled is None:
             session.delete(source)
+            session.flush()
+            from monitor.rollup import rebuild
+
+            rebuild(session)  # the monitor's hourly sums lose the source's items too
             console.print(f"removed source {source.id} {source.name!r} and its items")
         else:
             source.enabled = enabled

@@ -1,0 +1,150 @@
+"""What every page shares: settings, cached resources, the password gate, error display.
+
+Pages hold layout only; they call the same back-end functions as the CLI. Heavy things
+(engine, encoder, indexes) live in ``st.cache_resource`` keyed by what identifies them,
+so a settings change (or another test's data directory) never reuses a stale one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from simmim.db import make_engine
+from simmim.errors import SimmimError
+from simmim.paths import DataLayout
+from simmim.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    """Read per run (cheap), so the environment of the process decides."""
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+def engine() -> Engine:
+    return _engine(settings().database_url)
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def _encoder(model: str, pretrained: str, fusion: str, device: str, int8: bool) -> Any:
+    from encoder import load_encoder
+
+    return load_encoder(settings())
+
+
+def encoder() -> Any:
+    config = settings().encoder
+    return _encoder(
+        config.model,
+        config.pretrained,
+        str(config.fusion_checkpoint or ""),
+        config.device,
+        config.cpu_int8,
+    )
+
+
+def _manifest_stamp(folder: Path) -> str:
+    return ",".join(
+        f"{p.name}:{p.stat().st_mtime_ns}" for p in sorted(folder.glob("*.json")) if p.is_file()
+    )
+
+
+@st.cache_resource(show_spinner="Loading the indexes…")
+def _indexes(data_dir: str, fingerprint: str, dim: int, stamp: str) -> Any:
+    from indexer.ingest import IndexSet
+
+    return IndexSet(settings(), fingerprint, dim, read_only=True)
+
+
+def indexes() -> Any:
+    """Reloaded whenever an index file was rewritten (the manifest's mtime changes)."""
+    enc = encoder()
+    folder = DataLayout(settings().data_dir).indexes
+    return _indexes(str(settings().data_dir), enc.fingerprint, enc.dim, _manifest_stamp(folder))
+
+
+def index_manifests() -> dict[str, dict[str, Any]]:
+    from indexer.index import SPACES
+    from indexer.index.store import paths
+
+    folder = DataLayout(settings().data_dir).indexes
+    out = {}
+    for space in SPACES:
+        index_path, manifest_path = paths(folder, space)
+        if manifest_path.is_file():
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest["bytes"] = index_path.stat().st_size if index_path.is_file() else 0
+            out[space] = manifest
+    return out
+
+
+def database_ready() -> bool:
+    """Show the way forward instead of a traceback when the database is not set up."""
+    from simmim import migrations
+
+    try:
+        current = migrations.current_revision(engine())
+    except SimmimError as exc:  # unreachable server, unreadable file
+        st.error(f"Cannot open the database: {exc.message}")
+        st.info("Check SIMMIM_DATABASE__URL, then run `simmim init`.")
+        return False
+    if current != migrations.head_revision(settings().database_url):
+        st.info(
+            "The database is not set up yet (or needs an upgrade). Run `simmim init` "
+            "(or `simmim db upgrade`), then reload this page."
+        )
+        return False
+    return True
+
+
+def attempt(action: Callable[[], T]) -> T | None:
+    """Run a back-end call; a SimmimError becomes a readable message, not a stack trace."""
+    try:
+        return action()
+    except SimmimError as exc:
+        st.error(exc.message + (f" — {exc.hint}" if exc.hint else ""))
+        return None
+
+
+def require_password() -> bool:
+    """Gate every page when a dashboard password is set (constant-time comparison)."""
+    secret = settings().dashboard.password
+    if secret is None or st.session_state.get("authenticated"):
+        return True
+    st.title("SimMIM")
+    entered = st.text_input("Password", type="password", key="password")
+    if entered:
+        if hmac.compare_digest(entered.encode(), secret.get_secret_value().encode()):
+            st.session_state["authenticated"] = True
+            st.rerun()
+        st.error("Wrong password.")
+    return False
+
+
+def ago(when: Any) -> str:
+    if when is None:
+        return "-"
+    from datetime import UTC, datetime
+
+    seconds = (datetime.now(UTC) - when).total_seconds()
+    future, seconds = seconds < 0, abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{int(seconds // size)}{unit}"
+            break
+    else:
+        text = f"{int(seconds)}s"
+    return f"in {text}" if future else f"{text} ago"

@@ -1,0 +1,187 @@
+"""Search by text, by image, or both; explain a match; save the query as a monitor."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from dashboard import common
+from simmim.paths import DataLayout
+
+SPACE_LABELS = {
+    "fused": "posts matching this (image and text together)",
+    "image": "images matching this",
+    "text": "texts matching this",
+}
+
+st.title("Search")
+if not common.database_ready():
+    st.stop()
+
+settings = common.settings()
+engine = common.engine()
+manifests = common.index_manifests()
+if not any(m.get("count") for m in manifests.values()):
+    st.info(
+        "Nothing is indexed yet. Add a source on the **Sources** page and run "
+        "`simmim monitor once` (or `simmim crawl` then `simmim index`), or try the built-in "
+        "corpus with `simmim demo`."
+    )
+    st.stop()
+
+from indexer.source_admin import list_sources  # noqa: E402
+from monitor.topics import DEFAULT_TOPICS  # noqa: E402
+from simmim.db import session_factory, session_scope  # noqa: E402
+
+with session_scope(session_factory(engine)) as session:
+    source_names = {s.id: s.name for s, _ in list_sources(session)}
+topic_names = [t.name for t in settings.monitor.topics] or [t.name for t in DEFAULT_TOPICS]
+
+with st.form("search"):
+    left, right = st.columns([3, 2])
+    text = left.text_input("Text", placeholder="e.g. bank run fears, a falling price chart")
+    upload = right.file_uploader("Image", type=["png", "jpg", "jpeg", "webp", "gif"])
+    space = st.radio(
+        "Find",
+        list(SPACE_LABELS),
+        format_func=SPACE_LABELS.__getitem__,
+        horizontal=True,
+        key="space",
+    )
+    c1, c2, c3, c4 = st.columns(4)
+    k = c1.slider("Results", 1, 60, 12)
+    days = c2.selectbox(
+        "Published",
+        [None, 1, 7, 30, 90, 365],
+        format_func=lambda d: "any time" if d is None else f"last {d} days",
+    )
+    sources = c3.multiselect("Sources", list(source_names), format_func=source_names.__getitem__)
+    topics = c4.multiselect("Topics", topic_names)
+    sentiments = st.multiselect("Sentiment", ["negative", "neutral", "positive"])
+    submitted = st.form_submit_button("Search", type="primary")
+
+if submitted:
+    if not text and upload is None:
+        st.warning("Type a text, choose an image, or both.")
+        st.stop()
+    st.session_state["query"] = {
+        "text": text or None,
+        "image": upload.getvalue() if upload is not None else None,
+        "space": space,
+        "k": k,
+        "since": (datetime.now(UTC) - timedelta(days=days)) if days else None,
+        "sources": sources,
+        "topics": topics,
+        "sentiments": sentiments,
+    }
+
+query = st.session_state.get("query")
+if not query:
+    st.caption("Results appear here, best first.")
+    st.stop()
+
+from indexer.search import SearchFilters, search  # noqa: E402
+from monitor.filters import sentiment_condition, topic_condition  # noqa: E402
+
+conditions = []
+if query["topics"]:
+    conditions.append(topic_condition(query["topics"]))
+if query["sentiments"]:
+    conditions.append(sentiment_condition(query["sentiments"]))
+filters = SearchFilters(since=query["since"], source_ids=query["sources"], conditions=conditions)
+encoder = common.encoder()
+results = common.attempt(
+    lambda: search(
+        engine,
+        encoder,
+        common.indexes(),
+        text=query["text"],
+        image=query["image"],
+        space=query["space"],
+        k=query["k"],
+        filters=filters,
+    )
+)
+if results is None:
+    st.stop()
+if not results:
+    st.info("No items match these filters. Widen the time range or drop a filter.")
+    st.stop()
+
+st.subheader(f"{len(results)} result(s) — {SPACE_LABELS[query['space']]}")
+layout = DataLayout(settings.data_dir)
+
+
+def explain(result) -> None:  # type: ignore[no-untyped-def]
+    from encoder.encoder import ItemInput, item_text
+    from encoder.explain import explain_fused, overlay_heatmap, text_image_map
+
+    image = layout.image_path(result.image_sha256) if result.image_sha256 else None
+    if result.space == "image" and image is not None and query["text"]:
+        heat = text_image_map(encoder, image, query["text"])
+        lo, hi = float(heat.min()), float(heat.max())
+        st.image(
+            overlay_heatmap(image, (heat - lo) / (hi - lo + 1e-9), size=256),
+            caption="where the text matches",
+        )
+        return
+    explanation = explain_fused(
+        encoder, ItemInput(text=item_text(result.title, result.text), image=image)
+    )
+    if explanation.heatmap is not None and image is not None:
+        st.image(
+            overlay_heatmap(image, explanation.heatmap, size=256), caption="where the model looked"
+        )
+    if explanation.words:
+        top = max(w for _, w in explanation.words) or 1.0
+        spans = " ".join(
+            f'<span style="background: rgba(214,39,40,{0.85 * w / top:.2f}); padding: 0 2px">{html.escape(word)}</span>'
+            for word, w in explanation.words
+        )
+        st.markdown(spans, unsafe_allow_html=True)
+        st.caption("highlighted: the words the match leaned on")
+
+
+columns = st.columns(3)
+for rank, result in enumerate(results):
+    with columns[rank % 3].container(border=True):
+        if result.image_sha256 and layout.image_path(result.image_sha256).is_file():
+            st.image(str(layout.image_path(result.image_sha256)), width="stretch")
+        title = result.title or (result.text or "")[:120] or f"item {result.item_id}"
+        st.markdown(f"**{html.escape(title)}**")
+        if result.text and result.title:
+            st.caption(result.text[:200])
+        when = result.published_at.strftime("%Y-%m-%d %H:%M") if result.published_at else "-"
+        meta = f"score {result.score:.3f} · {source_names.get(result.source_id, result.source_id)} · {when}"
+        st.caption(meta)
+        if result.url:
+            st.markdown(f"[open]({result.url})")
+        if st.toggle("Why this result", key=f"why-{result.item_id}"):
+            explain(result)
+
+with st.expander("Save as monitor"):
+    st.caption(
+        "Each new item this close to the query joins a series; a spike in it raises an alert."
+    )
+    with st.form("save-query"):
+        name = st.text_input("Name", value=(query["text"] or "image query")[:60])
+        threshold = st.slider("Similarity threshold (cosine)", 0.0, 1.0, 0.3, 0.01)
+        if st.form_submit_button("Save as monitor"):
+            from monitor.queries import save_query
+
+            saved = common.attempt(
+                lambda: save_query(
+                    settings,
+                    engine,
+                    encoder,
+                    name=name,
+                    text=query["text"],
+                    image=query["image"],
+                    space=query["space"],
+                    threshold=threshold,
+                )
+            )
+            if saved is not None:
+                st.success(f"Saved monitor {saved.name!r}; see it on the Alerts page.")

@@ -1,0 +1,83 @@
+"""Model, device, indexes, recent job runs, database: is everything healthy?"""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.engine import make_url
+
+from dashboard import common
+
+st.title("System")
+settings = common.settings()
+
+from encoder.fingerprint import model_fingerprint  # noqa: E402
+
+c1, c2 = st.columns(2)
+with c1:
+    st.subheader("Model")
+    st.markdown(
+        f"- open_clip model **{settings.encoder.model}**, weights `{settings.encoder.pretrained}`\n"
+        f"- fusion: `{settings.encoder.fusion_checkpoint or 'mean (untrained)'}`\n"
+        f"- fingerprint `{model_fingerprint(settings.encoder)}`\n"
+        f"- device setting `{settings.encoder.device}`, int8 on CPU: {settings.encoder.cpu_int8}"
+    )
+    try:
+        import torch
+
+        device = "CUDA: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    except Exception as exc:  # a broken CUDA install should not hide the page
+        device = f"unknown ({exc})"
+    st.caption(f"available accelerator: {device}")
+with c2:
+    st.subheader("Storage")
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    st.markdown(f"- database `{url}`\n- data directory `{settings.data_dir}`")
+
+st.subheader("Indexes")
+manifests = common.index_manifests()
+if manifests:
+    st.dataframe(
+        [
+            {
+                "space": space,
+                "type": m["factory"],
+                "vectors": m["count"],
+                "size (MB)": round(m["bytes"] / 1e6, 2),
+                "recall@10": m.get("recall_at_10"),
+                "nprobe": m.get("nprobe") or None,
+                "built": m["built_at"],
+                "fingerprint": m["fingerprint"],
+            }
+            for space, m in manifests.items()
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+else:
+    st.info("No indexes yet: they are built by `simmim index` (part of `simmim monitor once`).")
+
+st.subheader("Recent job runs")
+if common.database_ready():
+    from monitor.cycle import recent_runs
+
+    runs = recent_runs(common.engine())
+    if runs:
+        st.dataframe(
+            [
+                {
+                    "job": r.job,
+                    "started": r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    "seconds": round((r.finished_at - r.started_at).total_seconds(), 1)
+                    if r.finished_at
+                    else None,
+                    "ok": r.ok,
+                    "outcome": r.error
+                    or ", ".join(f"{k}={v}" for k, v in (r.summary or {}).items()),
+                }
+                for r in runs
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.info("No monitor runs yet: `simmim monitor once` or `simmim monitor run`.")

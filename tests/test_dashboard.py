@@ -1,0 +1,192 @@
+"""Every dashboard page through Streamlit's AppTest, on a seeded and on an empty data dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from simmim.cli.dashboard_cmd import app_file
+
+pytest_plugins = ["tests.dashboard_fixtures"]
+PAGES = [
+    "pages/search.py",
+    "pages/trends.py",
+    "pages/alerts.py",
+    "pages/sources.py",
+    "pages/system.py",
+]
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(str(app_file()), default_timeout=120)
+    at.run()
+    return at
+
+
+def page(name: str) -> AppTest:
+    at = app()
+    at.switch_page(name)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += (
+        [e.value for e in at.info] + [e.value for e in at.error] + [e.value for e in at.success]
+    )
+    parts += [t.value for t in at.title] + [s.value for s in at.subheader]
+    parts += [e.label for e in at.expander]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_search_finds_a_headline_and_explains_it(seeded_env: Path) -> None:
+    at = page("pages/search.py")
+    at.text_input[0].input("Fed raises interest rates by 25 basis points")
+    at.radio(key="space").set_value("text")
+    at.button[0].click()  # the form's submit button
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = texts(at)
+    assert "result(s)" in shown
+    titles = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert titles[0] == "**Fed raises interest rates by 25 basis points**"
+    at.toggle[0].set_value(True).run()
+    assert not at.exception
+    assert "the words the match leaned on" in texts(at)
+
+
+def test_search_filters_by_sentiment(seeded_env: Path) -> None:
+    at = page("pages/search.py")
+    at.text_input[0].input("Acme shares")
+    at.radio(key="space").set_value("text")
+    at.multiselect[2].set_value(["negative"])  # sources, topics, sentiment
+    at.button[0].click().run()
+    assert not at.exception
+    titles = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert titles and all("Acme" in t or "ACME" in t for t in titles)
+
+
+def test_save_search_as_monitor(seeded_env: Path) -> None:
+    at = page("pages/search.py")
+    at.text_input[0].input("Bitcoin")
+    at.button[0].click().run()
+    at.text_input[1].input("crypto watch")
+    save = next(b for b in at.button if b.label == "Save as monitor")
+    save.click().run()
+    assert not at.exception
+    assert "Saved monitor 'crypto watch'" in texts(at)
+
+
+def test_trends_show_charts_and_bucket_items(seeded_env: Path) -> None:
+    at = page("pages/trends.py")
+    at.selectbox[0].set_value("ticker").run()
+    assert not at.exception
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3
+    assert "alert(s) fired" in texts(at)
+    shown = texts(at)
+    assert "ACME day 19" in shown  # the newest bucket's items
+
+
+def test_alerts_acknowledge_changes_state(seeded_env: Path) -> None:
+    from monitor.models import Alert
+    from simmim.db import make_engine, session_factory, session_scope
+    from simmim.settings import load_settings
+
+    at = page("pages/alerts.py")
+    shown = texts(at)
+    assert "Volume spike in ticker ACME" in shown or "Negative news surge for ticker ACME" in shown
+    assert len(at.get("image")) >= 1  # the alert chart
+    ack = next(b for b in at.button if b.label == "Acknowledge")
+    ack.click().run()
+    assert not at.exception
+    engine = make_engine(load_settings().database_url)
+    with session_scope(session_factory(engine)) as session:
+        acked = session.scalars(select(Alert).where(Alert.acknowledged_at.is_not(None))).all()
+        assert len(acked) == 1
+
+
+def test_rules_edit_and_create(seeded_env: Path) -> None:
+    from monitor.rules import list_rules
+    from simmim.db import make_engine
+    from simmim.settings import load_settings
+
+    at = page("pages/alerts.py")
+    at.toggle[0].set_value(False)
+    next(b for b in at.button if b.label == "Save rule").click().run()
+    assert not at.exception
+    at.text_input[0].input("acme hourly")
+    next(b for b in at.button if b.label == "Add rule").click().run()
+    assert not at.exception and "Added rule" in texts(at)
+    rules = {r.name: r for r in list_rules(make_engine(load_settings().database_url))}
+    assert rules["topic volume spike"].enabled is False
+    assert "acme hourly" in rules
+
+
+def test_sources_add_and_disable(seeded_env: Path, tmp_path: Path) -> None:
+    from simmim.db import make_engine, session_factory, session_scope
+    from simmim.models import Source
+    from simmim.settings import load_settings
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    at = page("pages/sources.py")
+    assert "newswire" in str(at.dataframe[0].value)
+    at.text_input[0].input(str(folder))
+    at.selectbox[1].set_value("folder")
+    next(b for b in at.button if b.label == "Add source").click().run()
+    assert not at.exception and "Added source" in texts(at)
+    next(b for b in at.button if b.label == "Disable").click().run()
+    engine = make_engine(load_settings().database_url)
+    with session_scope(session_factory(engine)) as session:
+        sources = {s.name: s for s in session.scalars(select(Source))}
+        assert any(s.kind.value == "folder" for s in sources.values())
+        assert sum(not s.enabled for s in sources.values()) == 1
+
+
+def test_system_page(seeded_env: Path) -> None:
+    at = page("pages/system.py")
+    shown = texts(at)
+    assert "simmim-tiny" in shown and "sqlite" in shown
+    assert len(at.dataframe) == 2  # indexes, recent job runs
+    assert "fused" in str(at.dataframe[0].value)
+    assert "detect" in str(at.dataframe[1].value)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_empty_data_dir_shows_what_to_do(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_weights: Path
+) -> None:
+    from simmim.db import make_engine
+    from simmim.migrations import upgrade
+    from simmim.settings import load_settings
+
+    monkeypatch.setenv("SIMMIM_ENCODER__MODEL", "simmim-tiny")
+    monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", str(tiny_weights))
+    upgrade(make_engine(load_settings().database_url))
+    at = page(name)
+    assert not at.error
+    assert at.info, "an empty page must say what to do next"
+
+
+def test_unmigrated_database_is_explained(tmp_path: Path) -> None:
+    at = page("pages/trends.py")
+    assert "simmim init" in texts(at)
+
+
+def test_password_gate(seeded_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", "s3cret")
+    at = app()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["SimMIM"] and len(at.text_input) == 1
+    assert "Search" not in texts(at)
+    at.text_input[0].input("wrong").run()
+    assert "Wrong password." in texts(at)
+    at.text_input[0].input("s3cret").run()
+    assert not at.exception
+    assert "Search" in [t.value for t in at.title]
