@@ -22,8 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from monitor.topics import DEFAULT_TOPICS, TopicSpec
 from simmim.errors import ConfigError
+from simmim.topic_defaults import DEFAULT_TOPICS, TopicSpec
 
 CONFIG_ENV_VAR = "SIMMIM_CONFIG"
 DATABASE_FILE_NAME = "simmim.db"
