@@ -18,9 +18,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
+# The whole system offline: corpus, local site and mail server, crawl → index → score →
+# detect → email, then a summary. Data in ./demo-data (wiped by the next demo).
 demo: $(VENV)/.installed
-	$(BIN)/simmim init
-	$(BIN)/simmim status
+	$(BIN)/simmim demo --data-dir demo-data
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

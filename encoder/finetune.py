@@ -38,6 +38,9 @@ class BackboneTrainConfig:
     val_fraction: float = 0.2
     patience: int = 3
     seed: int = 0
+    # Train the image tower only, towards the fixed text tower (LiT, reversed): keeps the
+    # text space as it was, for text-to-text search, when the text side has little to learn.
+    freeze_text: bool = False
 
 
 def _decode(encoder: Encoder, pairs: Sequence[Pair]) -> tuple[torch.Tensor, list[str]]:
@@ -94,6 +97,10 @@ def train_backbone(
     best, epochs_run = BestEpoch(model, recall_score(before), config.patience), 0
     loss_fn = ClipLoss()
     model.requires_grad_(True)
+    if config.freeze_text:
+        for name, parameter in model.named_parameters():
+            if not name.startswith("visual.") and name != "logit_scale":
+                parameter.requires_grad_(False)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=config.lr,
@@ -145,3 +152,57 @@ def train_backbone(
     )
     tmp.replace(out_path)
     return report
+
+
+def fit_text_pairs(
+    encoder: Encoder,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> float:
+    """Contrastive text-to-text fitting of the text tower: (short, long) pairs such as a
+    headline and the item's full text, so a headline query finds its item.
+
+    For a model with no language knowledge (the demo's tiny model from random weights);
+    a pretrained tower does not need it. Returns the held-out short→long Recall@1.
+    """
+    if len(pairs) < 8:
+        raise EncoderError(f"only {len(pairs)} text pairs; text fitting needs at least 8")
+    torch.manual_seed(seed)
+    model, device = encoder.backbone.model, encoder.device
+    tokenize = encoder.backbone.tokenizer
+    short = tokenize([a for a, _ in pairs])  # type: ignore[misc]
+    long = tokenize([b for _, b in pairs])  # type: ignore[misc]
+    train_rows, val_rows = split_rows(len(pairs), 0.2, seed)
+    model.requires_grad_(True)
+    for name, parameter in model.named_parameters():
+        if name.startswith("visual."):
+            parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    loss_fn = ClipLoss()
+
+    def embed(ids: torch.Tensor) -> torch.Tensor:
+        return F.normalize(model.encode_text(ids.to(device)).float(), dim=-1)
+
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        order = train_rows[torch.randperm(len(train_rows), generator=generator)]
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            if len(rows) < 2:
+                continue
+            loss = loss_fn(
+                embed(short[rows]), embed(long[rows]), model.logit_scale.exp().clamp(max=100)
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        recall = recall_at_k(embed(short[val_rows]), embed(long[val_rows]), ks=(1,))[1]
+    model.requires_grad_(True)
+    return float(recall)

@@ -53,7 +53,12 @@ class Scorers:
     ) -> None:
         config = settings.monitor
         self.sentiment = sentiment or make_scorer(config.sentiment, model=config.sentiment_model)
-        self.topics = TopicScorer.build(config.topics, encoder, threshold=config.topic_threshold)
+        self.topics = TopicScorer.build(
+            config.topics,
+            encoder,
+            threshold=config.topic_threshold,
+            vector_weight=config.topic_vector_weight,
+        )
         self.tickers = TickerExtractor(config.companies)
         self.encoder = encoder
 

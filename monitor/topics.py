@@ -50,10 +50,12 @@ class TopicScorer:
         background_vectors: np.ndarray,
         *,
         threshold: float = 0.5,
+        vector_weight: float = 1.0,
         fingerprint: str = "",
     ) -> None:
         self.topics = list(topics)
         self.threshold = threshold
+        self.vector_weight = vector_weight
         self._prompts = prompt_vectors.astype(np.float32)  # one mean vector per topic
         self._background = background_vectors.astype(np.float32)
         self._keywords = [
@@ -66,11 +68,18 @@ class TopicScorer:
         ]
         spec = json.dumps([t.model_dump() for t in self.topics], sort_keys=True)
         digest = hashlib.sha256(spec.encode()).hexdigest()[:8]
-        self.version = f"1:{fingerprint}:{digest}"  # new topics or model → re-score
+        self.version = (
+            f"1:{fingerprint}:{digest}:{vector_weight:g}"  # new topics or model → re-score
+        )
 
     @classmethod
     def build(
-        cls, topics: Sequence[TopicSpec], encoder: object, *, threshold: float = 0.5
+        cls,
+        topics: Sequence[TopicSpec],
+        encoder: object,
+        *,
+        threshold: float = 0.5,
+        vector_weight: float = 1.0,
     ) -> TopicScorer:
         """Embed every topic's prompts (mean of its prompts, normalised) with ``encoder``."""
         encode = encoder.encode_texts  # type: ignore[attr-defined]
@@ -84,6 +93,7 @@ class TopicScorer:
             np.stack(vectors),
             background,
             threshold=threshold,
+            vector_weight=vector_weight,
             fingerprint=str(getattr(encoder, "fingerprint", "")),
         )
 
@@ -121,7 +131,7 @@ class TopicScorer:
         for text, by_vector in zip(texts, embedded, strict=True):
             by_words = self.keyword_scores(text or "")
             # Independent evidence: P(topic) = 1 - (1 - p_words)(1 - p_vector)
-            combined = 1.0 - (1.0 - by_words) * (1.0 - by_vector)
+            combined = 1.0 - (1.0 - by_words) * (1.0 - self.vector_weight * by_vector)
             hits = [
                 TopicHit(self.topics[i].name, round(float(combined[i]), 4))
                 for i in np.argsort(-combined)

@@ -118,6 +118,13 @@ class MonitorSettings(_Group):
         description="Topic set ([[monitor.topics]] name, prompts, keywords in a TOML file).",
     )
     topic_threshold: float = Field(default=0.5, gt=0, lt=1)
+    topic_vector_weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Trust in the zero-shot (vector) evidence for topics; 0 = keywords only "
+        "(for a model too small to know the topics' prompts).",
+    )
     companies: dict[str, list[str]] = Field(
         default_factory=dict, description="Extra ticker -> company names/aliases."
     )

@@ -86,6 +86,7 @@ def register() -> None:
         config_cmd,
         dashboard_cmd,
         db_cmd,
+        demo_cmd,
         index_cmd,
         init_cmd,
         monitor_cmd,

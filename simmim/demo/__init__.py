@@ -1,0 +1,1 @@
+"""`simmim demo`: the whole system, offline, on a corpus the project writes itself."""

@@ -1,0 +1,348 @@
+"""The demo pipeline: corpus → local site and mail server → the real monitor cycle.
+
+Everything runs through the same code as `simmim monitor once` (Runtime steps); the
+demo only supplies the data, a loopback-allowed crawler, a local SMTP server and, when
+no pretrained weights are available, a tiny model fitted on the demo's own pictures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from indexer.search import SearchResult
+from simmim.demo.corpus import BURST_TICKER, COMPANIES, KNOWN_HEADLINE, TINTS, CorpusSpec, generate
+from simmim.demo.mail import OutboxServer
+from simmim.demo.pictures import price_chart
+from simmim.demo.site import FEEDS, Site, write_site
+from simmim.errors import SimmimError
+from simmim.paths import DataLayout
+from simmim.settings import Settings, load_settings
+
+MARKER = ".simmim-demo"
+CONFIG_NAME = "simmim-demo.toml"
+TINY_CHECKPOINT = "demo-tiny.safetensors"
+RECIPIENT = "analyst@demo.invalid"
+
+
+class DemoError(SimmimError):
+    """The demo cannot run as asked."""
+
+
+@dataclass
+class DemoSearch:
+    label: str
+    space: str
+    results: list[SearchResult]
+
+
+@dataclass
+class DemoResult:
+    data_dir: Path
+    config_file: Path
+    model: str
+    items_by_source: dict[str, int] = field(default_factory=dict)
+    failed_items: int = 0
+    indexes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    topics: list[tuple[str, int]] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    emails: list[Path] = field(default_factory=list)
+    searches: list[DemoSearch] = field(default_factory=list)
+    steps: list[tuple[str, bool, str]] = field(default_factory=list)
+
+
+def prepare(data_dir: Path) -> None:
+    """Start clean: a previous demo directory is wiped; anything else is never touched."""
+    if data_dir.exists() and any(data_dir.iterdir()):
+        if not (data_dir / MARKER).is_file():
+            raise DemoError(
+                f"{data_dir} is not empty and is not a demo directory",
+                hint="pass --data-dir with a new or empty folder (the demo starts fresh)",
+            )
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / MARKER).write_text("created by `simmim demo`; wiped by the next run\n")
+
+
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    root = logging.getLogger()
+    level, disabled = root.level, logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(disabled)
+        root.setLevel(level)
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def pretrained_available(settings: Settings, say: Callable[[str], None]) -> bool:
+    """Loads the configured weights from the cache, or downloads them when the hub answers.
+
+    Offline, only the cache is tried (huggingface_hub's offline switch, flipped for this
+    call), so an unreachable hub costs a 3-second probe, not minutes of retries.
+    """
+    from huggingface_hub import constants
+
+    from encoder import load_encoder
+
+    online = hub_reachable()
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = not online
+    try:
+        if online:
+            say(
+                f"loading {settings.encoder.model} / {settings.encoder.pretrained} (cache or download)"
+            )
+        with _quiet_logs():  # open_clip logs each failed try; the demo says it once
+            load_encoder(settings)
+        return True
+    except Exception as exc:  # not cached offline, or a failed download: the tiny model it is
+        if online:
+            say(f"could not load the pretrained weights ({exc})")
+        return False
+    finally:
+        constants.HF_HUB_OFFLINE = previous
+
+
+def fit_tiny_model(
+    settings: Settings, engine: Any, epochs: int, say: Callable[[str], None]
+) -> Path:
+    """Train the tiny open_clip model on the crawled demo pictures and their captions."""
+    from encoder import load_encoder
+    from encoder.finetune import BackboneTrainConfig, fit_text_pairs, train_backbone
+    from encoder.pairs import pairs_from_items
+
+    layout = DataLayout(settings.data_dir)
+    pairs = pairs_from_items(engine, layout)
+    tiny = settings.model_copy(
+        update={
+            "encoder": settings.encoder.model_copy(
+                update={"model": "simmim-tiny", "pretrained": "none", "seed": 0}
+            )
+        }
+    )
+    with _quiet_logs():  # "random weights" warnings: expected here, the model is trained next
+        encoder = load_encoder(tiny, trainable=True)
+    # First the language: a headline should find its article (text tower, text pairs);
+    # then the pictures, towards that fixed text space (image tower only).
+    recall = fit_text_pairs(encoder, headline_pairs(engine), epochs=epochs)
+    say(
+        f"fitted the tiny model's text tower on the demo headlines (held-out recall@1 {recall:.2f})"
+    )
+    path = layout.models / TINY_CHECKPOINT
+    config = BackboneTrainConfig(
+        epochs=epochs,
+        batch_size=32,
+        lr=1e-3,
+        val_fraction=0.2,
+        patience=epochs,
+        seed=0,
+        freeze_text=True,
+    )
+    report = train_backbone(encoder, pairs, path, config)
+    before = report.baseline.get("text_to_image", {}).get(10, 0.0)
+    after = report.trained.get("text_to_image", {}).get(10, 0.0)
+    say(
+        f"fitted the tiny model on {len(pairs)} demo picture/caption pairs in "
+        f"{report.epochs_run} epochs (held-out text→image recall@10 {before:.2f} → {after:.2f})"
+    )
+    return path
+
+
+def headline_pairs(engine: Any) -> list[tuple[str, str]]:
+    """(title, full item text) for every item with both: what a headline search must join."""
+    from encoder.encoder import item_text
+    from simmim.db import session_factory, session_scope
+    from simmim.models import Item
+
+    with session_scope(session_factory(engine)) as session:
+        rows = session.execute(select(Item.title, Item.text).where(Item.title.is_not(None))).all()
+    return [(title, item_text(title, text) or title) for title, text in rows if title]
+
+
+def write_config(result_dir: Path, settings: Settings) -> Path:
+    """A TOML file that points later commands (dashboard, search) at the demo's data."""
+    lines = [
+        f"data_dir = {json.dumps(str(settings.data_dir))}",
+        "",
+        "[encoder]",
+        f"model = {json.dumps(settings.encoder.model)}",
+        f"pretrained = {json.dumps(str(settings.encoder.pretrained))}",
+        "",
+        "[monitor]",
+        f"topic_vector_weight = {settings.monitor.topic_vector_weight}",
+        "",
+        "[monitor.companies]",
+    ]
+    lines += [
+        f"{ticker} = {json.dumps(list(aliases))}"
+        for ticker, aliases in settings.monitor.companies.items()
+    ]
+    path = result_dir / CONFIG_NAME
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_demo(
+    data_dir: Path,
+    *,
+    spec: CorpusSpec = CorpusSpec(),
+    model: str = "auto",
+    train_epochs: int = 20,
+    say: Callable[[str], None] = lambda message: None,
+) -> DemoResult:
+    from indexer.source_admin import add_source
+    from monitor.cycle import Runtime
+    from simmim import migrations
+    from simmim.db import make_engine, session_factory, session_scope
+    from simmim.models import Item, ItemStatus, Source, SourceKind
+
+    data_dir = data_dir.expanduser().resolve()
+    prepare(data_dir)
+    layout = DataLayout(data_dir)
+    layout.create()
+    corpus = generate(spec)
+    site_root = data_dir / "demo-site"
+    with Site(site_root) as site, OutboxServer(layout.outbox) as mail:
+        locations = write_site(corpus, site_root, site.base_url)
+        settings = load_settings(
+            data_dir=data_dir,
+            crawler={"allow_loopback": True, "per_host_interval_s": 0.0, "per_host_concurrency": 8},
+            smtp={
+                "host": "127.0.0.1",
+                "port": mail.port,
+                "security": "none",
+                "sender": "simmim-demo@localhost",
+                "recipients": [RECIPIENT],
+            },
+            monitor={
+                "companies": {t: [name] for t, (name, _) in COMPANIES.items()},
+                "dashboard_url": "http://localhost:8501",
+            },
+        )
+        engine = make_engine(settings.database_url)
+        migrations.upgrade(engine)
+        with session_scope(session_factory(engine)) as session:
+            for title, location in zip(FEEDS.values(), locations["rss"], strict=True):
+                add_source(session, location, SourceKind.RSS, name=title, every_s=900)
+            add_source(
+                session, locations["jsonl"][0], SourceKind.JSONL, name="Social posts", every_s=900
+            )
+            for n, location in enumerate(locations["page"], start=1):
+                add_source(
+                    session, location, SourceKind.PAGE, name=f"Feature article {n}", every_s=86400
+                )
+
+        runtime = Runtime(settings, engine)
+        crawl = runtime.run_step("crawl")
+        result = DemoResult(data_dir, data_dir / CONFIG_NAME, "")
+        result.steps.append(("crawl", bool(crawl.ok), json.dumps(crawl.summary)))
+        if not crawl.ok:
+            raise DemoError(f"the demo crawl failed: {crawl.error}")
+
+        use_pretrained = model == "pretrained" or (
+            model == "auto" and pretrained_available(settings, say)
+        )
+        if use_pretrained:
+            result.model = f"{settings.encoder.model} ({settings.encoder.pretrained})"
+        else:
+            if model == "auto":
+                say(
+                    f"pretrained weights {settings.encoder.model}/{settings.encoder.pretrained} "
+                    "are not cached and the hub is unreachable: fitting the tiny model on the demo corpus"
+                )
+            checkpoint = fit_tiny_model(settings, engine, train_epochs, say)
+            settings = settings.model_copy(
+                update={
+                    "encoder": settings.encoder.model_copy(
+                        update={"model": "simmim-tiny", "pretrained": str(checkpoint)}
+                    ),
+                    "monitor": settings.monitor.model_copy(update={"topic_vector_weight": 0.0}),
+                }
+            )
+            result.model = (
+                f"simmim-tiny, fitted on the demo corpus ({checkpoint}); topics by keywords "
+                "only (too small a model for zero-shot topics)"
+            )
+
+        runtime = Runtime(settings, engine)
+        for run in runtime.run_once(("index", "score", "detect")):
+            result.steps.append((run.job, bool(run.ok), run.error or json.dumps(run.summary)))
+        _summarise(result, settings, engine, runtime, mail.saved)
+        write_config(data_dir, settings)
+        with session_scope(session_factory(engine)) as session:
+            result.items_by_source = dict(
+                session.execute(
+                    select(Source.name, func.count(Item.id))
+                    .join(Item, Item.source_id == Source.id)
+                    .group_by(Source.name)
+                ).all()
+            )
+            result.failed_items = (
+                session.scalar(select(func.count(Item.id)).where(Item.status == ItemStatus.FAILED))
+                or 0
+            )
+        engine.dispose()
+    return result
+
+
+def _summarise(
+    result: DemoResult, settings: Settings, engine: Any, runtime: Any, emails: list[Path]
+) -> None:
+    import email
+    from email.policy import default
+
+    from indexer.index import SPACES
+    from indexer.index.store import paths
+    from indexer.ingest import IndexSet
+    from indexer.search import search
+    from monitor.alerts import list_alerts
+    from monitor.trends import series_keys
+
+    folder = DataLayout(settings.data_dir).indexes
+    for space in SPACES:
+        index_path, manifest_path = paths(folder, space)
+        if manifest_path.is_file():
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest["bytes"] = index_path.stat().st_size
+            result.indexes[space] = manifest
+    result.topics = series_keys(engine, "topic")[:6]
+    result.alerts = [a.summary for a in list_alerts(engine)]
+    result.emails = list(emails)
+    for path in emails:
+        message = email.message_from_bytes(path.read_bytes(), policy=default)
+        result.subjects.append(str(message["Subject"]).strip())
+    encoder = runtime.encoder
+    indexes = IndexSet(settings, encoder.fingerprint, encoder.dim, read_only=True)
+    chart = price_chart(-1, seed=4242, tint=TINTS[BURST_TICKER])  # a new picture, not crawled
+    for label, space, kwargs in (
+        (f'text: "{KNOWN_HEADLINE}"', "text", {"text": KNOWN_HEADLINE}),
+        (
+            'text → images: "Nordwind Energy profit warning"',
+            "image",
+            {"text": "Nordwind Energy profit warning"},
+        ),
+        ("image (a new falling chart on Nordwind's colour) → posts", "fused", {"image": chart}),
+    ):
+        result.searches.append(
+            DemoSearch(label, space, search(engine, encoder, indexes, space=space, k=3, **kwargs))
+        )
