@@ -80,3 +80,51 @@ def test_phrases_merge_and_numbers_survive() -> None:
 
 def test_empty_text_is_neutral(scorer: FinanceSentiment) -> None:
     assert scorer.score(["", "   "])[0].label == "neutral"
+
+
+def _tiny_classifier(folder, favour: int):  # type: ignore[no-untyped-def]
+    """A randomly initialised 3-class BERT whose bias strongly favours class ``favour``."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "profit", "fell", "rose", "the"]
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=3,
+        id2label={0: "positive", 1: "negative", 2: "neutral"},
+        label2id={"positive": 0, "negative": 1, "neutral": 2},
+    )
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.bias.zero_()
+        model.classifier.bias[favour] = 20.0
+    model.save_pretrained(folder)
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    return folder
+
+
+def test_transformers_backend_maps_the_models_labels(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("transformers", reason="install the dev extra (transformers)")
+    negative = make_scorer("transformers", model=_tiny_classifier(tmp_path / "neg", favour=1))
+    [result] = negative.score(["the profit fell"])
+    assert result.label == "negative" and result.score < -0.99 and result.confidence > 0.99
+    positive = make_scorer("transformers", model=_tiny_classifier(tmp_path / "pos", favour=0))
+    assert [s.label for s in positive.score(["the profit rose"] * 40)] == ["positive"] * 40
+
+
+def test_transformers_backend_errors_are_actionable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from simmim.errors import ConfigError
+
+    pytest.importorskip("transformers", reason="install the dev extra (transformers)")
+    with pytest.raises(ConfigError, match="cannot load the sentiment model"):
+        make_scorer("transformers", model=tmp_path / "missing")
+    with pytest.raises(ConfigError, match="needs a model"):
+        make_scorer("learned")
