@@ -132,19 +132,3 @@ def require_password() -> bool:
             st.rerun()
         st.error("Wrong password.")
     return False
-
-
-def ago(when: Any) -> str:
-    if when is None:
-        return "-"
-    from datetime import UTC, datetime
-
-    seconds = (datetime.now(UTC) - when).total_seconds()
-    future, seconds = seconds < 0, abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            text = f"{int(seconds // size)}{unit}"
-            break
-    else:
-        text = f"{int(seconds)}s"
-    return f"in {text}" if future else f"{text} ago"

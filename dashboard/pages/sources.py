@@ -13,6 +13,7 @@ if not common.database_ready():
 from indexer.source_admin import add_source, find_source, list_sources, parse_every  # noqa: E402
 from simmim.db import session_factory, session_scope  # noqa: E402
 from simmim.models import SourceKind  # noqa: E402
+from simmim.timefmt import ago  # noqa: E402
 
 engine = common.engine()
 factory = session_factory(engine)
@@ -25,10 +26,10 @@ with session_scope(factory) as session:
             "location": s.location,
             "items": count,
             "enabled": s.enabled,
-            "last success": common.ago(s.last_success_at),
+            "last success": ago(s.last_success_at),
             "last error": (s.last_error or "")[:120],
             "failures": s.consecutive_failures,
-            "next due": common.ago(s.next_due_at),
+            "next due": ago(s.next_due_at),
         }
         for s, count in list_sources(session)
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -12,26 +11,12 @@ from simmim import migrations
 from simmim.cli.app import app, console, new_table, state
 from simmim.db import session_factory, session_scope
 from simmim.models import SourceKind
+from simmim.timefmt import ago
 
 source_app = typer.Typer(
     help="Sources to crawl: add, list, remove, enable, disable.", no_args_is_help=True
 )
 app.add_typer(source_app, name="source")
-
-
-def _ago(when: datetime | None) -> str:
-    if when is None:
-        return "-"
-    seconds = (datetime.now(UTC) - when).total_seconds()
-    future = seconds < 0
-    seconds = abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            text = f"{int(seconds // size)}{unit}"
-            break
-    else:
-        text = f"{int(seconds)}s"
-    return f"in {text}" if future else f"{text} ago"
 
 
 @source_app.command("add")
@@ -72,10 +57,10 @@ def list_(ctx: typer.Context) -> None:
                 source.kind.value,
                 "yes" if source.enabled else "no",
                 str(items),
-                _ago(source.last_success_at),
+                ago(source.last_success_at),
                 str(source.consecutive_failures),
                 (source.last_error or "-")[:60],
-                _ago(source.next_due_at) if source.enabled else "-",
+                ago(source.next_due_at) if source.enabled else "-",
             )
     console.print(table)
 
