@@ -10,9 +10,11 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
@@ -132,3 +134,69 @@ def require_password() -> bool:
             st.rerun()
         st.error("Wrong password.")
     return False
+
+
+# ---- query results: cached briefly (st.cache_data), keyed by plain values only
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def trends(
+    url: str,
+    kind: str,
+    bucket_hours: int,
+    since: datetime,
+    until: datetime,
+    keys: tuple[str, ...],
+) -> pd.DataFrame:
+    from monitor.trends import trends as compute
+
+    return compute(
+        _engine(url), kind, bucket_hours=bucket_hours, since=since, until=until, keys=list(keys)
+    )
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def series_keys(url: str, kind: str) -> list[tuple[str, int]]:
+    from monitor.trends import series_keys as compute
+
+    return compute(_engine(url), kind)
+
+
+@st.cache_data(ttl=30, show_spinner="Searching…", max_entries=64)
+def search(
+    url: str,
+    stamp: str,
+    text: str | None,
+    image: bytes | None,
+    space: str,
+    k: int,
+    since: datetime | None,
+    sources: tuple[int, ...],
+    topics: tuple[str, ...],
+    sentiments: tuple[str, ...],
+) -> list[Any]:
+    """``stamp`` (the index files' mtimes) makes a re-index invalidate cached results."""
+    from indexer.search import SearchFilters
+    from indexer.search import search as run
+    from monitor.filters import sentiment_condition, topic_condition
+
+    conditions = []
+    if topics:
+        conditions.append(topic_condition(topics))
+    if sentiments:
+        conditions.append(sentiment_condition(sentiments))
+    filters = SearchFilters(since=since, source_ids=sources, conditions=conditions)
+    return run(
+        _engine(url),
+        encoder(),
+        indexes(),
+        text=text,
+        image=image,
+        space=space,
+        k=k,
+        filters=filters,
+    )
+
+
+def index_stamp() -> str:
+    return _manifest_stamp(DataLayout(settings().data_dir).indexes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from dashboard import common
@@ -55,7 +57,7 @@ with alerts_tab:
                     link = f" — [open]({ex.url})" if ex.url else ""
                     st.markdown(f"`{ex.sentiment:+.2f}` {ex.title}{link}")
             if alert.acknowledged_at is None and st.button("Acknowledge", key=f"ack-{alert.id}"):
-                common.attempt(lambda alert_id=alert.id: acknowledge(engine, alert_id))
+                common.attempt(partial(acknowledge, engine, alert.id))
                 st.rerun()
 
 with rules_tab:
@@ -143,5 +145,5 @@ with queries_tab:
         what = q.text or "(image)"
         c1.markdown(f"**{q.name}** — {what} · {q.space} · cosine ≥ {q.threshold:g}")
         if c2.button("Remove", key=f"rm-q-{q.id}"):
-            common.attempt(lambda qid=q.id: remove_query(engine, str(qid)))
+            common.attempt(partial(remove_query, engine, str(q.id)))
             st.rerun()

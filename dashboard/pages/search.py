@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -77,31 +78,24 @@ if submitted:
         "sentiments": sentiments,
     }
 
-query = st.session_state.get("query")
+query: dict[str, Any] = st.session_state.get("query") or {}
 if not query:
     st.caption("Results appear here, best first.")
     st.stop()
 
-from indexer.search import SearchFilters, search  # noqa: E402
-from monitor.filters import sentiment_condition, topic_condition  # noqa: E402
-
-conditions = []
-if query["topics"]:
-    conditions.append(topic_condition(query["topics"]))
-if query["sentiments"]:
-    conditions.append(sentiment_condition(query["sentiments"]))
-filters = SearchFilters(since=query["since"], source_ids=query["sources"], conditions=conditions)
 encoder = common.encoder()
 results = common.attempt(
-    lambda: search(
-        engine,
-        encoder,
-        common.indexes(),
-        text=query["text"],
-        image=query["image"],
-        space=query["space"],
-        k=query["k"],
-        filters=filters,
+    lambda: common.search(
+        settings.database_url,
+        common.index_stamp(),
+        query["text"],
+        query["image"],
+        query["space"],
+        query["k"],
+        query["since"],
+        tuple(query["sources"]),
+        tuple(query["topics"]),
+        tuple(query["sentiments"]),
     )
 )
 if results is None:

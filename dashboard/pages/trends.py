@@ -24,13 +24,14 @@ if not common.database_ready():
 
 from monitor.alerts import list_alerts  # noqa: E402
 from monitor.queries import list_queries  # noqa: E402
-from monitor.trends import bucket_start, hour_of, items_in, series_keys, trends  # noqa: E402
+from monitor.trends import bucket_start, hour_of, items_in  # noqa: E402
 from simmim.db import session_factory, session_scope  # noqa: E402
 
 engine = common.engine()
 c1, c2, c3 = st.columns([1, 3, 1])
 kind = c1.selectbox("Series", list(KINDS), format_func=KINDS.__getitem__)
-keys = [k for k, _ in series_keys(engine, kind)]
+url = common.settings().database_url
+keys = [k for k, _ in common.series_keys(url, kind)]
 if not keys:
     st.info(
         "No scored items yet. Trends appear once items are crawled, indexed and scored: "
@@ -58,14 +59,8 @@ if not chosen:
 bucket_hours = 24 if bucket == "day" else 1
 now = datetime.now(UTC)
 since = bucket_start((hour_of(now - timedelta(days=days))) // bucket_hours, bucket_hours)
-frame = trends(
-    engine,
-    kind,
-    bucket_hours=bucket_hours,
-    since=since,
-    until=now + timedelta(hours=1),
-    keys=chosen,
-)
+until = bucket_start(hour_of(now) + 1, 1)  # whole hours: a stable cache key
+frame = common.trends(url, kind, bucket_hours, since, until, tuple(chosen)).copy()
 if frame.empty:
     st.info("No items in this range; widen it.")
     st.stop()
