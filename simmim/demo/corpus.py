@@ -147,10 +147,13 @@ def generate(spec: CorpusSpec = CorpusSpec(), *, today: datetime | None = None) 
     tickers = list(COMPANIES)
 
     def at(day_offset: int) -> datetime:
-        # a time inside the day `day_offset` days before today (never in the future)
-        start = midnight - timedelta(days=day_offset)
-        latest = min(86399, int((now - start).total_seconds()) - 60) if day_offset == 0 else 86399
-        return start + timedelta(seconds=rng.randint(0, max(60, latest)))
+        # A time inside the day `day_offset` days before today. The draw never depends on
+        # the clock (same corpus all day); today's items later than now move back an hour
+        # at a time until they are in the past.
+        when = midnight - timedelta(days=day_offset) + timedelta(seconds=rng.randint(0, 86399))
+        while when > now - timedelta(minutes=1):
+            when -= timedelta(hours=1)
+        return when
 
     for day in range(spec.days, -1, -1):
         for _ in range(spec.per_day):

@@ -127,12 +127,15 @@ def fit_tiny_model(
     settings: Settings, engine: Any, epochs: int, say: Callable[[str], None]
 ) -> Path:
     """Train the tiny open_clip model on the crawled demo pictures and their captions."""
+    import torch
+
     from encoder import load_encoder
     from encoder.finetune import BackboneTrainConfig, fit_text_pairs, train_backbone
     from encoder.pairs import pairs_from_items
 
     layout = DataLayout(settings.data_dir)
-    pairs = pairs_from_items(engine, layout)
+    # Sorted by content: crawl order (and so item ids) varies from run to run.
+    pairs = sorted(pairs_from_items(engine, layout), key=lambda p: (p.text, str(p.image)))
     tiny = settings.model_copy(
         update={
             "encoder": settings.encoder.model_copy(
@@ -144,21 +147,26 @@ def fit_tiny_model(
         encoder = load_encoder(tiny, trainable=True)
     # First the language: a headline should find its article (text tower, text pairs);
     # then the pictures, towards that fixed text space (image tower only).
-    recall = fit_text_pairs(encoder, headline_pairs(engine), epochs=epochs)
-    say(
-        f"fitted the tiny model's text tower on the demo headlines (held-out recall@1 {recall:.2f})"
-    )
-    path = layout.models / TINY_CHECKPOINT
-    config = BackboneTrainConfig(
-        epochs=epochs,
-        batch_size=32,
-        lr=1e-3,
-        val_fraction=0.2,
-        patience=epochs,
-        seed=0,
-        freeze_text=True,
-    )
-    report = train_backbone(encoder, pairs, path, config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same model on every run: one thread, one float order
+    try:
+        recall = fit_text_pairs(encoder, headline_pairs(engine), epochs=epochs)
+        say(
+            f"fitted the tiny model's text tower on the demo headlines (held-out recall@1 {recall:.2f})"
+        )
+        path = layout.models / TINY_CHECKPOINT
+        config = BackboneTrainConfig(
+            epochs=epochs,
+            batch_size=32,
+            lr=1e-3,
+            val_fraction=0.2,
+            patience=epochs,
+            seed=0,
+            freeze_text=True,
+        )
+        report = train_backbone(encoder, pairs, path, config)
+    finally:
+        torch.set_num_threads(threads)
     before = report.baseline.get("text_to_image", {}).get(10, 0.0)
     after = report.trained.get("text_to_image", {}).get(10, 0.0)
     say(
@@ -176,7 +184,7 @@ def headline_pairs(engine: Any) -> list[tuple[str, str]]:
 
     with session_scope(session_factory(engine)) as session:
         rows = session.execute(select(Item.title, Item.text).where(Item.title.is_not(None))).all()
-    return [(title, item_text(title, text) or title) for title, text in rows if title]
+    return sorted((title, item_text(title, text) or title) for title, text in rows if title)
 
 
 def write_config(result_dir: Path, settings: Settings) -> Path:
@@ -337,9 +345,9 @@ def _summarise(
     for label, space, kwargs in (
         (f'text: "{KNOWN_HEADLINE}"', "text", {"text": KNOWN_HEADLINE}),
         (
-            'text → images: "Nordwind Energy profit warning"',
-            "image",
-            {"text": "Nordwind Energy profit warning"},
+            'text: "Regulators fine Nordwind Energy"',
+            "text",
+            {"text": "Regulators fine Nordwind Energy"},
         ),
         ("image (a new falling chart on Nordwind's colour) → posts", "fused", {"image": chart}),
     ):
