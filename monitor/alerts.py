@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from monitor.detector import DetectorParams, evaluate
+from monitor.detector import DetectorParams, direction_of, evaluate
 from monitor.models import (
     Alert,
     AlertStatus,
@@ -118,9 +118,8 @@ class DetectSummary:
     silent: int = 0  # spikes older than catch_up_buckets: state only, no alert
 
 
-def describe(
-    rule: Rule, kind: SeriesKind, key: str, label: str, row: pd.Series, start: datetime
-) -> str:
+def describe(rule: Rule, kind: SeriesKind, label: str, row: pd.Series, start: datetime) -> str:
+    """One line for the alert list and the email subject's first words."""
     when = f"the {'day' if rule.bucket_hours == 24 else f'{rule.bucket_hours}h'} from {start:%Y-%m-%d %H:%M} UTC"
     series = f"{kind.value} {label}"
     p = f"z {row['z']:.1f}, p {row['p']:.1g}"
@@ -299,7 +298,7 @@ def _step(
     if bucket < emit_from:
         summary.silent += 1
         return
-    direction = DetectorParams(kind=rule.kind).direction
+    direction = direction_of(rule.kind)
     dedup = f"{rule.id}:{rule.series_kind.value}:{key}:{direction}"
     last = session.scalars(
         select(Alert).where(Alert.dedup_key == dedup).order_by(Alert.fired_at.desc()).limit(1)
@@ -332,7 +331,6 @@ def _step(
         summary=describe(
             rule,
             rule.series_kind,
-            key,
             cycle.label(rule.series_kind, key),
             row,
             bucket_start(bucket, rule.bucket_hours),

@@ -22,6 +22,11 @@ MIN_SHARE_SPREAD = 0.05  # a negative share moving less than 5 points is not new
 MIN_SENTIMENT_SPREAD = 0.05
 
 
+def direction_of(kind: RuleKind) -> str:
+    """Which way is abnormal: fewer items or lower sentiment for these, more for the rest."""
+    return "down" if kind in (RuleKind.SENTIMENT_DROP, RuleKind.SOURCE_SILENT) else "up"
+
+
 @dataclass(frozen=True)
 class DetectorParams:
     kind: RuleKind
@@ -30,10 +35,6 @@ class DetectorParams:
     min_volume: int = 5
     z: float = 3.0
     p_value: float = 0.001
-
-    @property
-    def direction(self) -> str:
-        return "down" if self.kind in (RuleKind.SENTIMENT_DROP, RuleKind.SOURCE_SILENT) else "up"
 
 
 def evaluate(series: pd.DataFrame, params: DetectorParams) -> pd.DataFrame:

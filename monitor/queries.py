@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from encoder.encoder import Encoder
 from indexer.image_store import inspect_image, write_image
@@ -116,10 +117,7 @@ def remove_query(engine: Engine, name_or_id: str) -> str:
         return query.name
 
 
-def _find(session: object, name_or_id: str) -> SavedQuery:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
+def _find(session: Session, name_or_id: str) -> SavedQuery:
     clause = (
         SavedQuery.id == int(name_or_id) if name_or_id.isdigit() else SavedQuery.name == name_or_id
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, or_, select
+from sqlalchemy.orm import Session
 
 from encoder.encoder import Encoder, item_text
 from indexer.ingest import IndexSet
@@ -140,16 +141,13 @@ def score_new_items(
 
 
 def _score_batch(
-    session: object,
+    session: Session,
     items: list[Item],
     scorers: Scorers,
     indexes: IndexSet,
     queries: list[QueryVector],
     summary: ScoreSummary,
 ) -> None:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
     ids = [item.id for item in items]
     texts = [item_text(item.title, item.text) or "" for item in items]
     sentiments = scorers.sentiment.score(texts)

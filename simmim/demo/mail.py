@@ -15,7 +15,7 @@ class _ToFiles:
         self.saved: list[Path] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        path = self.folder / f"{len(self.saved) + len(list(self.folder.glob('*.eml'))) + 1:03d}.eml"
+        path = self.folder / f"{len(list(self.folder.glob('*.eml'))) + 1:03d}.eml"
         path.write_bytes(envelope.content)
         self.saved.append(path)
         return "250 OK: saved"
