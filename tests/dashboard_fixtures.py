@@ -3,7 +3,6 @@ with a month of ACME history and a firing alert; copied fresh for each test."""
 
 from __future__ import annotations
 
-import io
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.encoder_fixtures import picture, tiny_settings
+from tests.encoder_fixtures import store_picture, tiny_settings
 
 HEADLINES = [
     "Acme Corp net loss widened, shares tumble",
@@ -22,7 +21,6 @@ HEADLINES = [
 
 
 def build_seeded(root: Path, weights: Path, encoder: object) -> Path:
-    from indexer.image_store import inspect_image, write_image
     from monitor.cycle import Runtime
     from simmim.db import make_engine, session_factory, session_scope
     from simmim.migrations import upgrade
@@ -43,10 +41,7 @@ def build_seeded(root: Path, weights: Path, encoder: object) -> Path:
         engine,
         daily(counts, ticker="ACME", start=start, negatives=[1] * 19 + [25], topic="layoffs"),
     )
-    buffer = io.BytesIO()
-    picture(3).save(buffer, format="PNG")
-    stored = inspect_image(buffer.getvalue(), max_pixels=10**7)
-    write_image(layout, buffer.getvalue(), stored.sha256)
+    image_sha = store_picture(layout, 3)
     with session_scope(session_factory(engine)) as session:
         source = Source(name="newswire", kind=SourceKind.RSS, location="http://news.test/feed")
         session.add(source)
@@ -58,7 +53,7 @@ def build_seeded(root: Path, weights: Path, encoder: object) -> Path:
                     title=title,
                     url=f"http://news.test/{i}",
                     published_at=now - timedelta(hours=i + 1),
-                    image_sha256=stored.sha256 if i == 0 else None,
+                    image_sha256=image_sha if i == 0 else None,
                 )
             )
     runtime = Runtime(settings, engine, encoder=encoder)  # type: ignore[arg-type]

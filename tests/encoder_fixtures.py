@@ -51,3 +51,16 @@ def picture(seed: int, size: tuple[int, int] = (96, 72)) -> Image.Image:
             fill=tuple(int(c) for c in rng.integers(0, 255, 3)),
         )
     return image
+
+
+def store_picture(layout: object, seed: int) -> str:
+    """Put ``picture(seed)`` in the data directory's image store; returns its SHA-256."""
+    import io
+
+    from indexer.image_store import inspect_image, write_image
+
+    buffer = io.BytesIO()
+    picture(seed).save(buffer, format="PNG")
+    stored = inspect_image(buffer.getvalue(), max_pixels=10**7)
+    write_image(layout, buffer.getvalue(), stored.sha256)  # type: ignore[arg-type]
+    return stored.sha256

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from indexer.image_store import inspect_image, write_image
 from indexer.ingest import IndexSet, run_ingest
 from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryError, save_query
@@ -21,7 +19,7 @@ from simmim.migrations import upgrade
 from simmim.models import Item, Source, SourceKind
 from simmim.paths import DataLayout
 from simmim.settings import Settings
-from tests.encoder_fixtures import picture, tiny_settings
+from tests.encoder_fixtures import store_picture, tiny_settings
 
 TEXTS = [
     (
@@ -41,17 +39,14 @@ def setup(tmp_path: Path, tiny_weights: Path, tiny_encoder):  # type: ignore[no-
     upgrade(engine)
     layout = DataLayout(tmp_path)
     layout.create()
-    buffer = io.BytesIO()
-    picture(3).save(buffer, format="PNG")
-    stored = inspect_image(buffer.getvalue(), max_pixels=10**7)
-    write_image(layout, buffer.getvalue(), stored.sha256)
+    image_sha = store_picture(layout, 3)
     with session_scope(session_factory(engine)) as session:
         source = Source(name="wire", kind=SourceKind.RSS, location="http://x/feed")
         session.add(source)
         session.flush()
         for i, (title, text) in enumerate(TEXTS):
             session.add(Item(source_id=source.id, title=title, text=text, url=f"http://x/{i}"))
-        session.add(Item(source_id=source.id, image_sha256=stored.sha256, url="http://x/img"))
+        session.add(Item(source_id=source.id, image_sha256=image_sha, url="http://x/img"))
     run_ingest(settings, engine, tiny_encoder)
     return settings, engine, tiny_encoder
 
