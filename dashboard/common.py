@@ -8,7 +8,6 @@ so a settings change (or another test's data directory) never reuses a stale one
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -79,18 +78,9 @@ def indexes() -> Any:
 
 
 def index_manifests() -> dict[str, dict[str, Any]]:
-    from indexer.index import SPACES
-    from indexer.index.store import paths
+    from indexer.index.store import built_manifests
 
-    folder = DataLayout(settings().data_dir).indexes
-    out = {}
-    for space in SPACES:
-        index_path, manifest_path = paths(folder, space)
-        if manifest_path.is_file():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            manifest["bytes"] = index_path.stat().st_size if index_path.is_file() else 0
-            out[space] = manifest
-    return out
+    return built_manifests(DataLayout(settings().data_dir).indexes)
 
 
 def database_ready() -> bool:
@@ -200,3 +190,18 @@ def search(
 
 def index_stamp() -> str:
     return _manifest_stamp(DataLayout(settings().data_dir).indexes)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def alert_chart(url: str, alert_id: int, last_bucket: int) -> bytes:
+    """The alert's PNG chart (drawn once, not on every rerun); ``last_bucket`` in the key
+    redraws it when the alert grows."""
+    from monitor.models import Alert
+    from monitor.notify import chart_for
+    from simmim.db import session_factory, session_scope
+
+    engine = _engine(url)
+    with session_scope(session_factory(engine)) as session:
+        alert = session.get(Alert, alert_id)
+        assert alert is not None
+        return chart_for(engine, session, alert)

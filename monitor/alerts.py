@@ -80,9 +80,6 @@ DEFAULT_RULES: tuple[dict[str, object], ...] = (
         "min_volume": 3,
     },
 )
-# Daily buckets suit most corpora (tens to thousands of items a day); add hourly rules
-# with `simmim rules add --bucket hour` for faster reaction on busy feeds.
-DEFAULT_RULE_SHAPE = {"bucket_hours": 24, "window": 14, "min_history": 5, "confirm": 1}
 
 
 def ensure_default_rules(engine: Engine) -> int:
@@ -92,18 +89,7 @@ def ensure_default_rules(engine: Engine) -> int:
         if session.scalar(select(func.count(Rule.id))):
             return 0
         for spec in DEFAULT_RULES:
-            session.add(
-                Rule(
-                    **{
-                        "min_volume": 5,
-                        "z": 3.0,
-                        "p_value": 0.001,
-                        "cooldown_s": 24 * 3600,
-                        **DEFAULT_RULE_SHAPE,
-                        **spec,
-                    }
-                )
-            )
+            session.add(Rule(**spec))  # the rest: Rule's column defaults
         return len(DEFAULT_RULES)
 
 

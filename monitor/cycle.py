@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -88,7 +88,7 @@ class Runtime:
         encoder = self.encoder
         indexes = IndexSet(self.settings, encoder.fingerprint, encoder.dim, read_only=True)
         result = score_new_items(self.settings, self.engine, self.scorers, indexes, stop=self.stop)
-        return _plain(result)
+        return asdict(result)
 
     def detect(self) -> dict[str, Any]:
         from monitor.notify import send_pending
@@ -147,11 +147,6 @@ def last_finished(engine: Engine, step: str) -> datetime | None:
             .order_by(JobRun.finished_at.desc())
             .limit(1)
         )
-
-
-def _plain(value: object) -> dict[str, Any]:
-    assert is_dataclass(value) and not isinstance(value, type)
-    return asdict(value)
 
 
 def recent_runs(engine: Engine, limit: int = 20) -> list[JobRun]:

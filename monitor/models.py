@@ -71,15 +71,15 @@ class Score(Base):
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        # Covering indexes: trends per source and overall read only these.
+        # A bucket's items (overall, per source) and the rollup rebuild read these.
         Index("ix_monitor_score_hour_source", "hour", "source_id", "sentiment", "negative"),
         Index("ix_monitor_score_source_hour", "source_id", "hour"),
     )
 
 
 class Tag(Base):
-    """An item's membership in a topic / ticker / saved-query series, with its sentiment
-    copied in so a trend is one index-only GROUP BY."""
+    """An item's membership in a topic / ticker / saved-query series, with its hour and
+    sentiment copied in: a bucket's items and the rollup rebuild need no join."""
 
     __tablename__ = "monitor_tag"
 
@@ -96,7 +96,6 @@ class Tag(Base):
 
     __table_args__ = (
         Index("ix_monitor_tag_series", "kind", "key", "hour", "sentiment", "negative"),
-        Index("ix_monitor_tag_kind_hour", "kind", "hour"),
     )
 
 
@@ -108,14 +107,17 @@ class Rule(Base):
     kind: Mapped[RuleKind] = mapped_column(str_enum(RuleKind, 24))
     series_kind: Mapped[SeriesKind] = mapped_column(str_enum(SeriesKind, 8))
     series_key: Mapped[str | None] = mapped_column(String(200))  # None: every series of the kind
-    bucket_hours: Mapped[int] = mapped_column(Integer, default=1)
-    window: Mapped[int] = mapped_column(Integer, default=24)  # buckets of baseline
-    min_history: Mapped[int] = mapped_column(Integer, default=12)
+    # The defaults are the one place a rule's shape comes from when not given: daily
+    # buckets suit most corpora (tens to thousands of items a day); add hourly rules with
+    # `simmim rules add --bucket hour` for faster reaction on busy feeds.
+    bucket_hours: Mapped[int] = mapped_column(Integer, default=24)
+    window: Mapped[int] = mapped_column(Integer, default=14)  # buckets of baseline
+    min_history: Mapped[int] = mapped_column(Integer, default=5)
     min_volume: Mapped[int] = mapped_column(Integer, default=5)
     z: Mapped[float] = mapped_column(Float, default=3.0)
     p_value: Mapped[float] = mapped_column(Float, default=0.001)
-    confirm: Mapped[int] = mapped_column(Integer, default=2)  # consecutive buckets to fire
-    cooldown_s: Mapped[int] = mapped_column(Integer, default=6 * 3600)
+    confirm: Mapped[int] = mapped_column(Integer, default=1)  # consecutive buckets to fire
+    cooldown_s: Mapped[int] = mapped_column(Integer, default=24 * 3600)
     repeat_s: Mapped[int | None] = mapped_column(Integer)  # re-notify while firing
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

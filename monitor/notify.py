@@ -131,7 +131,10 @@ def send_pending(
 
 def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[BucketItem]:
     """The items behind the alert: those in its buckets, most telling sentiment first."""
-    negative = alert.direction == "down" or alert.summary.startswith("Negative")
+    rule = session.get(Rule, alert.rule_id)
+    negative = alert.direction == "down" or (
+        rule is not None and rule.kind is RuleKind.NEGATIVE_SHARE
+    )
     return items_in(
         session,
         alert.series_kind,

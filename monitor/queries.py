@@ -89,14 +89,7 @@ def save_query(
                     kind=RuleKind.VOLUME_SPIKE,
                     series_kind=SeriesKind.QUERY,
                     series_key=str(query.id),
-                    bucket_hours=24,
-                    window=14,
-                    min_history=5,
                     min_volume=3,
-                    z=3.0,
-                    p_value=0.001,
-                    confirm=1,
-                    cooldown_s=24 * 3600,
                 )
             )
         session.flush()

@@ -75,16 +75,7 @@ def add_rule(
             series_kind=series_kind,
             series_key=key or None,
             bucket_hours=parse_bucket(bucket),
-            **{
-                "window": 14,
-                "min_history": 5,
-                "min_volume": 5,
-                "z": 3.0,
-                "p_value": 0.001,
-                "confirm": 1,
-                "cooldown_s": 86400,
-                **params,
-            },
+            **params,  # what is not given: Rule's column defaults
         )
         session.add(rule)
         session.flush()

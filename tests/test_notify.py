@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from email.message import EmailMessage
+from datetime import timedelta
 
 from sqlalchemy import Engine, select
 
@@ -132,13 +131,17 @@ def test_no_recipients_keeps_notifications_waiting(tmp_path, sqlite_url) -> None
     assert summary.pending == 1 and "SIMMIM_SMTP__RECIPIENTS" in (summary.error or "")
 
 
-def test_messages_are_valid_email(tmp_path, sqlite_url, mail_server: MailServer) -> None:  # type: ignore[no-untyped-def]
+def test_message_structure(tmp_path, sqlite_url, mail_server: MailServer) -> None:  # type: ignore[no-untyped-def]
     mail_server.start()
     settings = _settings(tmp_path, mail_server.port)
     engine = _engine(sqlite_url)
     clock = _fire(engine, settings, "ACME")
     send_pending(settings, engine, clock=clock)
     message = mail_server.inbox.messages[0]
-    assert isinstance(message, EmailMessage)
-    assert message.is_multipart() and not message.defects
-    assert isinstance(clock.now, datetime)
+    # text and HTML as alternatives; the chart travels with the HTML that shows it
+    assert message.get_content_type() == "multipart/alternative"
+    plain, related = message.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    assert [p.get_content_type() for p in related.get_payload()] == ["text/html", "image/png"]
+    assert not any(part.defects for part in message.walk())

@@ -296,7 +296,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("monitor_tag", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_monitor_tag_item_id"), ["item_id"], unique=False)
-        batch_op.create_index("ix_monitor_tag_kind_hour", ["kind", "hour"], unique=False)
         batch_op.create_index(
             "ix_monitor_tag_series", ["kind", "key", "hour", "sentiment", "negative"], unique=False
         )
@@ -305,7 +304,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("monitor_tag", schema=None) as batch_op:
         batch_op.drop_index("ix_monitor_tag_series")
-        batch_op.drop_index("ix_monitor_tag_kind_hour")
         batch_op.drop_index(batch_op.f("ix_monitor_tag_item_id"))
 
     op.drop_table("monitor_tag")

@@ -19,12 +19,13 @@ from monitor.models import (  # noqa: E402
     RuleKind,
     SeriesKind,
 )
-from monitor.notify import chart_for, examples  # noqa: E402
+from monitor.notify import examples  # noqa: E402
 from monitor.queries import list_queries, remove_query  # noqa: E402
 from monitor.rules import add_rule, list_rules, update_rule  # noqa: E402
 from simmim.db import session_factory, session_scope  # noqa: E402
 
 engine = common.engine()
+url = common.settings().database_url
 alerts_tab, rules_tab, queries_tab = st.tabs(["Alerts", "Rules", "Saved queries"])
 
 with alerts_tab:
@@ -49,10 +50,10 @@ with alerts_tab:
                     else ""
                 )
             )
+            st.image(common.alert_chart(url, alert.id, alert.last_bucket))
             with session_scope(session_factory(engine)) as session:
                 live = session.get(Alert, alert.id)
                 assert live is not None
-                st.image(chart_for(engine, session, live))
                 for ex in examples(session, live, limit=5):
                     link = f" — [open]({ex.url})" if ex.url else ""
                     st.markdown(f"`{ex.sentiment:+.2f}` {ex.title}{link}")

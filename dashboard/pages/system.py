@@ -42,7 +42,7 @@ if manifests:
                 "space": space,
                 "type": m["factory"],
                 "vectors": m["count"],
-                "size (MB)": round(m["bytes"] / 1e6, 2),
+                "size (MB)": round((m["bytes"] or 0) / 1e6, 2),
                 "recall@10": m.get("recall_at_10"),
                 "nprobe": m.get("nprobe") or None,
                 "built": m["built_at"],

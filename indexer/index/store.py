@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -272,3 +273,18 @@ def _atomic_write(path: Path, write: Callable[[str], object]) -> str:
             os.unlink(tmp)
         raise
     return digest
+
+
+def built_manifests(folder: Path) -> dict[str, dict[str, Any]]:
+    """What `index status`, the dashboard and the demo show: each built space's manifest as
+    plain data, plus ``bytes`` (the index file's size; None when the file is missing)."""
+    from indexer.index import SPACES
+
+    out: dict[str, dict[str, Any]] = {}
+    for space in SPACES:
+        index_path, manifest_path = paths(folder, space)
+        if manifest_path.is_file():
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest["bytes"] = index_path.stat().st_size if index_path.is_file() else None
+            out[space] = manifest
+    return out

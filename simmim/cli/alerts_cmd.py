@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from simmim import migrations
-from simmim.cli.app import app, console, new_table, state
+from simmim.cli.app import app, console, new_table, ready_state
 from simmim.db import session_factory, session_scope
 
 alerts_app = typer.Typer(help="Alerts: list, acknowledge.", no_args_is_help=True)
@@ -18,12 +17,6 @@ queries_app = typer.Typer(help="Saved semantic queries watched as monitors.", no
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(rules_app, name="rules")
 app.add_typer(queries_app, name="queries")
-
-
-def _ready(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
-    return cli
 
 
 @alerts_app.command("list")
@@ -35,7 +28,7 @@ def alerts_list(
     """Firing alerts (and, with --all, resolved ones), newest first."""
     from monitor.models import Alert, AlertStatus
 
-    cli = _ready(ctx)
+    cli = ready_state(ctx)
     query = select(Alert).order_by(Alert.fired_at.desc()).limit(limit)
     if not all_:
         query = query.where(Alert.status == AlertStatus.FIRING)
@@ -59,7 +52,7 @@ def alerts_ack(ctx: typer.Context, alert_id: Annotated[int, typer.Argument()]) -
     """Acknowledge an alert: no repeat emails for it."""
     from monitor.alerts import acknowledge
 
-    alert = acknowledge(_ready(ctx).engine, alert_id)
+    alert = acknowledge(ready_state(ctx).engine, alert_id)
     console.print(f"alert {alert.id} acknowledged ({alert.status.value})")
 
 
@@ -69,7 +62,7 @@ def rules_list(ctx: typer.Context) -> None:
     from monitor.rules import list_rules
 
     table = new_table("id", "name", "kind", "series", "detector", "on")
-    for r in list_rules(_ready(ctx).engine):
+    for r in list_rules(ready_state(ctx).engine):
         bucket = "1d" if r.bucket_hours == 24 else f"{r.bucket_hours}h"
         table.add_row(
             str(r.id),
@@ -118,7 +111,7 @@ def rules_add(
     from monitor.rules import add_rule
 
     rule = add_rule(
-        _ready(ctx).engine,
+        ready_state(ctx).engine,
         name=name,
         kind=kind,
         series=series,
@@ -138,7 +131,7 @@ def rules_add(
 def _set_enabled(ctx: typer.Context, rule: str, enabled: bool) -> None:
     from monitor.rules import update_rule
 
-    found = update_rule(_ready(ctx).engine, rule, enabled=enabled)
+    found = update_rule(ready_state(ctx).engine, rule, enabled=enabled)
     console.print(f"rule {found.id} {found.name!r} {'enabled' if enabled else 'disabled'}")
 
 
@@ -172,7 +165,7 @@ def queries_save(
     from encoder import load_encoder
     from monitor.queries import save_query
 
-    cli = _ready(ctx)
+    cli = ready_state(ctx)
     query = save_query(
         cli.settings,
         cli.engine,
@@ -190,7 +183,7 @@ def queries_save(
 def queries_list(ctx: typer.Context) -> None:
     from monitor.models import SavedQuery
 
-    cli = _ready(ctx)
+    cli = ready_state(ctx)
     table = new_table("id", "name", "text", "image", "space", "threshold", "enabled")
     with session_scope(session_factory(cli.engine)) as session:
         for q in session.scalars(select(SavedQuery).order_by(SavedQuery.id)):
@@ -212,5 +205,5 @@ def queries_remove(
 ) -> None:
     from monitor.queries import remove_query
 
-    name = remove_query(_ready(ctx).engine, query)
+    name = remove_query(ready_state(ctx).engine, query)
     console.print(f"removed saved query {name!r} and its rules")

@@ -63,6 +63,15 @@ def state(ctx: typer.Context) -> CliState:
     return obj
 
 
+def ready_state(ctx: typer.Context) -> CliState:
+    """The state, for commands that need the database at the current schema."""
+    from simmim import migrations
+
+    cli = state(ctx)
+    migrations.require_head(cli.engine)
+    return cli
+
+
 @app.callback()
 def root(
     ctx: typer.Context,

@@ -48,7 +48,9 @@ def demo_command(
     indexes = new_table("space", "type", "vectors", "size", "recall@10", title="indexes")
     for space, m in result.indexes.items():
         recall = "-" if m.get("recall_at_10") is None else f"{m['recall_at_10']:.3f}"
-        indexes.add_row(space, m["factory"], str(m["count"]), f"{m['bytes'] / 1e3:.0f} kB", recall)
+        indexes.add_row(
+            space, m["factory"], str(m["count"]), f"{(m['bytes'] or 0) / 1e3:.0f} kB", recall
+        )
     console.print(indexes)
     console.print("top topics: " + ", ".join(f"{name} ({n})" for name, n in result.topics))
     console.print(f"alerts fired: {len(result.alerts)}")

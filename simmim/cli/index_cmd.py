@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from simmim import migrations
-from simmim.cli.app import app, console, new_table, state
+from simmim.cli.app import app, console, new_table, ready_state, state
 
 index_app = typer.Typer(
     help="Encode pending items into the indexes (`simmim index`), or show them (`status`).",
@@ -34,8 +33,7 @@ def index(
     from encoder import load_encoder
     from indexer.ingest import run_ingest
 
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     encoder = load_encoder(cli.settings)
     summary = run_ingest(cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True)
     added = ", ".join(f"{space} {count}" for space, count in summary.added.items())
@@ -58,24 +56,19 @@ def index(
 @index_app.command()
 def status(ctx: typer.Context) -> None:
     """Per space: index type, vectors, measured recall, model fingerprint."""
-    import json
-
     from indexer.index import SPACES
-    from indexer.index.store import paths
+    from indexer.index.store import built_manifests
     from simmim.paths import DataLayout
 
-    folder = DataLayout(state(ctx).settings.data_dir).indexes
+    manifests = built_manifests(DataLayout(state(ctx).settings.data_dir).indexes)
     table = new_table("space", "type", "vectors", "nprobe", "recall@10", "fingerprint", "built")
     for space in SPACES:
-        index_path, manifest_path = paths(folder, space)
-        if not manifest_path.is_file():
+        m = manifests.get(space)
+        if m is None:
             table.add_row(space, "-", "0", "-", "-", "-", "not built yet")
             continue
-        m = json.loads(manifest_path.read_text(encoding="utf-8"))
         recall = "-" if m.get("recall_at_10") is None else f"{m['recall_at_10']:.3f}"
-        size = (
-            f"{index_path.stat().st_size / 1e6:.1f} MB" if index_path.is_file() else "file missing"
-        )
+        size = "file missing" if m["bytes"] is None else f"{m['bytes'] / 1e6:.1f} MB"
         table.add_row(
             space,
             m["factory"],
@@ -116,8 +109,7 @@ def search_command(
     from indexer.ingest import IndexSet
     from indexer.search import SearchFilters, search
 
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     encoder = load_encoder(cli.settings)
     indexes = IndexSet(cli.settings, encoder.fingerprint, encoder.dim, read_only=True)
     filters = SearchFilters(

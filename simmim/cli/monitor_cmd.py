@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from simmim import migrations
-from simmim.cli.app import app, console, err_console, new_table, state
+from simmim.cli.app import app, console, err_console, new_table, ready_state, state
 
 monitor_app = typer.Typer(
     help="The monitoring loop: crawl, index, score, detect, email.", no_args_is_help=True
@@ -21,8 +20,7 @@ app.add_typer(monitor_app, name="monitor")
 def _runtime(ctx: typer.Context):  # type: ignore[no-untyped-def]
     from monitor.cycle import Runtime
 
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     return Runtime(cli.settings, cli.engine)
 
 
@@ -77,8 +75,7 @@ def trends_command(
     """Volume, mean sentiment and negative share per bucket."""
     from monitor.trends import trends
 
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     hours = {"hour": 1, "day": 24}.get(bucket)
     if hours is None:
         raise typer.BadParameter("use hour or day", param_hint="--bucket")

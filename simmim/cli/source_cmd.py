@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from simmim import migrations
-from simmim.cli.app import app, console, new_table, state
+from simmim.cli.app import app, console, new_table, ready_state
 from simmim.db import session_factory, session_scope
 from simmim.models import SourceKind
 from simmim.timefmt import ago
@@ -32,8 +31,7 @@ def add(
     """Register a source to crawl."""
     from indexer.source_admin import add_source, parse_every
 
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     with session_scope(session_factory(cli.engine)) as session:
         source = add_source(session, location, kind, every_s=parse_every(every), name=name)
         console.print(f"added source {source.id} {source.name!r} ({kind.value}, every {every})")
@@ -44,8 +42,7 @@ def list_(ctx: typer.Context) -> None:
     """Sources with their health."""
     from indexer.source_admin import list_sources
 
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     table = new_table(
         "id", "name", "kind", "on", "items", "last success", "failures", "last error", "next due"
     )
@@ -68,8 +65,7 @@ def list_(ctx: typer.Context) -> None:
 def _switch(ctx: typer.Context, ref: str, enabled: bool | None) -> None:
     from indexer.source_admin import find_source
 
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     with session_scope(session_factory(cli.engine)) as session:
         source = find_source(session, ref)
         if enabled is None:
@@ -124,8 +120,7 @@ def crawl_command(
     from indexer.crawl import crawl
     from indexer.source_admin import find_source
 
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     ids = None
     if source:
         with session_scope(session_factory(cli.engine)) as session:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from simmim.cli.app import app, console, new_table, state
+from simmim.cli.app import app, console, new_table, ready_state, state
 from simmim.paths import DataLayout
 
 if TYPE_CHECKING:
@@ -32,12 +32,10 @@ OutOption = Annotated[Path | None, typer.Option("--out", help="Checkpoint path (
 
 def _pairs(ctx: typer.Context, data: Path | None, image_col: str, text_col: str) -> list[Pair]:
     from encoder.pairs import pairs_from_items, read_pairs_file
-    from simmim import migrations
 
     if data is not None:
         return read_pairs_file(data, image_col=image_col, text_col=text_col)
-    cli = state(ctx)
-    migrations.require_head(cli.engine)
+    cli = ready_state(ctx)
     return pairs_from_items(cli.engine, DataLayout(cli.settings.data_dir))
 
 

@@ -94,8 +94,9 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
         return False
 
 
-def pretrained_available(settings: Settings, say: Callable[[str], None]) -> bool:
-    """Loads the configured weights from the cache, or downloads them when the hub answers.
+def load_pretrained(settings: Settings, say: Callable[[str], None]) -> Any | None:
+    """The configured model from the cache, or downloaded when the hub answers; None when
+    neither works. The loaded encoder is handed on, not loaded a second time.
 
     Offline, only the cache is tried (huggingface_hub's offline switch, flipped for this
     call), so an unreachable hub costs a 3-second probe, not minutes of retries.
@@ -113,12 +114,11 @@ def pretrained_available(settings: Settings, say: Callable[[str], None]) -> bool
                 f"loading {settings.encoder.model} / {settings.encoder.pretrained} (cache or download)"
             )
         with _quiet_logs():  # open_clip logs each failed try; the demo says it once
-            load_encoder(settings)
-        return True
+            return load_encoder(settings)
     except Exception as exc:  # not cached offline, or a failed download: the tiny model it is
         if online:
             say(f"could not load the pretrained weights ({exc})")
-        return False
+        return None
     finally:
         constants.HF_HUB_OFFLINE = previous
 
@@ -267,10 +267,8 @@ def run_demo(
         if not crawl.ok:
             raise DemoError(f"the demo crawl failed: {crawl.error}")
 
-        use_pretrained = model == "pretrained" or (
-            model == "auto" and pretrained_available(settings, say)
-        )
-        if use_pretrained:
+        pretrained = load_pretrained(settings, say) if model == "auto" else None
+        if model == "pretrained" or pretrained is not None:
             result.model = f"{settings.encoder.model} ({settings.encoder.pretrained})"
         else:
             if model == "auto":
@@ -292,7 +290,7 @@ def run_demo(
                 "only (too small a model for zero-shot topics)"
             )
 
-        runtime = Runtime(settings, engine)
+        runtime = Runtime(settings, engine, encoder=pretrained)  # None: loads from settings
         for run in runtime.run_once(("index", "score", "detect")):
             result.steps.append((run.job, bool(run.ok), run.error or json.dumps(run.summary)))
         _summarise(result, settings, engine, runtime, mail.saved)
@@ -319,20 +317,13 @@ def _summarise(
     import email
     from email.policy import default
 
-    from indexer.index import SPACES
-    from indexer.index.store import paths
+    from indexer.index.store import built_manifests
     from indexer.ingest import IndexSet
     from indexer.search import search
     from monitor.alerts import list_alerts
     from monitor.trends import series_keys
 
-    folder = DataLayout(settings.data_dir).indexes
-    for space in SPACES:
-        index_path, manifest_path = paths(folder, space)
-        if manifest_path.is_file():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            manifest["bytes"] = index_path.stat().st_size
-            result.indexes[space] = manifest
+    result.indexes = built_manifests(DataLayout(settings.data_dir).indexes)
     result.topics = series_keys(engine, "topic")[:6]
     result.alerts = [a.summary for a in list_alerts(engine)]
     result.emails = list(emails)
