@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from SimMIM's settings, the schema from simmim.schema."""
+"""Alembic environment: the URL comes from SimMIM's settings, the schema from each models module."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
-from simmim.db import UTCDateTime, make_engine
+from monitor import models as monitor_models  # noqa: F401  (registers the monitor tables)
+from simmim import models as core_models  # noqa: F401  (registers the core tables)
+from simmim.db import Base, UTCDateTime, make_engine
 from simmim.migrations import migration_connection
-from simmim.schema import metadata
 from simmim.settings import load_settings
 
 config = context.config
+metadata = Base.metadata
 
 
 def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:

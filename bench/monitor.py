@@ -27,8 +27,9 @@ import pandas as pd  # noqa: E402
 from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
 
 from monitor import rollup  # noqa: E402
-from monitor.alerts import detect, ensure_default_rules  # noqa: E402
+from monitor.alerts import detect  # noqa: E402
 from monitor.models import Score, SeriesKind, Tag  # noqa: E402
+from monitor.rules import ensure_default_rules  # noqa: E402
 from monitor.trends import aggregate  # noqa: E402
 from simmim.db import make_engine, session_factory, session_scope  # noqa: E402
 from simmim.migrations import upgrade  # noqa: E402

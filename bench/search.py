@@ -27,9 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from indexer.index import build_index
 from indexer.index.chooser import choose_index
 from indexer.index.store import recall_at_k
-from indexer.ingest import build_index
 from simmim.settings import Settings
 
 
@@ -141,7 +141,7 @@ def full_search(index, vectors, queries, singles) -> dict[str, float]:  # type: 
     """search() = index + hydrating the k results from the database."""
     from sqlalchemy import insert
 
-    from indexer.ingest import IndexSet
+    from indexer.index import IndexSet
     from indexer.search import search
     from simmim import migrations
     from simmim.db import make_engine

@@ -8,19 +8,26 @@ so a settings change (or another test's data directory) never reuses a stale one
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from simmim.db import make_engine
+from simmim.db import make_engine, session_factory, session_scope
 from simmim.errors import SimmimError
 from simmim.paths import DataLayout
 from simmim.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from encoder import Encoder
+    from indexer.index import IndexSet
+    from indexer.search import SearchResult
 
 T = TypeVar("T")
 
@@ -40,13 +47,13 @@ def engine() -> Engine:
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def _encoder(model: str, pretrained: str, fusion: str, device: str, int8: bool) -> Any:
+def _encoder(model: str, pretrained: str, fusion: str, device: str, int8: bool) -> Encoder:
     from encoder import load_encoder
 
     return load_encoder(settings())
 
 
-def encoder() -> Any:
+def encoder() -> Encoder:
     config = settings().encoder
     return _encoder(
         config.model,
@@ -64,13 +71,13 @@ def _manifest_stamp(folder: Path) -> str:
 
 
 @st.cache_resource(show_spinner="Loading the indexes…")
-def _indexes(data_dir: str, fingerprint: str, dim: int, stamp: str) -> Any:
-    from indexer.ingest import IndexSet
+def _indexes(data_dir: str, fingerprint: str, dim: int, stamp: str) -> IndexSet:
+    from indexer.index import IndexSet
 
     return IndexSet(settings(), fingerprint, dim, read_only=True)
 
 
-def indexes() -> Any:
+def indexes() -> IndexSet:
     """Reloaded whenever an index file was rewritten (the manifest's mtime changes)."""
     enc = encoder()
     folder = DataLayout(settings().data_dir).indexes
@@ -81,6 +88,13 @@ def index_manifests() -> dict[str, dict[str, Any]]:
     from indexer.index.store import built_manifests
 
     return built_manifests(DataLayout(settings().data_dir).indexes)
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """One transaction for the back-end calls of a page action (committed on success)."""
+    with session_scope(session_factory(engine())) as active:
+        yield active
 
 
 def database_ready() -> bool:
@@ -164,7 +178,7 @@ def search(
     sources: tuple[int, ...],
     topics: tuple[str, ...],
     sentiments: tuple[str, ...],
-) -> list[Any]:
+) -> list[SearchResult]:
     """``stamp`` (the index files' mtimes) makes a re-index invalidate cached results."""
     from indexer.search import SearchFilters
     from indexer.search import search as run
@@ -196,12 +210,7 @@ def index_stamp() -> str:
 def alert_chart(url: str, alert_id: int, last_bucket: int) -> bytes:
     """The alert's PNG chart (drawn once, not on every rerun); ``last_bucket`` in the key
     redraws it when the alert grows."""
-    from monitor.models import Alert
-    from monitor.notify import chart_for
-    from simmim.db import session_factory, session_scope
+    from monitor.notify import alert_chart as draw
 
-    engine = _engine(url)
-    with session_scope(session_factory(engine)) as session:
-        alert = session.get(Alert, alert_id)
-        assert alert is not None
-        return chart_for(engine, session, alert)
+    with session_scope(session_factory(_engine(url))) as session:
+        return draw(session, alert_id)

@@ -1,18 +1,28 @@
 """Encoder: open_clip towers, batched encoding, Semantic Memory fusion.
 
 One way in: :func:`load_encoder` returns a ready :class:`Encoder` with ``encode_images``,
-``encode_texts`` and ``encode_items``.
+``encode_texts`` and ``encode_items``. The classes are exported lazily (PEP 562), so a
+command that only needs the fingerprint does not pay for importing torch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from encoder.encoder import Encoder
+    from encoder.encoder import EncodedBatch, Encoder, ItemInput
     from simmim.settings import Settings
 
-__all__ = ["load_encoder"]
+__all__ = ["EncodedBatch", "Encoder", "ItemInput", "load_encoder"]
+_LAZY = {"EncodedBatch", "Encoder", "ItemInput"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from encoder import encoder as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module 'encoder' has no attribute {name!r}")
 
 
 def load_encoder(settings: Settings, *, trainable: bool = False) -> Encoder:

@@ -20,10 +20,9 @@ from encoder.fusion import SemanticMemoryFusion
 from encoder.loading import Backbone
 from encoder.towers import image_tower, text_tower
 from simmim.images import ImageDecodeError, ImageInput, open_image
+from simmim.models import TEXT_MAX_CHARS, item_text
 
 log = logging.getLogger(__name__)
-
-MAX_TEXT_CHARS = 2000  # the tokenizer keeps ~77 tokens; no need to BPE a whole article
 
 
 @dataclass
@@ -50,12 +49,6 @@ class EncodedBatch:
 
     def __len__(self) -> int:
         return len(self.keys)
-
-
-def item_text(title: str | None, body: str | None) -> str | None:
-    """Title and lead as one string: what the text tower sees of an item."""
-    parts = [p.strip() for p in (title, body) if p and p.strip()]
-    return ". ".join(parts)[:MAX_TEXT_CHARS] if parts else None
 
 
 class Encoder:
@@ -259,6 +252,6 @@ class Encoder:
 
     def _text_batch(self, texts: list[str]) -> np.ndarray:
         with inference(self.device):
-            ids = self.backbone.tokenizer([t[:MAX_TEXT_CHARS] for t in texts])  # type: ignore[misc]
+            ids = self.backbone.tokenizer([t[:TEXT_MAX_CHARS] for t in texts])  # type: ignore[misc]
             out = text_tower(self.backbone.model, ids.to(self.device))
         return out.embeds.float().cpu().numpy()

@@ -25,6 +25,7 @@ from encoder.errors import EncoderError
 from encoder.pairs import Pair
 from encoder.towers import image_tower
 from encoder.training import BestEpoch, RecallReport, recall_at_k, recall_score, split_rows
+from simmim.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -137,20 +138,14 @@ def train_backbone(
         baseline_name="before fine-tuning",
         extra={"best_epoch": best.epoch},
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
     metadata = {
         "simmim_kind": "backbone",
         "base": encoder.backbone.fingerprint,
         "report": json.dumps(report.to_dict()),
         "train_config": json.dumps(asdict(config)),
     }
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        str(tmp),
-        metadata,
-    )
-    tmp.replace(out_path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(out_path, lambda tmp: save_file(tensors, tmp, metadata))
     return report
 
 

@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from encoder.errors import EncoderError
+from simmim.files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -219,12 +220,8 @@ def save_fusion(
         "backbone": backbone,
         **{key: json.dumps(value) for key, value in (extra or {}).items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, tmp, metadata
-    )
-    tmp.replace(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata))
 
 
 def read_fusion_header(path: Path) -> dict[str, str]:

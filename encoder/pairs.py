@@ -10,10 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from encoder.encoder import item_text
 from encoder.errors import EncoderError
 from simmim.db import session_factory, session_scope
-from simmim.models import Item, ItemStatus
+from simmim.models import Item, ItemStatus, item_text
 from simmim.paths import DataLayout
 
 

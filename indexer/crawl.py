@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import Engine, select
@@ -28,6 +28,7 @@ from indexer.net.fetcher import IMAGE_TYPES, Fetcher
 from indexer.sources import READERS
 from indexer.sources.base import Candidate, Rejected
 from indexer.text import text_sha256
+from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
 from simmim.images import ImageDecodeError
 from simmim.models import CrawlRun, Item, ItemStatus, Source
@@ -300,7 +301,7 @@ async def crawl_async(
     *,
     source_ids: Sequence[int] | None = None,
     due_only: bool = False,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Clock = utcnow,
     on_done: Callable[[SourceOutcome], None] | None = None,
 ) -> list[SourceOutcome]:
     factory = session_factory(engine)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 
 import imagehash
@@ -12,6 +10,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from simmim.files import atomic_write_bytes
 from simmim.images import open_image
 from simmim.models import Item
 from simmim.paths import DataLayout
@@ -45,18 +44,7 @@ def write_image(layout: DataLayout, data: bytes, sha256: str) -> None:
     path = layout.image_path(sha256)
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 class PhashIndex:

@@ -15,10 +15,9 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import ColumnElement, Engine, select
 
-from encoder.encoder import Encoder, ItemInput
-from indexer.index import SPACES
+from encoder import Encoder, ItemInput
+from indexer.index import SPACES, IndexSet, Space
 from indexer.index.store import VectorIndex
-from indexer.ingest import IndexSet
 from simmim.db import session_factory, session_scope
 from simmim.errors import SimmimError
 from simmim.images import ImageInput
@@ -106,7 +105,7 @@ def search(
     """
     if space not in SPACES:
         raise SearchError(f"unknown space {space!r}", hint=f"choose one of {', '.join(SPACES)}")
-    index = indexes.spaces.get(space)
+    index = indexes.spaces.get(Space(space))
     if index is None or not index.count:
         raise SearchError(
             f"the {space} index is empty", hint="run `simmim crawl` then `simmim index`"

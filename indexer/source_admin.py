@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from simmim.errors import SimmimError
-from simmim.models import Item, Source, SourceKind
+from simmim.models import Item, ItemStatus, Source, SourceKind
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -97,3 +98,30 @@ def list_sources(session: Session) -> list[tuple[Source, int]]:
     return [
         (s, int(counts.get(s.id, 0))) for s in session.scalars(select(Source).order_by(Source.id))
     ]
+
+
+def set_source_enabled(session: Session, ref: str, enabled: bool) -> Source:
+    """Switch crawling of a source on or off; its items stay either way."""
+    source = find_source(session, ref)
+    source.enabled = enabled
+    return source
+
+
+@dataclass(frozen=True)
+class CorpusCounts:
+    sources: int
+    enabled_sources: int
+    items_by_status: dict[ItemStatus, int]
+
+
+def corpus_counts(session: Session) -> CorpusCounts:
+    """How many sources and items exist (``simmim status``, the dashboard's System page)."""
+    sources = session.scalar(select(func.count(Source.id))) or 0
+    enabled = session.scalar(select(func.count(Source.id)).where(Source.enabled)) or 0
+    by_status = {
+        ItemStatus(status): int(count)
+        for status, count in session.execute(
+            select(Item.status, func.count(Item.id)).group_by(Item.status)
+        ).all()
+    }
+    return CorpusCounts(sources, enabled, by_status)

@@ -11,86 +11,31 @@ email goes out later (:mod:`monitor.notify`), so a failed send is retried, not l
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from monitor.detector import DetectorParams, direction_of, evaluate
+from monitor.detector import DetectorParams, evaluate
 from monitor.models import (
     Alert,
     AlertStatus,
     Notification,
     Rule,
-    RuleKind,
     SeriesHour,
     SeriesKind,
+    SeriesPhase,
     SeriesState,
 )
+from monitor.rules import RuleError, describe, direction_of
 from monitor.trends import aggregate, bucket_start, dense, hour_of
+from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
-from simmim.errors import SimmimError
 from simmim.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-class RuleError(SimmimError):
-    """A rule cannot be created or changed as asked."""
-
-
-DEFAULT_RULES: tuple[dict[str, object], ...] = (
-    {"name": "topic volume spike", "kind": RuleKind.VOLUME_SPIKE, "series_kind": "topic"},
-    {"name": "ticker volume spike", "kind": RuleKind.VOLUME_SPIKE, "series_kind": "ticker"},
-    {
-        "name": "ticker negative share",
-        "kind": RuleKind.NEGATIVE_SHARE,
-        "series_kind": "ticker",
-        "z": 2.5,
-        "p_value": 0.01,
-    },
-    {
-        "name": "topic sentiment drop",
-        "kind": RuleKind.SENTIMENT_DROP,
-        "series_kind": "topic",
-        "z": 3.0,
-        "p_value": 0.005,
-    },
-    {
-        "name": "source silent",
-        "kind": RuleKind.SOURCE_SILENT,
-        "series_kind": "source",
-        "min_volume": 3,
-        "z": 2.0,
-        "p_value": 0.01,
-    },
-    {
-        "name": "saved query volume spike",
-        "kind": RuleKind.VOLUME_SPIKE,
-        "series_kind": "query",
-        "min_volume": 3,
-    },
-)
-
-
-def ensure_default_rules(engine: Engine) -> int:
-    """Create the default rule set once, on a database that has no rules at all."""
-    factory = session_factory(engine)
-    with session_scope(factory) as session:
-        if session.scalar(select(func.count(Rule.id))):
-            return 0
-        for spec in DEFAULT_RULES:
-            session.add(Rule(**spec))  # the rest: Rule's column defaults
-        return len(DEFAULT_RULES)
 
 
 @dataclass
@@ -102,26 +47,6 @@ class DetectSummary:
     resolved: list[int] = field(default_factory=list)
     suppressed: int = 0  # cooldown
     silent: int = 0  # spikes older than catch_up_buckets: state only, no alert
-
-
-def describe(rule: Rule, kind: SeriesKind, label: str, row: pd.Series, start: datetime) -> str:
-    """One line for the alert list and the email subject's first words."""
-    when = f"the {'day' if rule.bucket_hours == 24 else f'{rule.bucket_hours}h'} from {start:%Y-%m-%d %H:%M} UTC"
-    series = f"{kind.value} {label}"
-    p = f"z {row['z']:.1f}, p {row['p']:.1g}"
-    if rule.kind is RuleKind.VOLUME_SPIKE:
-        return f"Volume spike in {series}: {int(row['value'])} items in {when}, usually {row['baseline']:.0f} ({p})"
-    if rule.kind is RuleKind.NEGATIVE_SHARE:
-        return (
-            f"Negative news surge for {series}: {row['value']:.0%} of {int(row['volume'])} items "
-            f"negative in {when}, usually {row['baseline']:.0%} ({p})"
-        )
-    if rule.kind is RuleKind.SENTIMENT_DROP:
-        return (
-            f"Sentiment drop for {series}: mean {row['value']:+.2f} over {int(row['volume'])} items "
-            f"in {when}, usually {row['baseline']:+.2f} ({p})"
-        )
-    return f"Source silent: {series} had no items in {when}, usually {row['baseline']:.0f} ({p})"
 
 
 class _Cycle:
@@ -137,7 +62,7 @@ class _Cycle:
         key = (kind.value, bucket_hours, since_bucket)
         if key not in self._sums:
             since = bucket_start(since_bucket, bucket_hours)
-            self._sums[key] = aggregate(self.engine, kind, bucket_hours=bucket_hours, since=since)
+            self._sums[key] = aggregate(self.session, kind, bucket_hours=bucket_hours, since=since)
         return self._sums[key]
 
     def first_hour(self, kind: SeriesKind) -> dict[str, int]:
@@ -171,7 +96,7 @@ class _Cycle:
         return key if kind is SeriesKind.TICKER else repr(key)
 
 
-def detect(settings: Settings, engine: Engine, *, clock: Clock = system_clock) -> DetectSummary:
+def detect(settings: Settings, engine: Engine, *, clock: Clock = utcnow) -> DetectSummary:
     now = clock()
     summary = DetectSummary()
     factory = session_factory(engine)
@@ -202,7 +127,7 @@ def _run_rule(cycle: _Cycle, rule: Rule, summary: DetectSummary) -> None:
     if rule.series_key is not None:
         sums = sums[sums["key"] == rule.series_key]
     first_hours = cycle.first_hour(rule.series_kind)
-    keys = set(sums["key"]) | {k for k, s in states.items() if s.state != "normal"}
+    keys = set(sums["key"]) | {k for k, s in states.items() if s.state != SeriesPhase.NORMAL}
     if rule.series_key is not None:
         keys &= {rule.series_key}
     params = DetectorParams(
@@ -230,7 +155,11 @@ def _run_rule(cycle: _Cycle, rule: Rule, summary: DetectSummary) -> None:
         state = states.get(key)
         if state is None:
             state = SeriesState(
-                rule_id=rule.id, series_key=key, state="normal", streak=0, last_bucket=begin - 1
+                rule_id=rule.id,
+                series_key=key,
+                state=SeriesPhase.NORMAL,
+                streak=0,
+                last_bucket=begin - 1,
             )
             session.add(state)
         summary.series += 1
@@ -253,7 +182,7 @@ def _step(
 ) -> None:
     session, now = cycle.session, cycle.now
     alert = session.get(Alert, state.alert_id) if state.alert_id else None
-    if state.state == "firing":
+    if state.state == SeriesPhase.FIRING:
         if bool(row["triggered"]):
             if alert is not None:
                 alert.last_bucket = bucket
@@ -271,16 +200,16 @@ def _step(
             alert.resolved_at = now
             session.add(Notification(alert_id=alert.id, event="resolved", created_at=now))
             summary.resolved.append(alert.id)
-        state.state, state.streak, state.alert_id = "normal", 0, None
+        state.state, state.streak, state.alert_id = SeriesPhase.NORMAL, 0, None
         return
     if not bool(row["triggered"]):
-        state.state, state.streak = "normal", 0
+        state.state, state.streak = SeriesPhase.NORMAL, 0
         return
     state.streak += 1
-    state.state = "pending"
+    state.state = SeriesPhase.PENDING
     if state.streak < rule.confirm:
         return
-    state.state, state.streak = "firing", 0
+    state.state, state.streak = SeriesPhase.FIRING, 0
     if bucket < emit_from:
         summary.silent += 1
         return
@@ -353,11 +282,16 @@ def _repeat_notifications(session: Session, now: datetime) -> None:
                 session.add(Notification(alert_id=alert.id, event="repeat", created_at=now))
 
 
-def acknowledge(engine: Engine, alert_id: int, *, clock: Clock = system_clock) -> Alert:
+def get_alert(session: Session, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise RuleError(f"no alert with id {alert_id}", hint="see `simmim alerts list`")
+    return alert
+
+
+def acknowledge(engine: Engine, alert_id: int, *, clock: Clock = utcnow) -> Alert:
     with session_scope(session_factory(engine)) as session:
-        alert = session.get(Alert, alert_id)
-        if alert is None:
-            raise RuleError(f"no alert with id {alert_id}", hint="see `simmim alerts list`")
+        alert = get_alert(session, alert_id)
         if alert.acknowledged_at is None:
             alert.acknowledged_at = clock()
         session.flush()

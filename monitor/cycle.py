@@ -12,15 +12,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
-from encoder.encoder import Encoder
-from monitor.alerts import Clock, detect, ensure_default_rules, system_clock
+from monitor.alerts import detect
 from monitor.models import JobRun
+from monitor.rules import ensure_default_rules
+from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
 from simmim.settings import Settings
+
+if TYPE_CHECKING:  # both import torch: loaded only when a step needs them
+    from encoder import Encoder
+    from monitor.scoring import Scorers
 
 log = logging.getLogger(__name__)
 STEPS = ("crawl", "index", "score", "detect")
@@ -35,12 +40,12 @@ class Runtime:
         engine: Engine,
         *,
         encoder: Encoder | None = None,
-        clock: Clock = system_clock,
+        clock: Clock = utcnow,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.settings, self.engine, self.clock = settings, engine, clock
         self._encoder = encoder
-        self._scorers: Any = None
+        self._scorers: Scorers | None = None
         self.stop = threading.Event()
         self.sleep: Callable[[float], None] = sleep or self._interruptible_sleep
 
@@ -56,7 +61,7 @@ class Runtime:
         return self._encoder
 
     @property
-    def scorers(self) -> Any:
+    def scorers(self) -> Scorers:
         if self._scorers is None:
             from monitor.scoring import Scorers
 
@@ -82,7 +87,7 @@ class Runtime:
         return {"indexed": result.indexed, "failed": result.failed}
 
     def score(self) -> dict[str, Any]:
-        from indexer.ingest import IndexSet
+        from indexer.index import IndexSet
         from monitor.scoring import score_new_items
 
         encoder = self.encoder

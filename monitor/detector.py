@@ -17,14 +17,11 @@ import pandas as pd
 from scipy import stats
 
 from monitor.models import RuleKind
+from monitor.rules import RULE_KINDS, Direction
+from monitor.trends import Metric, metric_values, share
 
 MIN_SHARE_SPREAD = 0.05  # a negative share moving less than 5 points is not news
 MIN_SENTIMENT_SPREAD = 0.05
-
-
-def direction_of(kind: RuleKind) -> str:
-    """Which way is abnormal: fewer items or lower sentiment for these, more for the rest."""
-    return "down" if kind in (RuleKind.SENTIMENT_DROP, RuleKind.SOURCE_SILENT) else "up"
 
 
 @dataclass(frozen=True)
@@ -48,17 +45,18 @@ def evaluate(series: pd.DataFrame, params: DetectorParams) -> pd.DataFrame:
     }
     history = pd.Series(np.arange(len(series)), index=series.index).clip(upper=params.window)
     enough = history >= params.min_history
-    kind = params.kind
+    spec = RULE_KINDS[params.kind]
+    metric, direction = spec.metric, spec.direction
+    value = metric_values(series, metric)
 
-    if kind in (RuleKind.VOLUME_SPIKE, RuleKind.SOURCE_SILENT):
-        value = volume
+    if metric is Metric.VOLUME:
         baseline = past["volume"].median()
         iqr = past["volume"].quantile(0.75) - past["volume"].quantile(0.25)
         mean = past["volume"].mean()
         # Counts are at least Poisson-noisy: sqrt(mean) bounds the spread from below.
         spread = np.maximum(iqr / 1.349, np.sqrt(np.maximum(mean, 1.0)))
         lam = np.maximum(mean.to_numpy(), 0.1)
-        if kind is RuleKind.VOLUME_SPIKE:
+        if direction is Direction.UP:
             z = (value - baseline) / spread
             # The rate is itself estimated from `window` buckets: test against its upper
             # bound (mean + 2 standard errors), or noise alone passes p more often than p.
@@ -69,29 +67,25 @@ def evaluate(series: pd.DataFrame, params: DetectorParams) -> pd.DataFrame:
             z = (baseline - value) / spread
             p = stats.poisson.cdf(value.to_numpy(), lam)  # P(X <= value)
             busy = (mean >= params.min_volume) & (value == 0)
-    elif kind is RuleKind.NEGATIVE_SHARE:
+    elif metric is Metric.NEGATIVE_SHARE and direction is Direction.UP:
         n = volume
-        share = series["negative"] / n.where(n > 0)
-        base_n = past["volume"].sum()
-        p0 = (past["negative"].sum() / base_n.where(base_n > 0)).clip(0.01, 0.99)
-        value, baseline = share, p0
+        p0 = share(past["negative"].sum(), past["volume"].sum()).clip(0.01, 0.99)
+        baseline = p0
         spread = np.maximum(np.sqrt(p0 * (1 - p0) / n.where(n > 0)), MIN_SHARE_SPREAD)
-        z = (share - p0) / spread
+        z = (value - p0) / spread
         p = stats.binom.sf(series["negative"].to_numpy() - 1, n.to_numpy(), p0.fillna(0.5))
         busy = n >= params.min_volume
-    elif kind is RuleKind.SENTIMENT_DROP:
+    elif metric is Metric.MEAN_SENTIMENT and direction is Direction.DOWN:
         n = volume
-        mean_now = series["sentiment_sum"] / n.where(n > 0)
-        base_n = past["volume"].sum()
-        base_mean = past["sentiment_sum"].sum() / base_n.where(base_n > 0)
-        base_var = past["sentiment_sq"].sum() / base_n.where(base_n > 0) - base_mean**2
-        value, baseline = mean_now, base_mean
+        base_mean = share(past["sentiment_sum"].sum(), past["volume"].sum())
+        base_var = share(past["sentiment_sq"].sum(), past["volume"].sum()) - base_mean**2
+        baseline = base_mean
         spread = np.maximum(np.sqrt(base_var.clip(lower=0) / n.where(n > 0)), MIN_SENTIMENT_SPREAD)
-        z = (base_mean - mean_now) / spread
+        z = (base_mean - value) / spread
         p = stats.norm.sf(z.fillna(0).to_numpy())
         busy = n >= params.min_volume
-    else:  # pragma: no cover - RuleKind is closed
-        raise ValueError(f"unknown rule kind {kind}")
+    else:  # pragma: no cover - RULE_KINDS pairs only the combinations above
+        raise ValueError(f"no detector for {metric} {direction} (rule kind {params.kind})")
 
     z = pd.Series(np.asarray(z, float), index=series.index).fillna(0.0)
     p = pd.Series(np.asarray(p, float), index=series.index).fillna(1.0)

@@ -25,7 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from simmim.db import Base, UTCDateTime, utcnow
+from simmim.clock import utcnow
+from simmim.db import Base, UTCDateTime
 from simmim.models import str_enum
 
 
@@ -47,6 +48,14 @@ class RuleKind(enum.StrEnum):
 class AlertStatus(enum.StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
+
+
+class SeriesPhase(enum.StrEnum):
+    """Where one (rule, series) stands: triggers confirm over buckets before an alert fires."""
+
+    NORMAL = "normal"
+    PENDING = "pending"  # triggered, fewer than ``confirm`` buckets in a row so far
+    FIRING = "firing"  # an alert is open for it
 
 
 class Score(Base):
@@ -131,7 +140,8 @@ class SeriesState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rule_id: Mapped[int] = mapped_column(ForeignKey("monitor_rule.id", ondelete="CASCADE"))
     series_key: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(8), default="normal")  # normal|pending|firing
+    # A SeriesPhase value (VARCHAR without CHECK, as first migrated).
+    state: Mapped[str] = mapped_column(String(8), default=SeriesPhase.NORMAL.value)
     streak: Mapped[int] = mapped_column(Integer, default=0)
     last_bucket: Mapped[int] = mapped_column(Integer)  # last bucket index evaluated
     alert_id: Mapped[int | None] = mapped_column(

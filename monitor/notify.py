@@ -24,10 +24,20 @@ from typing import Any
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import Clock, system_clock
+from monitor.alerts import get_alert
 from monitor.chart import series_chart
 from monitor.models import Alert, Notification, Rule, RuleKind, SeriesKind
-from monitor.trends import BucketItem, aggregate, bucket_start, dense, items_in
+from monitor.rules import RULE_KINDS, Direction
+from monitor.trends import (
+    BucketItem,
+    Metric,
+    aggregate,
+    bucket_start,
+    dense,
+    items_in,
+    metric_values,
+)
+from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
 from simmim.settings import Settings, SmtpSettings
 
@@ -65,7 +75,7 @@ def send_pending(
     settings: Settings,
     engine: Engine,
     *,
-    clock: Clock = system_clock,
+    clock: Clock = utcnow,
     sleep: Callable[[float], None] = time.sleep,
 ) -> NotifySummary:
     now = clock()
@@ -132,8 +142,8 @@ def send_pending(
 def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[BucketItem]:
     """The items behind the alert: those in its buckets, most telling sentiment first."""
     rule = session.get(Rule, alert.rule_id)
-    negative = alert.direction == "down" or (
-        rule is not None and rule.kind is RuleKind.NEGATIVE_SHARE
+    negative = alert.direction == Direction.DOWN or (
+        rule is not None and RULE_KINDS[rule.kind].metric is Metric.NEGATIVE_SHARE
     )
     return items_in(
         session,
@@ -146,14 +156,24 @@ def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[Buck
     )
 
 
-def chart_for(engine: Engine, session: Session, alert: Alert) -> bytes:
+def alert_examples(session: Session, alert_id: int, limit: int = EXAMPLES) -> list[BucketItem]:
+    """The items behind an alert, for the dashboard and the API (the email uses ``examples``)."""
+    return examples(session, get_alert(session, alert_id), limit)
+
+
+def alert_chart(session: Session, alert_id: int) -> bytes:
+    """The alert's PNG chart, as its email shows it."""
+    return chart_for(session, get_alert(session, alert_id))
+
+
+def chart_for(session: Session, alert: Alert) -> bytes:
     rule = session.get(Rule, alert.rule_id)
     window = rule.window if rule is not None else 14
     bh = alert.bucket_hours
     first = alert.first_bucket - window
     last = alert.last_bucket + 2
     sums = aggregate(
-        engine,
+        session,
         alert.series_kind,
         bucket_hours=bh,
         since=bucket_start(first, bh),
@@ -161,19 +181,8 @@ def chart_for(engine: Engine, session: Session, alert: Alert) -> bytes:
         keys=None if alert.series_kind is SeriesKind.ALL else [alert.series_key],
     )
     frame = dense(sums, first, last)
-    kind = rule.kind if rule is not None else RuleKind.VOLUME_SPIKE
-    if kind is RuleKind.NEGATIVE_SHARE:
-        values, ylabel = (
-            (frame["negative"] / frame["volume"].where(frame["volume"] > 0)).fillna(0.0),
-            "negative share",
-        )
-    elif kind is RuleKind.SENTIMENT_DROP:
-        values, ylabel = (
-            (frame["sentiment_sum"] / frame["volume"].where(frame["volume"] > 0)).fillna(0.0),
-            "mean sentiment",
-        )
-    else:
-        values, ylabel = frame["volume"].astype(float), "items"
+    spec = RULE_KINDS[rule.kind if rule is not None else RuleKind.VOLUME_SPIKE]
+    values, ylabel = metric_values(frame, spec.metric).fillna(0.0), spec.label
     starts = [bucket_start(b, bh) for b in frame.index]
     return series_chart(
         starts,
@@ -235,7 +244,7 @@ def compose(
                 html_parts.append("</ul>")
             if len(charts) < MAX_CHARTS:
                 cid = make_msgid("chart", domain=domain)
-                charts.append((cid, chart_for(engine, session, alert)))
+                charts.append((cid, chart_for(session, alert)))
                 html_parts.append(f'<img src="cid:{cid[1:-1]}" alt="chart for alert {alert.id}">')
         else:
             text_lines.append(

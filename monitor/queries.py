@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from encoder.encoder import Encoder
+from encoder import Encoder
 from indexer.image_store import inspect_image, write_image
 from indexer.index import SPACES
 from indexer.search import query_vector

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import String, cast, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from indexer.source_admin import find_source
 from monitor.models import Score, SeriesHour, SeriesKind, Tag
+from simmim.models import Source
 
 Sums = dict[tuple[str, str, int], list[float]]  # (kind, key, hour) → [n, s, s², neg]
 
@@ -126,3 +128,16 @@ def rebuild(session: Session) -> None:
             ),
         )
     )
+
+
+def remove_source(session: Session, ref: str) -> Source:
+    """Delete a source with every item crawled from it, and the trends those items fed.
+
+    Lives here rather than in the source admin because the hourly sums must lose the
+    items too, and only the monitor knows them.
+    """
+    source = find_source(session, ref)
+    session.delete(source)
+    session.flush()
+    rebuild(session)
+    return source

@@ -1,14 +1,135 @@
-"""Rule administration shared by the CLI and the dashboard: list, add, change, switch."""
+"""Rules: what each rule kind watches (one table), the default set, and rule administration.
+
+``RULE_KINDS`` is the one place that says, per kind, which metric of a series it reads,
+which way is abnormal and how an alert of that kind is described; the detector, the alert
+chart and the alert text all read it. The alert lifecycle lives in :mod:`monitor.alerts`.
+"""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+import pandas as pd
+from sqlalchemy import Engine, func, select
 
-from monitor.alerts import RuleError, ensure_default_rules
 from monitor.models import Rule, RuleKind, SeriesKind
+from monitor.trends import Metric
 from simmim.db import session_factory, session_scope
+from simmim.errors import SimmimError
+
+
+class Direction(enum.StrEnum):
+    UP = "up"  # abnormal when the metric is high
+    DOWN = "down"  # abnormal when it is low
+
+
+@dataclass(frozen=True)
+class RuleKindSpec:
+    metric: Metric
+    direction: Direction
+    label: str  # the chart's y axis
+    describe: Callable[[str, pd.Series, str, str], str]  # (series, row, when, stats) -> line
+
+
+def _volume_spike(series: str, row: pd.Series, when: str, stats: str) -> str:
+    return f"Volume spike in {series}: {int(row['value'])} items in {when}, usually {row['baseline']:.0f} ({stats})"
+
+
+def _negative_share(series: str, row: pd.Series, when: str, stats: str) -> str:
+    return (
+        f"Negative news surge for {series}: {row['value']:.0%} of {int(row['volume'])} items "
+        f"negative in {when}, usually {row['baseline']:.0%} ({stats})"
+    )
+
+
+def _sentiment_drop(series: str, row: pd.Series, when: str, stats: str) -> str:
+    return (
+        f"Sentiment drop for {series}: mean {row['value']:+.2f} over {int(row['volume'])} items "
+        f"in {when}, usually {row['baseline']:+.2f} ({stats})"
+    )
+
+
+def _source_silent(series: str, row: pd.Series, when: str, stats: str) -> str:
+    return (
+        f"Source silent: {series} had no items in {when}, usually {row['baseline']:.0f} ({stats})"
+    )
+
+
+RULE_KINDS: dict[RuleKind, RuleKindSpec] = {
+    RuleKind.VOLUME_SPIKE: RuleKindSpec(Metric.VOLUME, Direction.UP, "items", _volume_spike),
+    RuleKind.NEGATIVE_SHARE: RuleKindSpec(
+        Metric.NEGATIVE_SHARE, Direction.UP, "negative share", _negative_share
+    ),
+    RuleKind.SENTIMENT_DROP: RuleKindSpec(
+        Metric.MEAN_SENTIMENT, Direction.DOWN, "mean sentiment", _sentiment_drop
+    ),
+    RuleKind.SOURCE_SILENT: RuleKindSpec(Metric.VOLUME, Direction.DOWN, "items", _source_silent),
+}
+
+
+def direction_of(kind: RuleKind) -> Direction:
+    return RULE_KINDS[kind].direction
+
+
+def describe(rule: Rule, kind: SeriesKind, label: str, row: pd.Series, start: datetime) -> str:
+    """One line for the alert list and the email subject's first words."""
+    when = f"the {'day' if rule.bucket_hours == 24 else f'{rule.bucket_hours}h'} from {start:%Y-%m-%d %H:%M} UTC"
+    stats = f"z {row['z']:.1f}, p {row['p']:.1g}"
+    return RULE_KINDS[rule.kind].describe(f"{kind.value} {label}", row, when, stats)
+
+
+class RuleError(SimmimError):
+    """A rule cannot be created or changed as asked."""
+
+
+DEFAULT_RULES: tuple[dict[str, object], ...] = (
+    {"name": "topic volume spike", "kind": RuleKind.VOLUME_SPIKE, "series_kind": "topic"},
+    {"name": "ticker volume spike", "kind": RuleKind.VOLUME_SPIKE, "series_kind": "ticker"},
+    {
+        "name": "ticker negative share",
+        "kind": RuleKind.NEGATIVE_SHARE,
+        "series_kind": "ticker",
+        "z": 2.5,
+        "p_value": 0.01,
+    },
+    {
+        "name": "topic sentiment drop",
+        "kind": RuleKind.SENTIMENT_DROP,
+        "series_kind": "topic",
+        "z": 3.0,
+        "p_value": 0.005,
+    },
+    {
+        "name": "source silent",
+        "kind": RuleKind.SOURCE_SILENT,
+        "series_kind": "source",
+        "min_volume": 3,
+        "z": 2.0,
+        "p_value": 0.01,
+    },
+    {
+        "name": "saved query volume spike",
+        "kind": RuleKind.VOLUME_SPIKE,
+        "series_kind": "query",
+        "min_volume": 3,
+    },
+)
+
+
+def ensure_default_rules(engine: Engine) -> int:
+    """Create the default rule set once, on a database that has no rules at all."""
+    factory = session_factory(engine)
+    with session_scope(factory) as session:
+        if session.scalar(select(func.count(Rule.id))):
+            return 0
+        for spec in DEFAULT_RULES:
+            session.add(Rule(**spec))  # the rest: Rule's column defaults
+        return len(DEFAULT_RULES)
+
 
 EDITABLE = (
     "bucket_hours",

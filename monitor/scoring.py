@@ -16,8 +16,8 @@ import numpy as np
 from sqlalchemy import Engine, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from encoder.encoder import Encoder, item_text
-from indexer.ingest import IndexSet
+from encoder import Encoder
+from indexer.index import IndexSet, Space
 from monitor import rollup
 from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryVector, active_query_vectors
@@ -26,7 +26,7 @@ from monitor.tickers import TickerExtractor
 from monitor.topics import TopicScorer
 from monitor.trends import hour_of
 from simmim.db import session_factory, session_scope
-from simmim.models import Item, ItemStatus
+from simmim.models import Item, ItemStatus, item_text
 from simmim.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Scorers:
 
 
 def _vectors(indexes: IndexSet, space: str, ids: list[int]) -> dict[int, np.ndarray]:
-    index = indexes.spaces.get(space)
+    index = indexes.spaces.get(Space(space))
     if index is None or not index.count or not ids:
         return {}
     try:

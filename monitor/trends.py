@@ -7,18 +7,53 @@ not items. pandas only sees the aggregated rows, for empty buckets and rolling s
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Executable, func, select
 from sqlalchemy.orm import Session
 
 from monitor.models import Score, SeriesHour, SeriesKind, Tag
 from simmim.models import Item
 
 COLUMNS = ["key", "bucket", "volume", "sentiment_sum", "sentiment_sq", "negative"]
+Reader = Session | Connection | Engine
+"""Read functions take the caller's session (one transaction, as detection needs) or, for a
+one-off read, an engine."""
+
+
+class Metric(enum.StrEnum):
+    """What a rule or a chart reads from a series, per bucket."""
+
+    VOLUME = "volume"  # items
+    NEGATIVE_SHARE = "negative_share"  # negative items / items
+    MEAN_SENTIMENT = "mean_sentiment"  # sum of scores / items
+
+
+def share(part: pd.Series, volume: pd.Series) -> pd.Series:
+    """``part / volume``, NaN where there were no items (not 0, not inf)."""
+    volume = volume.astype(float)
+    return part.astype(float) / volume.where(volume > 0)
+
+
+def metric_values(sums: pd.DataFrame, metric: Metric) -> pd.Series:
+    """The one place a negative share or a mean sentiment is computed from bucket sums."""
+    if metric is Metric.NEGATIVE_SHARE:
+        return share(sums["negative"], sums["volume"])
+    if metric is Metric.MEAN_SENTIMENT:
+        return share(sums["sentiment_sum"], sums["volume"])
+    return sums["volume"].astype(float)
+
+
+def read_rows(reader: Reader, query: Executable) -> list[Any]:
+    if isinstance(reader, Engine):
+        with reader.connect() as connection:
+            return list(connection.execute(query).all())
+    return list(reader.execute(query).all())
 
 
 def hour_of(when: datetime) -> int:
@@ -33,7 +68,7 @@ def bucket_start(bucket: int, bucket_hours: int) -> datetime:
 
 
 def aggregate(
-    engine: Engine,
+    reader: Reader,
     kind: SeriesKind | str,
     *,
     bucket_hours: int = 1,
@@ -67,9 +102,7 @@ def aggregate(
         .where(*where)
         .group_by(SeriesHour.key, bucket)
     )
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(read_rows(reader, query), columns=COLUMNS)
     return frame.astype(
         {
             "key": str,
@@ -89,7 +122,7 @@ def dense(sums: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
 
 
 def trends(
-    engine: Engine,
+    reader: Reader,
     kind: SeriesKind | str,
     *,
     bucket_hours: int = 1,
@@ -100,7 +133,7 @@ def trends(
 ) -> pd.DataFrame:
     """Readable trends: key, start, volume, mean_sentiment, negative_share, and with
     ``rolling`` = n buckets, their rolling means (empty buckets count as zero volume)."""
-    sums = aggregate(engine, kind, bucket_hours=bucket_hours, since=since, until=until, keys=keys)
+    sums = aggregate(reader, kind, bucket_hours=bucket_hours, since=since, until=until, keys=keys)
     if sums.empty:
         return pd.DataFrame(columns=["key", "start", "volume", "mean_sentiment", "negative_share"])
     parts = []
@@ -113,21 +146,21 @@ def trends(
                 "key": key,
                 "start": [bucket_start(b, bucket_hours) for b in frame.index],
                 "volume": frame["volume"].to_numpy(),
-                "mean_sentiment": (frame["sentiment_sum"] / frame["volume"]).to_numpy(),
-                "negative_share": (frame["negative"] / frame["volume"]).to_numpy(),
+                "mean_sentiment": metric_values(frame, Metric.MEAN_SENTIMENT).to_numpy(),
+                "negative_share": metric_values(frame, Metric.NEGATIVE_SHARE).to_numpy(),
             }
         )
         if rolling:
             out["volume_rolling"] = out["volume"].rolling(rolling, min_periods=1).mean()
             sent = frame["sentiment_sum"].rolling(rolling, min_periods=1).sum()
             vol = frame["volume"].rolling(rolling, min_periods=1).sum()
-            out["sentiment_rolling"] = (sent / vol.where(vol > 0)).to_numpy()
+            out["sentiment_rolling"] = share(sent, vol).to_numpy()
         parts.append(out)
     return pd.concat(parts, ignore_index=True)
 
 
 def series_keys(
-    engine: Engine, kind: SeriesKind | str, *, limit: int = 500
+    reader: Reader, kind: SeriesKind | str, *, limit: int = 500
 ) -> list[tuple[str, int]]:
     """Keys of one kind with their total volume, busiest first (for pickers)."""
     query = (
@@ -137,8 +170,7 @@ def series_keys(
         .order_by(func.sum(SeriesHour.volume).desc())
         .limit(limit)
     )
-    with engine.connect() as connection:
-        return [(str(k), int(n)) for k, n in connection.execute(query).all()]
+    return [(str(k), int(n)) for k, n in read_rows(reader, query)]
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Core tables: where items come from (sources) and what was brought in (items).
 
-Later parts add their own tables in their own migrations; every models module must be
-imported by :mod:`simmim.schema` so alembic and ``create_all`` see the whole schema.
+Later parts add their own tables in their own migrations; alembic's env imports every models
+module, so migrations see the whole schema without this floor importing the layers above it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from simmim.db import Base, UTCDateTime, utcnow
+from simmim.clock import utcnow
+from simmim.db import Base, UTCDateTime
 
 
 class SourceKind(enum.StrEnum):
@@ -50,7 +51,29 @@ def str_enum(cls: type[enum.StrEnum], length: int) -> Enum:
     )
 
 
-SPACE_BITS = {"image": 1, "text": 2, "fused": 4}
+class Space(enum.StrEnum):
+    """The three vector spaces; each has a bit in ``Item.indexed_spaces``."""
+
+    IMAGE = "image"  # e_v of items with a picture
+    TEXT = "text"  # e_t of items with text
+    FUSED = "fused"  # every item's fused vector
+
+    @property
+    def bit(self) -> int:
+        return _SPACE_BITS[self]
+
+
+_SPACE_BITS = {Space.IMAGE: 1, Space.TEXT: 2, Space.FUSED: 4}
+SPACES: tuple[Space, ...] = tuple(Space)
+
+
+TEXT_MAX_CHARS = 2000  # the tokenizer keeps ~77 tokens; no need to BPE or score a whole article
+
+
+def item_text(title: str | None, body: str | None) -> str | None:
+    """Title and lead as one string: what the text tower and the scorers see of an item."""
+    parts = [p.strip() for p in (title, body) if p and p.strip()]
+    return ". ".join(parts)[:TEXT_MAX_CHARS] if parts else None
 
 
 class Source(Base):
@@ -115,7 +138,7 @@ class Item(Base):
         str_enum(ItemStatus, 16), default=ItemStatus.PENDING, index=True
     )
     error: Mapped[str | None] = mapped_column(Text)
-    # Which indexes hold this item's vectors (SPACE_BITS); reconcile compares it with them.
+    # Which indexes hold this item's vectors (Space.bit); reconcile compares it with them.
     indexed_spaces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     source: Mapped[Source] = relationship(back_populates="items")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from simmim.clock import utcnow
 
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:
     if when is None:
         return "-"
-    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    seconds = ((now or utcnow()) - when).total_seconds()
     future, seconds = seconds < 0, abs(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:

@@ -93,7 +93,7 @@ def tiny_encoder(tiny_weights: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run `simmim ARGS...` in-process; returns stdout, failing the test on a non-zero exit."""
-    from simmim.cli import main
+    from app.cli import main
 
     def run(*args: str) -> str:
         with pytest.raises(SystemExit) as info:

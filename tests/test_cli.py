@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import main
 from simmim import migrations
-from simmim.cli import main
 from simmim.db import make_engine
 
 

@@ -390,7 +390,7 @@ def test_crawl_command_and_source_admin(
     cli: Callable[..., str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from simmim.cli import main
+    from app.cli import main
 
     s = http_server
     s.routes["/feed.xml"] = Reply(

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from simmim.cli.dashboard_cmd import app_file
+from app.cli.dashboard_cmd import app_file
 
 pytest_plugins = ["tests.dashboard_fixtures"]
 PAGES = [

@@ -10,17 +10,17 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import select
 
-from simmim.demo.corpus import BURST_TICKER, BURST_TOPIC, KNOWN_HEADLINE, CorpusSpec
-from simmim.demo.mail import OutboxServer
-from simmim.demo.run import DemoError, run_demo
-from simmim.demo.site import Site
+from app.demo.corpus import BURST_TICKER, BURST_TOPIC, KNOWN_HEADLINE, CorpusSpec
+from app.demo.mail import OutboxServer
+from app.demo.run import DemoError, run_demo
+from app.demo.site import Site
 
 SPEC = CorpusSpec(days=16, per_day=6, burst_per_day=10)
 
 
 def _search(settings, engine, text: str) -> list[str]:  # type: ignore[no-untyped-def]
     from encoder import load_encoder
-    from indexer.ingest import IndexSet
+    from indexer.index import IndexSet
     from indexer.search import search
 
     encoder = load_encoder(settings)

@@ -10,11 +10,11 @@ import open_clip
 import pytest
 import torch
 
-from encoder import load_encoder
-from encoder.encoder import Encoder, ItemInput, item_text
+from encoder import Encoder, ItemInput, load_encoder
 from encoder.errors import EncoderError
 from encoder.fingerprint import model_fingerprint
 from encoder.registry import TINY_MODEL
+from simmim.models import item_text
 from simmim.settings import Settings
 from tests.encoder_fixtures import picture, tiny_settings, write_tiny_weights
 

@@ -6,7 +6,7 @@ import numpy as np
 import open_clip
 import torch
 
-from encoder.encoder import Encoder, ItemInput
+from encoder import Encoder, ItemInput
 from encoder.explain import explain_fused, overlay_heatmap, text_image_map, word_weights
 from encoder.registry import TINY_MODEL, register_model_configs
 from tests.encoder_fixtures import picture

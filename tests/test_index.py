@@ -11,21 +11,21 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, delete, select, update
 
-from encoder import load_encoder
-from encoder.encoder import Encoder
+from encoder import Encoder, load_encoder
+from indexer.index import IndexSet, build_index
 from indexer.index.chooser import FLAT_MAX, IndexPlan, choose_index, ivf_lists
 from indexer.index.store import (
     IndexFileError,
     VectorIndex,
-    file_checksum,
     gpu_count,
     paths,
     recall_at_k,
 )
-from indexer.ingest import IndexSet, build_index, run_ingest
+from indexer.ingest import run_ingest
 from indexer.search import SearchError, SearchFilters, search
 from simmim.db import session_factory, session_scope
-from simmim.models import SPACE_BITS, Item, ItemStatus, Source, SourceKind
+from simmim.files import file_checksum
+from simmim.models import Item, ItemStatus, Source, SourceKind, Space
 from simmim.paths import DataLayout
 from simmim.settings import Settings
 from tests.encoder_fixtures import picture, tiny_settings
@@ -209,7 +209,7 @@ def test_ingest_then_search_finds_an_item_by_its_own_caption(
         assert all(i.status is ItemStatus.INDEXED for i in items)
         assert (
             items[1].indexed_spaces == 7
-            and items[0].indexed_spaces == SPACE_BITS["text"] | SPACE_BITS["fused"]
+            and items[0].indexed_spaces == Space.TEXT.bit | Space.FUSED.bit
         )
 
     indexes = IndexSet(settings, encoder.fingerprint, encoder.dim, read_only=True)
@@ -345,8 +345,8 @@ def test_index_and_search_commands(
     cli: Callable[..., str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from app.cli import main
     from simmim import migrations
-    from simmim.cli import main
     from simmim.db import make_engine
 
     monkeypatch.setenv("SIMMIM_DATA_DIR", str(tmp_path / "data"))

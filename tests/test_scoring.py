@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from indexer.ingest import IndexSet, run_ingest
+from indexer.index import IndexSet
+from indexer.ingest import run_ingest
 from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryError, save_query
 from monitor.scoring import Scorers, clear_outdated, score_new_items, unscored_count

@@ -85,7 +85,7 @@ def test_trained_fusion_beats_the_clip_mean_on_held_out_items(
         Settings(encoder=tiny_settings(tiny_weights, fusion_checkpoint=str(out)))  # type: ignore[arg-type]
     )
     assert trained_encoder.fingerprint.split("+")[1].startswith("fusion:sha256:")
-    from encoder.encoder import ItemInput
+    from encoder import ItemInput
 
     item = [ItemInput(text=pairs[0].text, image=pairs[0].image)]
     before = next(encoder.encode_items(item))
@@ -152,7 +152,7 @@ def test_train_fusion_command(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from simmim.cli import main
+    from app.cli import main
 
     pairs = boilerplate_corpus(tmp_path, 40)
     with (tmp_path / "pairs.jsonl").open("w", encoding="utf-8") as handle:
@@ -181,7 +181,7 @@ def test_train_fusion_command(
 
 
 def test_train_commands_explain_their_inputs(capsys: pytest.CaptureFixture[str]) -> None:
-    from simmim.cli import main
+    from app.cli import main
 
     for command in ("train-fusion", "train-backbone"):
         with pytest.raises(SystemExit):

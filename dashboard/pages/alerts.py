@@ -13,16 +13,10 @@ if not common.database_ready():
     st.stop()
 
 from monitor.alerts import acknowledge, list_alerts  # noqa: E402
-from monitor.models import (  # noqa: E402
-    Alert,
-    AlertStatus,
-    RuleKind,
-    SeriesKind,
-)
-from monitor.notify import examples  # noqa: E402
+from monitor.models import AlertStatus, RuleKind, SeriesKind  # noqa: E402
+from monitor.notify import alert_examples  # noqa: E402
 from monitor.queries import list_queries, remove_query  # noqa: E402
 from monitor.rules import add_rule, list_rules, update_rule  # noqa: E402
-from simmim.db import session_factory, session_scope  # noqa: E402
 
 engine = common.engine()
 url = common.settings().database_url
@@ -51,10 +45,8 @@ with alerts_tab:
                 )
             )
             st.image(common.alert_chart(url, alert.id, alert.last_bucket))
-            with session_scope(session_factory(engine)) as session:
-                live = session.get(Alert, alert.id)
-                assert live is not None
-                for ex in examples(session, live, limit=5):
+            with common.session() as session:
+                for ex in alert_examples(session, alert.id, limit=5):
                     link = f" — [open]({ex.url})" if ex.url else ""
                     st.markdown(f"`{ex.sentiment:+.2f}` {ex.title}{link}")
             if alert.acknowledged_at is None and st.button("Acknowledge", key=f"ack-{alert.id}"):

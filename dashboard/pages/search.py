@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import streamlit as st
 
 from dashboard import common
+from simmim.clock import utcnow
 from simmim.paths import DataLayout
 
 SPACE_LABELS = {
@@ -34,9 +35,8 @@ if not any(m.get("count") for m in manifests.values()):
 
 from indexer.source_admin import list_sources  # noqa: E402
 from monitor.topics import DEFAULT_TOPICS  # noqa: E402
-from simmim.db import session_factory, session_scope  # noqa: E402
 
-with session_scope(session_factory(engine)) as session:
+with common.session() as session:
     source_names = {s.id: s.name for s, _ in list_sources(session)}
 topic_names = [t.name for t in settings.monitor.topics] or [t.name for t in DEFAULT_TOPICS]
 
@@ -72,7 +72,7 @@ if submitted:
         "image": upload.getvalue() if upload is not None else None,
         "space": space,
         "k": k,
-        "since": (datetime.now(UTC) - timedelta(days=days)) if days else None,
+        "since": (utcnow() - timedelta(days=days)) if days else None,
         "sources": sources,
         "topics": topics,
         "sentiments": sentiments,
@@ -109,8 +109,9 @@ layout = DataLayout(settings.data_dir)
 
 
 def explain(result) -> None:  # type: ignore[no-untyped-def]
-    from encoder.encoder import ItemInput, item_text
+    from encoder import ItemInput
     from encoder.explain import explain_fused, overlay_heatmap, text_image_map
+    from simmim.models import item_text
 
     image = layout.image_path(result.image_sha256) if result.image_sha256 else None
     if result.space == "image" and image is not None and query["text"]:

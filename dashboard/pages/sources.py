@@ -10,14 +10,16 @@ st.title("Sources")
 if not common.database_ready():
     st.stop()
 
-from indexer.source_admin import add_source, find_source, list_sources, parse_every  # noqa: E402
-from simmim.db import session_factory, session_scope  # noqa: E402
+from indexer.source_admin import (  # noqa: E402
+    add_source,
+    list_sources,
+    parse_every,
+    set_source_enabled,
+)
 from simmim.models import SourceKind  # noqa: E402
 from simmim.timefmt import ago  # noqa: E402
 
-engine = common.engine()
-factory = session_factory(engine)
-with session_scope(factory) as session:
+with common.session() as session:
     rows = [
         {
             "id": s.id,
@@ -41,8 +43,8 @@ if rows:
     chosen = c1.selectbox("Source", list(names), format_func=lambda i: f"{i} · {names[i]}")
     for column, label, enabled in ((c2, "Enable", True), (c3, "Disable", False)):
         if column.button(label, key=f"switch-{label}"):
-            with session_scope(factory) as session:
-                find_source(session, str(chosen)).enabled = enabled
+            with common.session() as session:
+                set_source_enabled(session, str(chosen), enabled)
             st.rerun()
 else:
     st.info(
@@ -60,7 +62,7 @@ with st.form("add-source"):
     if st.form_submit_button("Add source"):
 
         def create() -> str:
-            with session_scope(factory) as session:
+            with common.session() as session:
                 source = add_source(
                     session,
                     location.strip(),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from dashboard import common
+from simmim.clock import utcnow
 
 KINDS = {
     "topic": "Topics",
@@ -25,7 +26,6 @@ if not common.database_ready():
 from monitor.alerts import list_alerts  # noqa: E402
 from monitor.queries import list_queries  # noqa: E402
 from monitor.trends import bucket_start, hour_of, items_in  # noqa: E402
-from simmim.db import session_factory, session_scope  # noqa: E402
 
 engine = common.engine()
 c1, c2, c3 = st.columns([1, 3, 1])
@@ -45,7 +45,7 @@ if kind == "query":
 elif kind == "source":
     from indexer.source_admin import list_sources
 
-    with session_scope(session_factory(engine)) as session:
+    with common.session() as session:
         labels.update({str(s.id): s.name for s, _ in list_sources(session)})
 chosen = c2.multiselect(
     "Show", keys, default=keys[: min(4, len(keys))], format_func=lambda k: labels.get(k, k)
@@ -57,7 +57,7 @@ if not chosen:
     st.stop()
 
 bucket_hours = 24 if bucket == "day" else 1
-now = datetime.now(UTC)
+now = utcnow()
 since = bucket_start((hour_of(now - timedelta(days=days))) // bucket_hours, bucket_hours)
 until = bucket_start(hour_of(now) + 1, 1)  # whole hours: a stable cache key
 frame = common.trends(url, kind, bucket_hours, since, until, tuple(chosen)).copy()
@@ -125,7 +125,7 @@ pick = st.selectbox(
 order = st.radio("Order", ["most negative", "most positive"], horizontal=True)
 if pick is not None:
     lo = hour_of(pick[1])
-    with session_scope(session_factory(engine)) as session:
+    with common.session() as session:
         rows = items_in(
             session,
             kind,

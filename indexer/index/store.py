@@ -8,14 +8,9 @@ last, so a crash leaves the previous pair or the new one, never half of each.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +18,10 @@ import faiss
 import numpy as np
 
 from indexer.index.chooser import IndexPlan
+from simmim.clock import utcnow
 from simmim.errors import SimmimError
+from simmim.files import atomic_write, atomic_write_bytes
+from simmim.models import SPACES
 
 log = logging.getLogger(__name__)
 NPROBE_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
@@ -45,7 +43,7 @@ class Manifest:
     recall_at_10: float | None = None  # measured against exact search when built
     recall_target: float = 0.95
     checksum: str = ""
-    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    built_at: str = field(default_factory=lambda: utcnow().isoformat(timespec="seconds"))
 
 
 def gpu_count() -> int:
@@ -200,11 +198,11 @@ class VectorIndex:
         folder.mkdir(parents=True, exist_ok=True)
         index_path, manifest_path = paths(folder, self.manifest.space)
         self.manifest.count = self.count
-        self.manifest.checksum = _atomic_write(
+        self.manifest.checksum = atomic_write(
             index_path, lambda tmp: faiss.write_index(self.index, tmp)
         )
         text = json.dumps(asdict(self.manifest), indent=2).encode()
-        _atomic_write(manifest_path, lambda tmp: Path(tmp).write_bytes(text))
+        atomic_write_bytes(manifest_path, text)
 
     @classmethod
     def load(
@@ -245,41 +243,9 @@ def paths(folder: Path, space: str) -> tuple[Path, Path]:
     return folder / f"{space}.faiss", folder / f"{space}.json"
 
 
-def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[str], object]) -> str:
-    """``write(tmp_path)``, fsync, rename over ``path``, fsync the folder; returns the SHA-256."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        digest = file_checksum(Path(tmp))
-        os.replace(tmp, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a crash
-        finally:
-            os.close(directory)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return digest
-
-
 def built_manifests(folder: Path) -> dict[str, dict[str, Any]]:
     """What `index status`, the dashboard and the demo show: each built space's manifest as
     plain data, plus ``bytes`` (the index file's size; None when the file is missing)."""
-    from indexer.index import SPACES
-
     out: dict[str, dict[str, Any]] = {}
     for space in SPACES:
         index_path, manifest_path = paths(folder, space)

@@ -18,6 +18,7 @@ from protego import Protego
 from indexer.net.errors import FetchError
 from indexer.net.guard import AddressPolicy, check_url
 from indexer.net.politeness import Clock, HostLimiter, Sleep
+from simmim.clock import utcnow
 from simmim.settings import CrawlerSettings
 
 log = logging.getLogger(__name__)
@@ -229,9 +230,7 @@ class Fetcher:
                 error = FetchError(
                     f"http {response.status}", f"{url} answered {response.status}", url=url
                 )
-                retry_after = retry_after_seconds(
-                    response.headers.get("retry-after"), datetime.now(UTC)
-                )
+                retry_after = retry_after_seconds(response.headers.get("retry-after"), utcnow())
             except (httpx.TimeoutException, TimeoutError) as exc:
                 error = FetchError(
                     "timeout", f"{url}: no answer in time ({type(exc).__name__})", url=url

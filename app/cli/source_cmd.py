@@ -7,10 +7,13 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from simmim.cli.app import app, console, new_table, ready_state
+from app.cli.context import console, new_table, ready_state
 from simmim.db import session_factory, session_scope
 from simmim.models import SourceKind
 from simmim.timefmt import ago
+
+app = typer.Typer()  # merged into the root app by app.cli
+
 
 source_app = typer.Typer(
     help="Sources to crawl: add, list, remove, enable, disable.", no_args_is_help=True
@@ -63,20 +66,16 @@ def list_(ctx: typer.Context) -> None:
 
 
 def _switch(ctx: typer.Context, ref: str, enabled: bool | None) -> None:
-    from indexer.source_admin import find_source
+    from indexer.source_admin import set_source_enabled
+    from monitor.rollup import remove_source
 
     cli = ready_state(ctx)
     with session_scope(session_factory(cli.engine)) as session:
-        source = find_source(session, ref)
         if enabled is None:
-            session.delete(source)
-            session.flush()
-            from monitor.rollup import rebuild
-
-            rebuild(session)  # the monitor's hourly sums lose the source's items too
+            source = remove_source(session, ref)
             console.print(f"removed source {source.id} {source.name!r} and its items")
         else:
-            source.enabled = enabled
+            source = set_source_enabled(session, ref, enabled)
             console.print(
                 f"source {source.id} {source.name!r} {'enabled' if enabled else 'disabled'}"
             )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from simmim.cli.app import app, console, err_console, new_table, ready_state, state
+from app.cli.context import console, err_console, new_table, ready_state, state
+from simmim.clock import utcnow
+
+app = typer.Typer()  # merged into the root app by app.cli
+
 
 monitor_app = typer.Typer(
     help="The monitoring loop: crawl, index, score, detect, email.", no_args_is_help=True
@@ -79,7 +83,7 @@ def trends_command(
     hours = {"hour": 1, "day": 24}.get(bucket)
     if hours is None:
         raise typer.BadParameter("use hour or day", param_hint="--bucket")
-    since = datetime.now(UTC) - timedelta(days=days)
+    since = utcnow() - timedelta(days=days)
     frame = trends(cli.engine, kind, bucket_hours=hours, since=since, keys=key or None)
     frame = frame[frame["volume"] > 0]
     table = new_table("series", "bucket", "items", "mean sentiment", "negative share")

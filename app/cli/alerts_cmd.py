@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
-from simmim.cli.app import app, console, new_table, ready_state
-from simmim.db import session_factory, session_scope
+from app.cli.context import console, new_table, ready_state
+
+app = typer.Typer()  # merged into the root app by app.cli
+
 
 alerts_app = typer.Typer(help="Alerts: list, acknowledge.", no_args_is_help=True)
 rules_app = typer.Typer(help="Detection rules: list, add, disable, enable.", no_args_is_help=True)
@@ -26,24 +27,21 @@ def alerts_list(
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
 ) -> None:
     """Firing alerts (and, with --all, resolved ones), newest first."""
-    from monitor.models import Alert, AlertStatus
+    from monitor.alerts import list_alerts
+    from monitor.models import AlertStatus
 
     cli = ready_state(ctx)
-    query = select(Alert).order_by(Alert.fired_at.desc()).limit(limit)
-    if not all_:
-        query = query.where(Alert.status == AlertStatus.FIRING)
+    rows = list_alerts(cli.engine, status=None if all_ else AlertStatus.FIRING, limit=limit)
     table = new_table("id", "status", "fired", "ack", "series", "summary")
-    with session_scope(session_factory(cli.engine)) as session:
-        rows = list(session.scalars(query))
-        for a in rows:
-            table.add_row(
-                str(a.id),
-                a.status.value,
-                f"{a.fired_at:%Y-%m-%d %H:%M}",
-                "yes" if a.acknowledged_at else "-",
-                f"{a.series_kind.value}:{a.series_key}",
-                a.summary,
-            )
+    for a in rows:
+        table.add_row(
+            str(a.id),
+            a.status.value,
+            f"{a.fired_at:%Y-%m-%d %H:%M}",
+            "yes" if a.acknowledged_at else "-",
+            f"{a.series_kind.value}:{a.series_key}",
+            a.summary,
+        )
     console.print(table if rows else "no alerts" + ("" if all_ else " firing (--all for resolved)"))
 
 
@@ -181,21 +179,20 @@ def queries_save(
 
 @queries_app.command("list")
 def queries_list(ctx: typer.Context) -> None:
-    from monitor.models import SavedQuery
+    from monitor.queries import list_queries
 
     cli = ready_state(ctx)
     table = new_table("id", "name", "text", "image", "space", "threshold", "enabled")
-    with session_scope(session_factory(cli.engine)) as session:
-        for q in session.scalars(select(SavedQuery).order_by(SavedQuery.id)):
-            table.add_row(
-                str(q.id),
-                q.name,
-                q.text or "-",
-                (q.image_sha256 or "-")[:12],
-                q.space,
-                f"{q.threshold:g}",
-                "yes" if q.enabled else "no",
-            )
+    for q in list_queries(cli.engine):
+        table.add_row(
+            str(q.id),
+            q.name,
+            q.text or "-",
+            (q.image_sha256 or "-")[:12],
+            q.space,
+            f"{q.threshold:g}",
+            "yes" if q.enabled else "no",
+        )
     console.print(table)
 
 

@@ -6,8 +6,11 @@ import json
 
 import typer
 
-from simmim.cli.app import app, console, state
+from app.cli.context import console, state
 from simmim.settings import masked_dump
+
+app = typer.Typer()  # merged into the root app by app.cli
+
 
 config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
-from simmim.cli.app import app, err_console, state
+from app.cli.context import err_console, state
+
+app = typer.Typer()  # merged into the root app by app.cli
 
 
 def app_file() -> Path:

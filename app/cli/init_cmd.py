@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from app.cli.context import console, state
 from simmim import migrations
-from simmim.cli.app import app, console, state
 from simmim.paths import DataLayout
+
+app = typer.Typer()  # merged into the root app by app.cli
 
 
 @app.command()

@@ -15,18 +15,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
+from app.demo.corpus import BURST_TICKER, COMPANIES, KNOWN_HEADLINE, TINTS, CorpusSpec, generate
+from app.demo.mail import OutboxServer
+from app.demo.pictures import price_chart
+from app.demo.site import FEEDS, Site, write_site
 from indexer.search import SearchResult
-from simmim.demo.corpus import BURST_TICKER, COMPANIES, KNOWN_HEADLINE, TINTS, CorpusSpec, generate
-from simmim.demo.mail import OutboxServer
-from simmim.demo.pictures import price_chart
-from simmim.demo.site import FEEDS, Site, write_site
 from simmim.errors import SimmimError
 from simmim.paths import DataLayout
 from simmim.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from monitor.cycle import Runtime
 
 MARKER = ".simmim-demo"
 CONFIG_NAME = "simmim-demo.toml"
@@ -124,7 +127,7 @@ def load_pretrained(settings: Settings, say: Callable[[str], None]) -> Any | Non
 
 
 def fit_tiny_model(
-    settings: Settings, engine: Any, epochs: int, say: Callable[[str], None]
+    settings: Settings, engine: Engine, epochs: int, say: Callable[[str], None]
 ) -> Path:
     """Train the tiny open_clip model on the crawled demo pictures and their captions."""
     import torch
@@ -176,11 +179,10 @@ def fit_tiny_model(
     return path
 
 
-def headline_pairs(engine: Any) -> list[tuple[str, str]]:
+def headline_pairs(engine: Engine) -> list[tuple[str, str]]:
     """(title, full item text) for every item with both: what a headline search must join."""
-    from encoder.encoder import item_text
     from simmim.db import session_factory, session_scope
-    from simmim.models import Item
+    from simmim.models import Item, item_text
 
     with session_scope(session_factory(engine)) as session:
         rows = session.execute(select(Item.title, Item.text).where(Item.title.is_not(None))).all()
@@ -312,13 +314,13 @@ def run_demo(
 
 
 def _summarise(
-    result: DemoResult, settings: Settings, engine: Any, runtime: Any, emails: list[Path]
+    result: DemoResult, settings: Settings, engine: Engine, runtime: Runtime, emails: list[Path]
 ) -> None:
     import email
     from email.policy import default
 
+    from indexer.index import IndexSet
     from indexer.index.store import built_manifests
-    from indexer.ingest import IndexSet
     from indexer.search import search
     from monitor.alerts import list_alerts
     from monitor.trends import series_keys

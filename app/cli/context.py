@@ -1,31 +1,21 @@
-"""The root Typer app, its global options, and the state handed to every command."""
+"""What every command shares: the per-invocation state, the consoles, tables, readiness."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from simmim import migrations
 from simmim.db import make_engine
-from simmim.logs import configure_logging
 from simmim.settings import Settings, load_settings
 
 console = Console()
 err_console = Console(stderr=True)
-
-app = typer.Typer(
-    name="simmim",
-    help="SimMIM: search crawled images and text, watch financial sentiment, get alerts.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
 
 
 @dataclass
@@ -65,44 +55,6 @@ def state(ctx: typer.Context) -> CliState:
 
 def ready_state(ctx: typer.Context) -> CliState:
     """The state, for commands that need the database at the current schema."""
-    from simmim import migrations
-
     cli = state(ctx)
     migrations.require_head(cli.engine)
     return cli
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="TOML settings file (default: $SIMMIM_CONFIG)."),
-    ] = None,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Debug logging and full tracebacks.")
-    ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
-) -> None:
-    configure_logging("INFO" if verbose else "WARNING", debug=debug)
-    ctx.obj = CliState(config_file=config)
-
-
-def register() -> None:
-    # Imported for their side effect of adding commands to `app`.
-    from simmim.cli import (  # noqa: F401
-        alerts_cmd,
-        config_cmd,
-        dashboard_cmd,
-        db_cmd,
-        demo_cmd,
-        index_cmd,
-        init_cmd,
-        monitor_cmd,
-        source_cmd,
-        status_cmd,
-        train_cmd,
-    )
-
-
-register()

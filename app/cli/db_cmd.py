@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 
+from app.cli.context import console, state
 from simmim import migrations
-from simmim.cli.app import app, console, state
+
+app = typer.Typer()  # merged into the root app by app.cli
+
 
 db_app = typer.Typer(
     help="Database schema: upgrade, downgrade, show the revision.", no_args_is_help=True

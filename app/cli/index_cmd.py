@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
-from simmim.cli.app import app, console, new_table, ready_state, state
+from app.cli.context import console, new_table, ready_state, state
+
+app = typer.Typer()  # merged into the root app by app.cli
+
 
 index_app = typer.Typer(
     help="Encode pending items into the indexes (`simmim index`), or show them (`status`).",
@@ -106,7 +109,7 @@ def search_command(
     from datetime import UTC
 
     from encoder import load_encoder
-    from indexer.ingest import IndexSet
+    from indexer.index import IndexSet
     from indexer.search import SearchFilters, search
 
     cli = ready_state(ctx)

@@ -13,8 +13,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from simmim.demo.corpus import Corpus, Entry
-from simmim.demo.pictures import price_chart, scene
+from app.demo.corpus import Corpus, Entry
+from app.demo.pictures import price_chart, scene
 
 FEEDS = {"wire": "Market Wire", "press": "Company Press"}
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from simmim.cli.app import app, console, new_table, ready_state, state
+from app.cli.context import console, new_table, ready_state, state
+from simmim.clock import utcnow
 from simmim.paths import DataLayout
+
+app = typer.Typer()  # merged into the root app by app.cli
+
 
 if TYPE_CHECKING:
     from encoder.pairs import Pair
@@ -40,7 +43,7 @@ def _pairs(ctx: typer.Context, data: Path | None, image_col: str, text_col: str)
 
 
 def _default_out(ctx: typer.Context, stem: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     return DataLayout(state(ctx).settings.data_dir).models / f"{stem}-{stamp}.safetensors"
 
 

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from simmim.cli.app import app, console, err_console, new_table
+from app.cli.context import console, err_console, new_table
+
+app = typer.Typer()  # merged into the root app by app.cli
 
 
 @app.command("demo")
@@ -27,7 +29,7 @@ def demo_command(
     ] = "auto",
 ) -> None:
     """Generate a sample corpus, serve it locally, crawl → index → score → detect → email."""
-    from simmim.demo.run import run_demo
+    from app.demo.run import run_demo
 
     if model not in ("auto", "tiny", "pretrained"):
         raise typer.BadParameter("auto, tiny or pretrained", param_hint="--model")
@@ -67,7 +69,7 @@ def demo_command(
     console.print(f"finished in {took:.0f} s")
     command = f"simmim --config {result.config_file} dashboard"
     if dashboard:
-        from simmim.cli import main
+        from app.cli import main
 
         main(["--config", str(result.config_file), "dashboard"])
     else:

@@ -1,0 +1,107 @@
+"""The three spaces' indexes for one model fingerprint, and building one from vectors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+
+from indexer.index.chooser import IndexPlan, choose_index
+from indexer.index.store import VectorIndex
+from simmim.models import SPACES, Space
+from simmim.paths import DataLayout
+from simmim.settings import Settings
+
+log = logging.getLogger(__name__)
+TUNING_QUERIES = 500
+
+
+class IndexSet:
+    """The three spaces' indexes for one model fingerprint."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        fingerprint: str,
+        dim: int,
+        *,
+        read_only: bool = False,
+        load: bool = True,
+    ) -> None:
+        self.folder = DataLayout(settings.data_dir).indexes
+        self.config = settings.index
+        self.fingerprint = fingerprint
+        self.dim = dim
+        self.spaces: dict[Space, VectorIndex | None] = {
+            space: VectorIndex.load(self.folder, space, fingerprint, read_only=read_only)
+            if load
+            else None
+            for space in SPACES
+        }
+
+    def plan(self, count: int) -> IndexPlan:
+        return choose_index(
+            count, self.dim, self.config.memory_budget_mb << 20, self.config.recall_target
+        )
+
+    def get(self, space: Space) -> VectorIndex:
+        index = self.spaces[space]
+        if index is None:
+            plan = self.plan(0)
+            index = VectorIndex.create(
+                space, plan, self.dim, self.fingerprint, self.config.recall_target
+            )
+            self.spaces[space] = index
+        return index
+
+    def save(self, spaces: Iterable[Space] = SPACES) -> None:
+        for space in spaces:
+            index = self.spaces[space]
+            if index is not None:
+                index.save(self.folder)
+
+    def grow_if_needed(self, space: Space) -> bool:
+        """Rebuild a space whose size has outgrown its index type (e.g. Flat → IVF)."""
+        index = self.spaces[space]
+        if index is None or not index.count:
+            return False
+        plan = self.plan(index.count)
+        if plan.factory == index.manifest.factory:
+            return False
+        log.info(
+            "%s: %d vectors outgrew %s; rebuilding as %s",
+            space,
+            index.count,
+            index.manifest.factory,
+            plan.factory,
+        )
+        ids = index.ids()
+        vectors = index.vectors(ids)
+        self.spaces[space] = build_index(
+            space, plan, ids, vectors, self.fingerprint, self.config.recall_target
+        )
+        return True
+
+
+def build_index(
+    space: str,
+    plan: IndexPlan,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    fingerprint: str,
+    recall_target: float,
+    *,
+    seed: int = 0,
+) -> VectorIndex:
+    """Train on a sample, add everything, tune nprobe against exact search."""
+    index = VectorIndex.create(space, plan, vectors.shape[1], fingerprint, recall_target)
+    rng = np.random.default_rng(seed)
+    if not index.index.is_trained:
+        sample = vectors[rng.choice(len(vectors), size=min(len(vectors), 256 * 256), replace=False)]
+        index.train(sample)
+    for start in range(0, len(ids), 100_000):
+        index.add(ids[start : start + 100_000], vectors[start : start + 100_000])
+    sample = rng.choice(len(ids), size=min(len(ids), TUNING_QUERIES), replace=False)
+    index.tune(ids[sample], recall_target)
+    return index

@@ -1,3 +1,0 @@
-from simmim.cli import main
-
-main()
