@@ -1,4 +1,11 @@
-"""The SimMIM dashboard: `simmim dashboard` runs this file with Streamlit."""
+"""The SimMIM dashboard: `simmim dashboard` runs this file with Streamlit.
+
+Access is decided here, before any page code runs, on every rerun. A session that is not
+let in gets a navigation whose every entry (same names and paths as the real pages, so
+deep links keep working after login) draws only the login form: no page name it asks for,
+and no widget it claims to click, reaches a view. The views live in ``views/``, not
+``pages/``, so Streamlit's folder convention cannot run them on its own.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,34 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.common import require_password
+from dashboard import auth, common
 
 HERE = Path(__file__).parent
+VIEWS = [  # (file, title, icon); the first is the default page
+    ("search", "Search", ":material/search:"),
+    ("trends", "Trends", ":material/show_chart:"),
+    ("alerts", "Alerts", ":material/notifications:"),
+    ("sources", "Sources", ":material/rss_feed:"),
+    ("system", "System", ":material/monitor_heart:"),
+]
 
 st.set_page_config(page_title="SimMIM", page_icon=":material/travel_explore:", layout="wide")
+common.configure_logging_once()
+config = common.settings().dashboard
 
-if require_password():
+if auth.has_access(config):
     pages = [
-        st.Page(HERE / "pages/search.py", title="Search", icon=":material/search:", default=True),
-        st.Page(HERE / "pages/trends.py", title="Trends", icon=":material/show_chart:"),
-        st.Page(HERE / "pages/alerts.py", title="Alerts", icon=":material/notifications:"),
-        st.Page(HERE / "pages/sources.py", title="Sources", icon=":material/rss_feed:"),
-        st.Page(HERE / "pages/system.py", title="System", icon=":material/monitor_heart:"),
+        st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, default=n == 0)
+        for n, (name, title, icon) in enumerate(VIEWS)
     ]
     st.navigation(pages).run()
+else:
+
+    def login() -> None:
+        auth.login_view(config)
+
+    gates = [
+        st.Page(login, title=title, url_path=name, default=n == 0)
+        for n, (name, title, _) in enumerate(VIEWS)
+    ]
+    st.navigation(gates, position="hidden").run()

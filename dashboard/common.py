@@ -7,7 +7,6 @@ so a settings change (or another test's data directory) never reuses a stale one
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -125,19 +124,20 @@ def attempt(action: Callable[[], T]) -> T | None:
         return None
 
 
-def require_password() -> bool:
-    """Gate every page when a dashboard password is set (constant-time comparison)."""
-    secret = settings().dashboard.password
-    if secret is None or st.session_state.get("authenticated"):
-        return True
-    st.title("SimMIM")
-    entered = st.text_input("Password", type="password", key="password")
-    if entered:
-        if hmac.compare_digest(entered.encode(), secret.get_secret_value().encode()):
-            st.session_state["authenticated"] = True
-            st.rerun()
-        st.error("Wrong password.")
-    return False
+def require_access() -> None:
+    """The first call of every view: stops the script for a session that is not let in."""
+    from dashboard.auth import require_access as check
+
+    check(settings().dashboard)
+
+
+@st.cache_resource(show_spinner=False)
+def configure_logging_once() -> bool:
+    """Our log lines (login failures among them) formatted and masked, once per process."""
+    from simmim.logs import configure_logging
+
+    configure_logging(settings().log_level)
+    return True
 
 
 # ---- query results: cached briefly (st.cache_data), keyed by plain values only

@@ -23,16 +23,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from indexer.image_store import PhashIndex, StoredImage, inspect_image, write_image
+from indexer.local_files import read_capped
 from indexer.net.errors import FetchError
 from indexer.net.fetcher import IMAGE_TYPES, Fetcher
 from indexer.sources import READERS
 from indexer.sources.base import Candidate, Rejected
-from indexer.text import text_sha256
+from indexer.text import clean_text, text_sha256
 from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
 from simmim.images import ImageDecodeError
 from simmim.models import CrawlRun, Item, ItemStatus, Source
 from simmim.paths import DataLayout
+from simmim.redact import mask_text
 from simmim.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,9 @@ class SourceOutcome:
     def note(self, where: str, reason: str, detail: str) -> None:
         self.reasons[reason] += 1
         if len(self.examples) < EXAMPLES_KEPT:
-            self.examples.append({"where": where, "reason": reason, "detail": detail[:500]})
+            self.examples.append(
+                {"where": mask_text(where), "reason": reason, "detail": mask_text(detail)[:500]}
+            )
 
 
 @dataclass
@@ -112,6 +116,12 @@ class ItemWriter:
     def write(
         self, source_id: int, candidate: Candidate, image: ImageResult, outcome: SourceOutcome
     ) -> None:
+        candidate.title, candidate.text = clean_text(candidate.title), clean_text(candidate.text)
+        candidate.author, candidate.url = clean_text(candidate.author), clean_text(candidate.url)
+        candidate.external_id, candidate.key = (
+            clean_text(candidate.external_id),
+            clean_text(candidate.key) or "",
+        )
         text_hash = text_sha256(candidate.title, candidate.text)
         item = Item(
             source_id=source_id,
@@ -130,7 +140,7 @@ class ItemWriter:
         )
         problems = []
         if image.error is not None:
-            problems.append(f"image: {image.error.reason}: {image.error.detail}")
+            problems.append(clean_text(f"image: {image.error.reason}: {image.error.detail}") or "")
             outcome.note(candidate.where, f"image {image.error.reason}", image.error.detail)
         stored = image.stored
         if image.decode_error is not None:
@@ -184,11 +194,8 @@ class ItemWriter:
 
 
 def _load_image(candidate: Candidate, max_bytes: int) -> bytes:
-    path = candidate.image_path
-    assert path is not None
-    if path.stat().st_size > max_bytes:
-        raise FetchError("too large", f"{path} is over {max_bytes} bytes", url=str(path))
-    return path.read_bytes()
+    assert candidate.image_path is not None  # readers confined it to the source's roots
+    return read_capped(candidate.image_path, max_bytes)
 
 
 def _inspected(data: bytes, max_pixels: int) -> ImageResult:
@@ -201,6 +208,8 @@ def _inspected(data: bytes, max_pixels: int) -> ImageResult:
 async def _image_for(candidate: Candidate, fetcher: Fetcher, max_pixels: int) -> ImageResult:
     """Download (or read) and validate the candidate's image; decoding runs in a thread."""
     try:
+        if candidate.image_error is not None:
+            return ImageResult(error=candidate.image_error)
         if candidate.image_url:
             data = (await fetcher.get(candidate.image_url, accept=IMAGE_TYPES)).content
         elif candidate.image_path:
@@ -221,7 +230,7 @@ async def crawl_source(
     try:
         result = await READERS[source.kind](source, fetcher, limit)
     except FetchError as exc:
-        outcome.ok, outcome.error = False, f"{exc.reason}: {exc.detail}"
+        outcome.ok, outcome.error = False, mask_text(f"{exc.reason}: {exc.detail}")
         outcome.note(source.location, exc.reason, exc.detail)
         return outcome
     outcome.etag, outcome.last_modified = result.etag, result.last_modified

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,8 +12,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from indexer.local_files import inside_roots
 from simmim.errors import SimmimError
 from simmim.models import Item, ItemStatus, Source, SourceKind
+from simmim.redact import mask_url
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -30,15 +33,27 @@ def parse_every(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _check_location(location: str, kind: SourceKind) -> str:
+def _check_location(location: str, kind: SourceKind, local_roots: Sequence[Path]) -> str:
     if kind in (SourceKind.RSS, SourceKind.PAGE) or location.startswith(("http://", "https://")):
-        parts = urlsplit(location)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(location)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018  (raises on a port out of range)
+        except ValueError:
+            valid = False
+        if not valid:
             raise SourceError(
-                f"{location!r} is not an http(s) URL", hint=f"a {kind.value} source needs one"
+                f"{mask_url(location)!r} is not an http(s) URL",
+                hint=f"a {kind.value} source needs one",
             )
         return location
     path = Path(location).expanduser().resolve()
+    if local_roots and not inside_roots(path, local_roots):
+        raise SourceError(
+            f"{path} is outside the configured local roots",
+            hint="put the data under one of SIMMIM_CRAWLER__LOCAL_ROOTS "
+            f"({', '.join(str(r) for r in local_roots)}) or add its folder there",
+        )
     if kind is SourceKind.FOLDER and not path.is_dir():
         raise SourceError(f"folder {path} does not exist")
     if kind is SourceKind.JSONL and not path.is_file():
@@ -49,7 +64,10 @@ def _check_location(location: str, kind: SourceKind) -> str:
 
 
 def default_name(location: str) -> str:
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        return mask_url(location)[:200]
     if parts.hostname:
         return f"{parts.hostname}{parts.path.rstrip('/')}"[:200]
     return Path(location).name[:200] or location[:200]
@@ -62,11 +80,13 @@ def add_source(
     *,
     every_s: int = 900,
     name: str | None = None,
+    local_roots: Sequence[Path] = (),
 ) -> Source:
+    """Register a source; a local one must lie inside ``local_roots`` when any are set."""
     source = Source(
         name=name or default_name(location),
         kind=kind,
-        location=_check_location(location, kind),
+        location=_check_location(location, kind, local_roots),
         every_s=every_s,
     )
     session.add(source)

@@ -11,6 +11,14 @@ _URL = re.compile(r"https?://\S+")
 _TAG = re.compile(r"<[^>]+>")
 _NON_WORD = re.compile(r"[^\w$]+", re.UNICODE)
 MIN_WORDS_FOR_DEDUP = 5  # "Read more" must not make every item a duplicate
+# C0 controls but tab, newline and carriage return; DEL; C1 controls. PostgreSQL refuses
+# NUL in text, and none of them carries meaning for search or scoring.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str | None) -> str | None:
+    """Text as every backend can store it: control characters (NUL first) removed."""
+    return None if text is None else _CONTROL.sub("", text)
 
 
 def strip_html(fragment: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from simmim.errors import DatabaseError
+from simmim.redact import mask_url
 
 # Deterministic constraint names, so migrations generated on SQLite and PostgreSQL agree.
 NAMING_CONVENTION = {
@@ -57,11 +58,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; for SQLite, creates the parent folder and enables FKs and WAL."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseError(
-            f"database URL {url!r} is not a valid SQLAlchemy URL",
+            f"database URL {mask_url(url)!r} is not a valid SQLAlchemy URL",
             hint="use e.g. sqlite:////path/simmim.db or postgresql+psycopg://user@host/db",
-        ) from exc
+        ) from None  # the parser's own message may quote the URL, password and all
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,11 @@ import logging
 from rich.console import Console
 from rich.logging import RichHandler
 
+from simmim.redact import MaskingFilter, install_record_masking
+
 
 def configure_logging(level: str = "INFO", *, debug: bool = False) -> None:
+    install_record_masking()  # no credential in a URL reaches any log record
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -19,6 +22,7 @@ def configure_logging(level: str = "INFO", *, debug: bool = False) -> None:
         markup=False,
     )
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(MaskingFilter())  # no credential in a URL reaches a log
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else level)
     # Third-party chatter stays at WARNING unless debugging.

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from simmim.errors import DatabaseError
+from simmim.redact import mask_url
 
 # The migration scripts live beside the packages in the checkout (the layout alembic expects).
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
@@ -61,7 +62,7 @@ def require_head(engine: Engine) -> None:
     if current != head:
         state = "empty" if current is None else f"at revision {current}"
         raise DatabaseError(
-            f"database {engine.url.render_as_string(hide_password=True)} is {state}, "
+            f"database {mask_url(engine.url.render_as_string(hide_password=False))} is {state}, "
             f"this SimMIM needs revision {head}",
             hint="run `simmim init` (or `simmim db upgrade`)",
         )
@@ -103,6 +104,6 @@ def _unreachable(engine: Engine, exc: SQLAlchemyError) -> DatabaseError:
     cause = getattr(exc, "orig", None) or exc  # the driver's own message when there is one
     reason = (str(cause).strip().splitlines() or [type(exc).__name__])[0]
     return DatabaseError(
-        f"database {engine.url.render_as_string(hide_password=True)} failed: {reason}",
+        f"database {mask_url(engine.url.render_as_string(hide_password=False))} failed: {reason}",
         hint="check SIMMIM_DATABASE__URL and that the server is running",
     )

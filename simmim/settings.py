@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from simmim.errors import ConfigError
+from simmim.redact import mask_url
 from simmim.topic_defaults import DEFAULT_TOPICS, TopicSpec
 
 CONFIG_ENV_VAR = "SIMMIM_CONFIG"
@@ -85,6 +86,11 @@ class CrawlerSettings(_Group):
     max_items_per_source: int = Field(default=500, ge=1, description="Per crawl of one source.")
     allow_private_addresses: bool = False
     allow_loopback: bool = False
+    local_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders where local sources and the files they name may live, besides "
+        "each source's own folder; when set, local sources must lie inside one of them.",
+    )
 
 
 class IndexSettings(_Group):
@@ -142,9 +148,75 @@ class MonitorSettings(_Group):
     )
 
 
+class OidcSettings(_Group):
+    """Single sign-on through Streamlit's OIDC login (``st.login``), for any OpenID provider."""
+
+    server_metadata_url: str | None = Field(
+        default=None, description="The provider's .well-known/openid-configuration URL."
+    )
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    redirect_uri: str | None = Field(
+        default=None, description="This dashboard's URL + /oauth2callback, as registered."
+    )
+    cookie_secret: SecretStr | None = Field(
+        default=None, description="Random string that signs the login cookie."
+    )
+    allowed_emails: list[str] = Field(
+        default_factory=list, description="Accounts let in; empty lets in every account."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.client_id is not None
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if self.enabled:
+            missing = [
+                name
+                for name in (
+                    "server_metadata_url",
+                    "client_secret",
+                    "redirect_uri",
+                    "cookie_secret",
+                )
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(
+                    "dashboard.oidc needs " + ", ".join(missing) + " besides client_id "
+                    "(SIMMIM_DASHBOARD__OIDC__<NAME>)"
+                )
+        return self
+
+
 class DashboardSettings(_Group):
     port: int = Field(default=8501, gt=0, lt=65536)
     password: SecretStr | None = Field(default=None, description="Required to view any page.")
+    proxy_user_header: str | None = Field(
+        default=None,
+        description="Trust this request header (e.g. X-Forwarded-User) set by an "
+        "authenticating reverse proxy; requests without it see no page.",
+    )
+    proxy_allowed_users: list[str] = Field(
+        default_factory=list, description="With proxy_user_header: users let in (empty: all)."
+    )
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    login_attempts: int = Field(
+        default=5, ge=1, description="Wrong passwords in a row before a session must wait."
+    )
+
+    @property
+    def auth_mode(self) -> Literal["proxy", "oidc", "password", "none"]:
+        """Which gate guards the pages; the most specific configured one wins."""
+        if self.proxy_user_header:
+            return "proxy"
+        if self.oidc.enabled:
+            return "oidc"
+        if self.password is not None:
+            return "password"
+        return "none"
 
 
 class Settings(BaseSettings):
@@ -241,8 +313,6 @@ def get_settings() -> Settings:
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
     """Settings as plain data with every secret (and any password in the DB URL) masked."""
-    from sqlalchemy.engine import make_url
-
     data = settings.model_dump(mode="json")  # SecretStr fields dump as "**********"
-    data["database"]["url"] = make_url(settings.database_url).render_as_string(hide_password=True)
+    data["database"]["url"] = mask_url(settings.database_url)
     return data

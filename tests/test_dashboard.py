@@ -12,11 +12,11 @@ from app.cli.dashboard_cmd import app_file
 
 pytest_plugins = ["tests.dashboard_fixtures"]
 PAGES = [
-    "pages/search.py",
-    "pages/trends.py",
-    "pages/alerts.py",
-    "pages/sources.py",
-    "pages/system.py",
+    "views/search.py",
+    "views/trends.py",
+    "views/alerts.py",
+    "views/sources.py",
+    "views/system.py",
 ]
 
 
@@ -45,7 +45,7 @@ def texts(at: AppTest) -> str:
 
 
 def test_search_finds_a_headline_and_explains_it(seeded_env: Path) -> None:
-    at = page("pages/search.py")
+    at = page("views/search.py")
     at.text_input[0].input("Fed raises interest rates by 25 basis points")
     at.radio(key="space").set_value("text")
     at.button[0].click()  # the form's submit button
@@ -61,7 +61,7 @@ def test_search_finds_a_headline_and_explains_it(seeded_env: Path) -> None:
 
 
 def test_search_filters_by_sentiment(seeded_env: Path) -> None:
-    at = page("pages/search.py")
+    at = page("views/search.py")
     at.text_input[0].input("Acme shares")
     at.radio(key="space").set_value("text")
     at.multiselect[2].set_value(["negative"])  # sources, topics, sentiment
@@ -72,7 +72,7 @@ def test_search_filters_by_sentiment(seeded_env: Path) -> None:
 
 
 def test_save_search_as_monitor(seeded_env: Path) -> None:
-    at = page("pages/search.py")
+    at = page("views/search.py")
     at.text_input[0].input("Bitcoin")
     at.button[0].click().run()
     at.text_input[1].input("crypto watch")
@@ -83,7 +83,7 @@ def test_save_search_as_monitor(seeded_env: Path) -> None:
 
 
 def test_trends_show_charts_and_bucket_items(seeded_env: Path) -> None:
-    at = page("pages/trends.py")
+    at = page("views/trends.py")
     at.selectbox[0].set_value("ticker").run()
     assert not at.exception
     charts = at.get("vega_lite_chart")
@@ -98,7 +98,7 @@ def test_alerts_acknowledge_changes_state(seeded_env: Path) -> None:
     from simmim.db import make_engine, session_factory, session_scope
     from simmim.settings import load_settings
 
-    at = page("pages/alerts.py")
+    at = page("views/alerts.py")
     shown = texts(at)
     assert "Volume spike in ticker ACME" in shown or "Negative news surge for ticker ACME" in shown
     assert len(at.get("image")) >= 1  # the alert chart
@@ -116,7 +116,7 @@ def test_rules_edit_and_create(seeded_env: Path) -> None:
     from simmim.db import make_engine
     from simmim.settings import load_settings
 
-    at = page("pages/alerts.py")
+    at = page("views/alerts.py")
     at.toggle[0].set_value(False)
     next(b for b in at.button if b.label == "Save rule").click().run()
     assert not at.exception
@@ -135,7 +135,7 @@ def test_sources_add_and_disable(seeded_env: Path, tmp_path: Path) -> None:
 
     folder = tmp_path / "pictures"
     folder.mkdir()
-    at = page("pages/sources.py")
+    at = page("views/sources.py")
     assert "newswire" in str(at.dataframe[0].value)
     at.text_input[0].input(str(folder))
     at.selectbox[1].set_value("folder")
@@ -150,7 +150,7 @@ def test_sources_add_and_disable(seeded_env: Path, tmp_path: Path) -> None:
 
 
 def test_system_page(seeded_env: Path) -> None:
-    at = page("pages/system.py")
+    at = page("views/system.py")
     shown = texts(at)
     assert "simmim-tiny" in shown and "sqlite" in shown
     assert len(at.dataframe) == 2  # indexes, recent job runs
@@ -175,7 +175,7 @@ def test_empty_data_dir_shows_what_to_do(
 
 
 def test_unmigrated_database_is_explained(tmp_path: Path) -> None:
-    at = page("pages/trends.py")
+    at = page("views/trends.py")
     assert "simmim init" in texts(at)
 
 
@@ -190,3 +190,72 @@ def test_password_gate(seeded_env: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     at.text_input[0].input("s3cret").run()
     assert not at.exception
     assert "Search" in [t.value for t in at.title]
+
+
+def test_password_attempts_are_limited_and_logged(
+    seeded_env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", "s3cret")
+    monkeypatch.setenv("SIMMIM_DASHBOARD__LOGIN_ATTEMPTS", "3")
+    at = app()
+    with caplog.at_level("WARNING", logger="simmim.dashboard.auth"):
+        for attempt in range(3):
+            at.text_input[0].input(f"guess-{attempt}").run()
+            assert "Wrong password." in texts(at)
+        at.text_input[0].input("s3cret").run()  # right, but inside the wait after 3 failures
+    assert "Too many wrong passwords" in texts(at)
+    assert "Search" not in [t.value for t in at.title]
+    failures = [r.getMessage() for r in caplog.records if "wrong password" in r.getMessage()]
+    assert len(failures) == 3
+    assert all("guess-" not in r.getMessage() for r in caplog.records), "typed text never logged"
+
+
+def test_a_changed_password_logs_sessions_out(
+    seeded_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", "first")
+    at = app()
+    at.text_input[0].input("first").run()
+    assert "Search" in [t.value for t in at.title]
+    monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", "second")
+    at.run()
+    assert "Search" not in [t.value for t in at.title]
+    assert [t.value for t in at.title] == ["SimMIM"]
+
+
+def test_single_sign_on_shows_only_the_login_button(
+    seeded_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "SERVER_METADATA_URL": "https://login.example.org/.well-known/openid-configuration",
+        "CLIENT_ID": "simmim",
+        "CLIENT_SECRET": "x",
+        "REDIRECT_URI": "https://dash.example.org/oauth2callback",
+        "COOKIE_SECRET": "y",
+    }.items():
+        monkeypatch.setenv(f"SIMMIM_DASHBOARD__OIDC__{name}", value)
+    at = app()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Log in with single sign-on"]
+    assert "newswire" not in texts(at) and not at.dataframe
+
+
+def test_sources_page_masks_credentials(seeded_env: Path) -> None:
+    from simmim.db import make_engine, session_factory, session_scope
+    from simmim.models import Source, SourceKind
+
+    engine = make_engine(f"sqlite:///{seeded_env / 'simmim.db'}")
+    with session_scope(session_factory(engine)) as session:
+        session.add(
+            Source(
+                name="private feed",
+                kind=SourceKind.RSS,
+                location="https://desk:PW-h0rse@feeds.example.org/x.xml?token=TOK-staple",
+                last_error="http 401: https://desk:PW-h0rse@feeds.example.org/x.xml",
+            )
+        )
+    engine.dispose()
+    at = page("views/sources.py")
+    table = at.dataframe[0].value.to_csv()
+    assert "feeds.example.org" in table
+    assert "PW-h0rse" not in table and "TOK-staple" not in table

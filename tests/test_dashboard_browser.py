@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-
-from tests.smtp_server import free_port
 
 pytest_plugins = ["tests.dashboard_fixtures"]
 CHROMIUM = os.environ.get("SIMMIM_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -37,30 +31,10 @@ def _browser_available() -> bool:
 
 @pytest.fixture
 def dashboard_url(seeded_env: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "simmim"), "dashboard", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"dashboard did not start: {output[-2000:]}")
-            time.sleep(0.3)
+    from tests.streamlit_client import dashboard_process
+
+    with dashboard_process() as url:  # stopped, with its Streamlit child, even on failure
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def _settle(page) -> None:  # type: ignore[no-untyped-def]
@@ -114,3 +88,38 @@ def test_every_page_in_chromium(dashboard_url: str, tmp_path: Path) -> None:
         target.mkdir(parents=True, exist_ok=True)
         for shot in shots.iterdir():
             shutil.copy(shot, target / f"dashboard-{shot.name}")
+
+
+@pytest.fixture
+def guarded_dashboard_url(seeded_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from tests.streamlit_client import dashboard_process
+
+    monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", "browser-s3cret")
+    with dashboard_process() as url:
+        yield url
+
+
+@pytest.mark.skipif(
+    not _browser_available() and os.environ.get("CI") != "true",
+    reason="Chromium not installed (apt install chromium); CI installs it",
+)
+def test_every_page_asks_for_the_password_in_chromium(guarded_dashboard_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        for name, (path, marker) in PAGES.items():
+            page.goto(f"{guarded_dashboard_url}/{path}")
+            page.get_by_label("Password", exact=True).wait_for(timeout=90_000)
+            _settle(page)
+            body = page.inner_text("body")
+            assert marker not in body, f"{name}: page content shown without logging in"
+            assert "newswire" not in body and "ACME" not in body, name
+        page.get_by_label("Password", exact=True).fill("browser-s3cret")
+        page.get_by_label("Password", exact=True).press("Enter")
+        # The last page asked for (system) opens once logged in: deep links survive the login.
+        page.get_by_text(PAGES["system"][1]).first.wait_for(timeout=90_000)
+        page.goto(f"{guarded_dashboard_url}/sources")  # a new page load is a new session
+        page.get_by_label("Password", exact=True).wait_for(timeout=90_000)
+        browser.close()

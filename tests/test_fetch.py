@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 from datetime import UTC, datetime
 
@@ -11,7 +12,7 @@ import pytest
 
 from indexer.net.errors import FetchError, RefusedAddress
 from indexer.net.fetcher import HTML_TYPES, IMAGE_TYPES, Fetcher, retry_after_seconds
-from indexer.net.guard import AddressPolicy
+from indexer.net.guard import AddressPolicy, embedded_ipv4
 from indexer.net.politeness import HostLimiter
 from indexer.urls import canonical_url
 from simmim.settings import CrawlerSettings
@@ -227,6 +228,34 @@ def test_redirects_followed_and_loops_refused(http_server: LocalServer) -> None:
 def test_address_policy_refuses(address: str, why: str) -> None:
     with pytest.raises(RefusedAddress, match=why):
         AddressPolicy().check(address)
+
+
+@pytest.mark.parametrize(
+    ("address", "inner", "why"),
+    [
+        ("2002:a9fe:a9fe::1", "169.254.169.254", "link-local"),  # 6to4
+        ("2002:7f00:1::", "127.0.0.1", "loopback"),
+        ("2002:c0a8:101::1", "192.168.1.1", "private"),
+        ("64:ff9b::a9fe:a9fe", "169.254.169.254", "link-local"),  # NAT64, well-known prefix
+        ("64:ff9b::7f00:1", "127.0.0.1", "loopback"),
+        ("64:ff9b:1:a9fe:a9:fe00::", "169.254.169.254", "link-local"),  # NAT64, local /48
+        ("2001:0:4136:e378:8000:63bf:5601:5601", "169.254.169.254", "link-local"),  # Teredo
+        ("::a9fe:a9fe", "169.254.169.254", "link-local"),  # IPv4-compatible
+        ("::7f00:1", "127.0.0.1", "loopback"),
+        ("::ffff:a9fe:a9fe", "169.254.169.254", "link-local"),  # IPv4-mapped
+        ("2001:db8::5efe:a9fe:a9fe", "169.254.169.254", "link-local"),  # ISATAP
+        ("2606:4700::200:5efe:a00:1", "10.0.0.1", "private"),  # ISATAP, global prefix
+    ],
+)  # fmt: skip
+def test_embedded_ipv4_is_checked_too(address: str, inner: str, why: str) -> None:
+    assert ipaddress.ip_address(inner) in embedded_ipv4(ipaddress.IPv6Address(address))
+    with pytest.raises(RefusedAddress, match=why):
+        AddressPolicy().check(address)
+
+
+def test_embedded_public_ipv4_behind_a_public_prefix_passes() -> None:
+    AddressPolicy().check("2002:0808:0808::1")  # 6to4 of 8.8.8.8
+    AddressPolicy().check("2606:4700::5efe:808:808")  # ISATAP-shaped, 8.8.8.8 inside
 
 
 def test_address_policy_allows_public_and_what_settings_permit() -> None:

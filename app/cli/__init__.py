@@ -25,6 +25,7 @@ from app.cli import (
 from app.cli.context import CliState, err_console
 from simmim.errors import SimmimError
 from simmim.logs import configure_logging
+from simmim.redact import mask_text
 
 __all__ = ["app", "main"]
 
@@ -77,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SimmimError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {mask_text(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -86,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             raise
         err_console.print(
-            f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc} "
+            f"[bold red]unexpected error:[/] {type(exc).__name__}: {mask_text(str(exc))} "
             "(rerun with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,

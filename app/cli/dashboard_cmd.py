@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from app.cli.context import err_console, state
+from simmim.settings import OidcSettings
 
 app = typer.Typer()  # merged into the root app by app.cli
+
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
 
 
 def app_file() -> Path:
@@ -21,8 +26,10 @@ def app_file() -> Path:
     return Path(dashboard.__file__).parent / "app.py"
 
 
-def streamlit_command(port: int, *, address: str = "localhost") -> list[str]:
-    return [
+def streamlit_command(
+    port: int, *, address: str = "localhost", secrets_file: Path | None = None
+) -> list[str]:
+    command = [
         sys.executable,
         "-m",
         "streamlit",
@@ -39,6 +46,57 @@ def streamlit_command(port: int, *, address: str = "localhost") -> list[str]:
         "--client.toolbarMode",
         "minimal",
     ]
+    if secrets_file is not None:
+        command += ["--secrets.files", str(secrets_file)]
+    return command
+
+
+def write_oidc_secrets(oidc: OidcSettings, folder: Path) -> Path:
+    """Streamlit's st.login reads its provider from secrets: write them from our settings,
+    readable by this user only."""
+    assert oidc.client_secret is not None and oidc.cookie_secret is not None
+
+    def quoted(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [
+        "[auth]",
+        f"redirect_uri = {quoted(oidc.redirect_uri or '')}",
+        f"cookie_secret = {quoted(oidc.cookie_secret.get_secret_value())}",
+        f"client_id = {quoted(oidc.client_id or '')}",
+        f"client_secret = {quoted(oidc.client_secret.get_secret_value())}",
+        f"server_metadata_url = {quoted(oidc.server_metadata_url or '')}",
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "dashboard-secrets.toml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)  # also when the file existed with wider rights
+    return path
+
+
+def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
+    """Run Streamlit as a child; SIGINT/SIGTERM to us go to it, and we wait for it to end."""
+    child = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # forwarded already; keep waiting for the child
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 @app.command("dashboard")
@@ -63,13 +121,20 @@ def dashboard_command(
     env = dict(os.environ)
     if cli.config_file is not None:
         env["SIMMIM_CONFIG"] = str(cli.config_file.resolve())
-    if settings.dashboard.password is None and address not in ("localhost", "127.0.0.1"):
+    mode = settings.dashboard.auth_mode
+    if mode == "none" and address not in LOCAL_ADDRESSES:
         err_console.print(
             "warning: listening beyond localhost without SIMMIM_DASHBOARD__PASSWORD set"
         )
+    if mode == "proxy" and address not in LOCAL_ADDRESSES:
+        err_console.print(
+            f"warning: trusting the {settings.dashboard.proxy_user_header} header while "
+            f"listening on {address}: anyone who reaches this port directly can set it; "
+            "listen on localhost behind the proxy"
+        )
+    secrets_file = (
+        write_oidc_secrets(settings.dashboard.oidc, settings.data_dir) if mode == "oidc" else None
+    )
     err_console.print(f"dashboard on http://{address}:{chosen} (Ctrl-C stops it)")
-    try:
-        code = subprocess.call(streamlit_command(chosen, address=address), env=env)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    command = streamlit_command(chosen, address=address, secrets_file=secrets_file)
+    raise typer.Exit(run_until_stopped(command, env))

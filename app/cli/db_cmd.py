@@ -8,6 +8,7 @@ import typer
 
 from app.cli.context import console, state
 from simmim import migrations
+from simmim.redact import mask_url
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -40,7 +41,7 @@ def downgrade(
     cli = state(ctx)
     if not yes:
         typer.confirm(
-            f"Downgrade {cli.engine.url.render_as_string(hide_password=True)} to {revision}?",
+            f"Downgrade {mask_url(cli.engine.url.render_as_string(hide_password=False))} to {revision}?",
             abort=True,
         )
     before = migrations.current_revision(cli.engine)
@@ -56,5 +57,5 @@ def current(ctx: typer.Context) -> None:
     head = migrations.head_revision(cli.settings.database_url)
     status = "up to date" if revision == head else f"behind head {head}: run `simmim db upgrade`"
     console.print(
-        f"{cli.engine.url.render_as_string(hide_password=True)}: {revision or 'empty'} ({status})"
+        f"{mask_url(cli.engine.url.render_as_string(hide_password=False))}: {revision or 'empty'} ({status})"
     )

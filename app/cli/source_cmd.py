@@ -10,6 +10,7 @@ from rich.progress import Progress
 from app.cli.context import console, new_table, ready_state
 from simmim.db import session_factory, session_scope
 from simmim.models import SourceKind
+from simmim.redact import mask_text
 from simmim.timefmt import ago
 
 app = typer.Typer()  # merged into the root app by app.cli
@@ -36,7 +37,14 @@ def add(
 
     cli = ready_state(ctx)
     with session_scope(session_factory(cli.engine)) as session:
-        source = add_source(session, location, kind, every_s=parse_every(every), name=name)
+        source = add_source(
+            session,
+            location,
+            kind,
+            every_s=parse_every(every),
+            name=name,
+            local_roots=cli.settings.crawler.local_roots,
+        )
         console.print(f"added source {source.id} {source.name!r} ({kind.value}, every {every})")
 
 
@@ -59,7 +67,7 @@ def list_(ctx: typer.Context) -> None:
                 str(items),
                 ago(source.last_success_at),
                 str(source.consecutive_failures),
-                (source.last_error or "-")[:60],
+                mask_text(source.last_error or "-")[:60],
                 ago(source.next_due_at) if source.enabled else "-",
             )
     console.print(table)

@@ -18,8 +18,19 @@ class AddressPolicy:
 
     def check(self, address: str) -> None:
         ip = ipaddress.ip_address(address)
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
+        if isinstance(ip, ipaddress.IPv6Address):
+            # An IPv6 address that carries an IPv4 one reaches that IPv4 host through a
+            # relay or translator: judge the inner address as well as the outer one.
+            for inner in embedded_ipv4(ip):
+                try:
+                    self._check_one(inner)
+                except RefusedAddress as exc:
+                    raise RefusedAddress(f"{ip} embeds {exc.detail}") from None
+            if ip.ipv4_mapped is not None:
+                return  # judged as IPv4 above; the outer form is not a network of its own
+        self._check_one(ip)
+
+    def _check_one(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
         if ip.is_loopback:
             if not self.allow_loopback:
                 raise RefusedAddress(f"{ip} is a loopback address")
@@ -39,6 +50,33 @@ class AddressPolicy:
 
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215, local-use translators
+_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible form
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: mapped, compatible, 6to4, Teredo (server
+    and client), NAT64 (well-known and local-use prefixes) and ISATAP."""
+    value = int(ip)
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _COMPATIBLE and value > 1:  # not :: or ::1, which are judged as they are
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _NAT64_WELL_KNOWN:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if ip in _NAT64_LOCAL:  # a /48 prefix: bits 48-63 and 72-87 (RFC 6052 section 2.2)
+        high = (value >> 64) & 0xFFFF
+        low = (value >> 40) & 0xFFFF
+        found.append(ipaddress.IPv4Address((high << 16) | low))
+    if (value >> 32) & 0xFDFFFFFF == 0x00005EFE:  # ISATAP interface id (::0:5efe / ::200:5efe)
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    return found
 
 
 async def check_url(url: str, policy: AddressPolicy) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from indexer.net.errors import FetchError
 from indexer.net.fetcher import Fetcher
 from simmim.models import Source
 
@@ -25,6 +26,7 @@ class Candidate:
     published_at: datetime | None = None
     image_url: str | None = None  # fetched by the crawler
     image_path: Path | None = None  # read from disk
+    image_error: FetchError | None = None  # the image was refused before any read; text stays
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from PIL import Image
 
+from indexer.local_files import confine, local_source_path, read_capped, require_regular
 from indexer.net.errors import FetchError
 from indexer.net.fetcher import Fetcher
 from indexer.sources.base import Candidate, ReadResult, Rejected
@@ -32,33 +35,60 @@ def _exif_time(path: Path) -> datetime | None:
         return None
 
 
-def _sidecar(path: Path) -> tuple[dict[str, str], str | None]:
-    """Caption fields from photo.txt (all text) or photo.json (title/text/caption/url/author)."""
+SIDECAR_MAX_BYTES = 1 << 20
+
+
+def _sidecar(path: Path, root: Path, roots: Sequence[Path]) -> tuple[dict[str, str], str | None]:
+    """Caption fields from photo.txt (all text) or photo.json (title/text/caption/url/author).
+
+    Sidecars are confined like the pictures: a ``photo.txt`` that links to ``/etc/shadow``
+    is refused, not read into a caption.
+    """
     txt, js = path.with_suffix(".txt"), path.with_suffix(".json")
-    if js.is_file():
+    for sidecar in (js, txt):
+        if not sidecar.exists() and not sidecar.is_symlink():
+            continue
         try:
-            data = json.loads(js.read_text(encoding="utf-8"))
+            data = read_capped(confine(sidecar, root, roots), SIDECAR_MAX_BYTES)
+        except FetchError as exc:
+            return {}, f"{sidecar.name}: {exc.reason}: {exc.detail}"
+        if sidecar is txt:
+            return {"text": data.decode("utf-8", errors="replace").strip()}, None
+        try:
+            fields = json.loads(data.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return {}, f"{js.name}: not valid JSON ({exc})"
-        if not isinstance(data, dict):
+        if not isinstance(fields, dict):
             return {}, f"{js.name}: expected an object"
-        return {k: str(v) for k, v in data.items() if isinstance(v, str | int | float)}, None
-    if txt.is_file():
-        return {"text": txt.read_text(encoding="utf-8", errors="replace").strip()}, None
+        return {k: str(v) for k, v in fields.items() if isinstance(v, str | int | float)}, None
     return {}, None
 
 
+def _pictures(root: Path) -> list[Path]:
+    """Every picture below ``root`` by name, without descending into linked folders."""
+    found = []
+    for folder, subfolders, files in os.walk(root, followlinks=False):
+        subfolders.sort()
+        found += [Path(folder) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(found)
+
+
 async def read_folder(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
-    root = Path(source.location).expanduser()
+    roots = fetcher.settings.local_roots
+    root = local_source_path(source.location, roots)
     if not root.is_dir():
         raise FetchError("missing folder", f"{root} is not a folder", url=str(root))
     records: list[Candidate | Rejected] = []
-    for path in sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    ):
+    for path in _pictures(root):
         if len(records) >= limit:
             break
-        fields, problem = _sidecar(path)
+        try:
+            real = confine(path, root, roots)
+            info = require_regular(real)
+        except FetchError as exc:
+            records.append(Rejected(str(path), exc.reason, exc.detail))
+            continue
+        fields, problem = _sidecar(path, root, roots)
         if problem:
             records.append(Rejected(str(path), "bad sidecar", problem))
         caption = fields.get("text") or fields.get("caption")
@@ -71,8 +101,8 @@ async def read_folder(source: Source, fetcher: Fetcher, limit: int) -> ReadResul
                 title=fields.get("title"),
                 text=caption,
                 author=fields.get("author"),
-                published_at=_exif_time(path) or datetime.fromtimestamp(path.stat().st_mtime, UTC),
-                image_path=path,
+                published_at=_exif_time(real) or datetime.fromtimestamp(info.st_mtime, UTC),
+                image_path=real,
             )
         )
     return ReadResult(records)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from indexer.local_files import confine, local_source_path, read_capped
 from indexer.net.errors import FetchError
 from indexer.net.fetcher import JSONL_TYPES, Fetcher
 from indexer.sources.base import Candidate, ReadResult, Rejected, decode_text
@@ -32,7 +34,9 @@ def parse_time(value: Any) -> datetime | None:
     raise ValueError(f"unsupported time {value!r}")
 
 
-def _record(line: str, number: int, origin: str, base: Path | None) -> Candidate | Rejected:
+def _record(
+    line: str, number: int, origin: str, base: Path | None, roots: Sequence[Path] = ()
+) -> Candidate | Rejected:
     where = f"{origin} line {number}"
     try:
         data = json.loads(line)
@@ -77,8 +81,10 @@ def _record(line: str, number: int, origin: str, base: Path | None) -> Candidate
         if image.startswith(("http://", "https://")):
             candidate.image_url = image
         elif base is not None:
-            path = Path(image).expanduser()
-            candidate.image_path = path if path.is_absolute() else base / path
+            try:
+                candidate.image_path = confine(image, base, roots)
+            except FetchError as exc:  # the post keeps its text; the reason is recorded
+                candidate.image_error = exc
         else:
             return Rejected(where, "bad image", f"relative image path {image!r} in a remote dump")
     return candidate
@@ -86,6 +92,7 @@ def _record(line: str, number: int, origin: str, base: Path | None) -> Candidate
 
 async def read_jsonl(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
     location = source.location
+    roots = fetcher.settings.local_roots
     if location.startswith(("http://", "https://")):
         response = await fetcher.get(location, accept=JSONL_TYPES)
         body, base, origin = (
@@ -94,22 +101,16 @@ async def read_jsonl(source: Source, fetcher: Fetcher, limit: int) -> ReadResult
             canonical_url(location),
         )
     else:
-        path = Path(location).expanduser()
-        if not path.is_file():
-            raise FetchError("missing file", f"{path} does not exist", url=str(path))
-        if path.stat().st_size > fetcher.settings.max_bytes:
-            raise FetchError(
-                "too large", f"{path} is over {fetcher.settings.max_bytes} bytes", url=str(path)
-            )
+        path = local_source_path(location, roots)
         body, base, origin = (
-            decode_text(path.read_bytes(), None),
+            decode_text(read_capped(path, fetcher.settings.max_bytes), None),
             path.parent,
-            path.resolve().as_uri(),
+            path.as_uri(),
         )
     records: list[Candidate | Rejected] = []
     for number, line in enumerate(body.splitlines(), start=1):
         if line.strip():
-            records.append(_record(line, number, origin, base))
+            records.append(_record(line, number, origin, base, roots))
             if len(records) >= limit:
                 break
     return ReadResult(records)

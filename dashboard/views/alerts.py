@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import common
 
+common.require_access()  # before anything else: no data without access
 st.title("Alerts")
 if not common.database_ready():
     st.stop()

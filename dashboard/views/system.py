@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy.engine import make_url
 
 from dashboard import common
+from simmim.redact import mask_url
 
+common.require_access()  # before anything else: no data without access
 st.title("System")
 settings = common.settings()
 
@@ -30,7 +31,7 @@ with c1:
     st.caption(f"available accelerator: {device}")
 with c2:
     st.subheader("Storage")
-    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    url = mask_url(settings.database_url)
     st.markdown(f"- database `{url}`\n- data directory `{settings.data_dir}`")
 
 st.subheader("Indexes")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import common
 
+common.require_access()  # before anything else: no data without access
 st.title("Sources")
 if not common.database_ready():
     st.stop()
@@ -17,6 +18,7 @@ from indexer.source_admin import (  # noqa: E402
     set_source_enabled,
 )
 from simmim.models import SourceKind  # noqa: E402
+from simmim.redact import mask_text, mask_url  # noqa: E402
 from simmim.timefmt import ago  # noqa: E402
 
 with common.session() as session:
@@ -25,11 +27,11 @@ with common.session() as session:
             "id": s.id,
             "name": s.name,
             "kind": s.kind.value,
-            "location": s.location,
+            "location": mask_url(s.location),
             "items": count,
             "enabled": s.enabled,
             "last success": ago(s.last_success_at),
-            "last error": (s.last_error or "")[:120],
+            "last error": mask_text(s.last_error or "")[:120],
             "failures": s.consecutive_failures,
             "next due": ago(s.next_due_at),
         }
@@ -69,6 +71,7 @@ with st.form("add-source"):
                     SourceKind(kind),
                     every_s=parse_every(every),
                     name=name.strip() or None,
+                    local_roots=common.settings().crawler.local_roots,
                 )
                 return f"Added source {source.id} {source.name!r}; it is crawled on the next cycle."
 

@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import common
 from simmim.clock import utcnow
 
+common.require_access()  # before anything else: no data without access
 KINDS = {
     "topic": "Topics",
     "ticker": "Tickers",

@@ -12,6 +12,7 @@ from dashboard import common
 from simmim.clock import utcnow
 from simmim.paths import DataLayout
 
+common.require_access()  # before anything else: no data without access
 SPACE_LABELS = {
     "fused": "posts matching this (image and text together)",
     "image": "images matching this",
