@@ -58,6 +58,9 @@ class SourceOutcome:
     # conditional-GET validators to keep for the next crawl (used when ok)
     etag: str | None = None
     last_modified: str | None = None
+    # where the next crawl goes on, and how much is left (dumps and folders)
+    cursor: dict[str, object] | None = None
+    remaining: int | None = None
 
     def fail(self, where: str, reason: str, detail: str) -> None:
         self.failed += 1
@@ -174,10 +177,13 @@ class ItemWriter:
                     stored.height,
                 )
                 item.image_phash = stored.phash
-            if problems:
-                item.error = "; ".join(problems)
             if not has_text and item.image_sha256 is None:
                 item.status = ItemStatus.FAILED  # nothing left to index
+                if not problems:
+                    problems.append("nothing to index: no title, text or image")
+                    outcome.note(candidate.where, "nothing to index", problems[0])
+            if problems:
+                item.error = "; ".join(problems)
             session.add(item)
             try:
                 session.flush()
@@ -234,6 +240,7 @@ async def crawl_source(
         outcome.note(source.location, exc.reason, exc.detail)
         return outcome
     outcome.etag, outcome.last_modified = result.etag, result.last_modified
+    outcome.cursor, outcome.remaining = result.cursor, result.remaining
     outcome.not_modified = result.not_modified
     candidates: list[Candidate] = []
     for record in result.records:
@@ -274,6 +281,7 @@ def _record(
             source.consecutive_failures = 0
             source.next_due_at = now + timedelta(seconds=source.every_s)
             source.http_etag, source.http_last_modified = outcome.etag, outcome.last_modified
+            source.read_cursor, source.read_remaining = outcome.cursor, outcome.remaining
         else:
             source.consecutive_failures += 1
             source.last_error, source.last_error_at = outcome.error, now

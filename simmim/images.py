@@ -7,7 +7,8 @@ import warnings
 from pathlib import Path
 from typing import TypeAlias
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageOps
 
 ImageInput: TypeAlias = str | Path | bytes | Image.Image
 
@@ -25,7 +26,7 @@ def open_image(
     size asked for), which is much cheaper than decoding full size and resizing.
     """
     if isinstance(source, Image.Image):
-        return _checked(source, max_pixels).convert("RGB")
+        return to_rgb(_checked(source, max_pixels))
     try:
         stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -37,13 +38,29 @@ def open_image(
             _checked(image, max_pixels)
             if draft_size is not None and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
-            return image.convert("RGB")  # forces the full decode inside the guard
+            return to_rgb(image)  # forces the full decode inside the guard
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(f"image too large: {exc}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"not a readable image: {exc}") from exc
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Upright 8-bit RGB, as a viewer would show it.
+
+    The EXIF orientation is applied (a phone photo stored sideways is embedded upright), and
+    16/32-bit greyscale is scaled to 8 bits by its own range: PIL's plain ``convert`` clips
+    it, which turns a 16-bit PNG almost entirely white.
+    """
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        low, high = float(pixels.min()), float(pixels.max())
+        scale = 255.0 / (high - low) if high > low else 0.0
+        image = Image.fromarray(((pixels - low) * scale).astype(np.uint8), mode="L")
+    return image.convert("RGB")
 
 
 def _checked(image: Image.Image, max_pixels: int) -> Image.Image:

@@ -99,6 +99,11 @@ class Source(Base):
     http_etag: Mapped[str | None] = mapped_column(String(512))
     http_last_modified: Mapped[str | None] = mapped_column(String(128))
 
+    # Where the next crawl of a dump or folder goes on (reader-defined; None: the start),
+    # and how many records were left after the last crawl's cap (None: unknown or none).
+    read_cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    read_remaining: Mapped[int | None] = mapped_column(Integer)
+
     items: Mapped[list[Item]] = relationship(
         back_populates="source", cascade="all, delete-orphan", passive_deletes=True
     )

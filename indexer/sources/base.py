@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,37 @@ class ReadResult:
     not_modified: bool = False
     etag: str | None = None
     last_modified: str | None = None
+    cursor: dict[str, Any] | None = None  # saved on the source once the crawl succeeds
+    remaining: int | None = None  # records past this crawl's cap, for the next crawls
+
+
+def isolated(where: str, build: Callable[[], Candidate | Rejected]) -> Candidate | Rejected:
+    """One record's surprise (an overflowing time, a URL with a bad port, JSON nested too
+    deep, a picture that is a bomb) becomes that record's reason, never the source's."""
+    try:
+        return build()
+    except RecursionError:
+        return Rejected(where, "unreadable record", "nested too deeply")
+    except Exception as exc:
+        return Rejected(where, "unreadable record", f"{type(exc).__name__}: {exc}"[:300])
+
+
+def decode_line(raw: bytes, charset: str | None = None) -> tuple[str, bool]:
+    """One line of a dump, decoded on its own: the declared charset, else UTF-8; a line that
+    is neither is read as Windows-1252 (the usual legacy export), this line only, so one
+    stray byte never turns the good lines into mojibake. Returns the text and whether the
+    fallback was needed."""
+    for encoding in (charset, "utf-8"):
+        if not encoding:
+            continue
+        try:
+            return raw.decode(encoding), False
+        except (LookupError, UnicodeDecodeError):
+            continue
+    try:
+        return raw.decode("cp1252"), True
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), True
 
 
 class SourceReader(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from PIL import Image
 from indexer.local_files import confine, local_source_path, read_capped, require_regular
 from indexer.net.errors import FetchError
 from indexer.net.fetcher import Fetcher
-from indexer.sources.base import Candidate, ReadResult, Rejected
+from indexer.sources.base import Candidate, ReadResult, Rejected, isolated
 from simmim.models import Source
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
@@ -22,10 +23,10 @@ EXIF_DATETIME_ORIGINAL, EXIF_DATETIME = 36867, 306
 
 def _exif_time(path: Path) -> datetime | None:
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only: no pixels are decoded
             exif = image.getexif()
             value = exif.get_ifd(0x8769).get(EXIF_DATETIME_ORIGINAL) or exif.get(EXIF_DATETIME)
-    except (OSError, ValueError, SyntaxError):
+    except Exception:  # a time is optional: a bomb, a truncated or odd file just has none
         return None
     if not value:
         return None
@@ -74,26 +75,43 @@ def _pictures(root: Path) -> list[Path]:
 
 
 async def read_folder(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
+    """Up to ``limit`` pictures in name order, after the last one the previous crawl read
+    (``source.read_cursor``); at the end of the folder the next crawl starts over, so
+    pictures added anywhere are found (the known ones are skipped as duplicates)."""
     roots = fetcher.settings.local_roots
     root = local_source_path(source.location, roots)
     if not root.is_dir():
         raise FetchError("missing folder", f"{root} is not a folder", url=str(root))
+    pictures = await asyncio.to_thread(_pictures, root)
+    after = str((source.read_cursor or {}).get("after", ""))
+    todo = [p for p in pictures if str(p.relative_to(root)) > after] if after else pictures
     records: list[Candidate | Rejected] = []
-    for path in _pictures(root):
+    taken = 0
+    for path in todo:
         if len(records) >= limit:
             break
-        try:
-            real = confine(path, root, roots)
-            info = require_regular(real)
-        except FetchError as exc:
-            records.append(Rejected(str(path), exc.reason, exc.detail))
-            continue
-        fields, problem = _sidecar(path, root, roots)
-        if problem:
-            records.append(Rejected(str(path), "bad sidecar", problem))
-        caption = fields.get("text") or fields.get("caption")
-        records.append(
-            Candidate(
+        taken += 1
+        records.extend(await asyncio.to_thread(_read_picture, path, root, roots))
+    left = len(todo) - taken
+    cursor = {"after": str(todo[taken - 1].relative_to(root))} if left and taken else None
+    return ReadResult(records, cursor=cursor, remaining=left)
+
+
+def _read_picture(path: Path, root: Path, roots: Sequence[Path]) -> list[Candidate | Rejected]:
+    try:
+        real = confine(path, root, roots)
+        info = require_regular(real)
+    except FetchError as exc:
+        return [Rejected(str(path), exc.reason, exc.detail)]
+    out: list[Candidate | Rejected] = []
+    fields, problem = _sidecar(path, root, roots)
+    if problem:
+        out.append(Rejected(str(path), "bad sidecar", problem))
+    caption = fields.get("text") or fields.get("caption")
+    out.append(
+        isolated(
+            str(path),
+            lambda: Candidate(
                 where=str(path),
                 key=path.resolve().as_uri(),
                 url=fields.get("url"),
@@ -103,6 +121,7 @@ async def read_folder(source: Source, fetcher: Fetcher, limit: int) -> ReadResul
                 author=fields.get("author"),
                 published_at=_exif_time(real) or datetime.fromtimestamp(info.st_mtime, UTC),
                 image_path=real,
-            )
+            ),
         )
-    return ReadResult(records)
+    )
+    return out

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from indexer.local_files import confine, local_source_path, read_capped
 from indexer.net.errors import FetchError
 from indexer.net.fetcher import JSONL_TYPES, Fetcher
-from indexer.sources.base import Candidate, ReadResult, Rejected, decode_text
+from indexer.sources.base import Candidate, ReadResult, Rejected, decode_line, isolated
 from indexer.urls import canonical_url
 from simmim.models import Source
 
@@ -42,6 +44,8 @@ def _record(
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         return Rejected(where, "malformed JSON", exc.msg)
+    except ValueError as exc:  # an integer of thousands of digits
+        return Rejected(where, "malformed JSON", str(exc)[:300])
     if not isinstance(data, dict):
         return Rejected(where, "malformed JSON", "a line must hold one object")
     text, image = data.get("text"), data.get("image")
@@ -51,8 +55,8 @@ def _record(
         return Rejected(where, "empty post", "needs 'text' or 'image'")
     try:
         published = parse_time(data.get("time"))
-    except ValueError as exc:
-        return Rejected(where, "bad time", str(exc))
+    except (ValueError, OverflowError, OSError) as exc:  # 1e20, Infinity, 20 digits
+        return Rejected(where, "bad time", f"{data.get('time')!r}: {exc}"[:300])
     url = data.get("url") if isinstance(data.get("url"), str) else None
     post_id = data.get("id")
     key = (
@@ -90,27 +94,50 @@ def _record(
     return candidate
 
 
+HEAD_BYTES = 4096  # a dump whose first bytes change is a new dump: read it from the start
+BOM = b"\xef\xbb\xbf"
+
+
 async def read_jsonl(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
+    """Up to ``limit`` records from where the last crawl stopped (``source.read_cursor``):
+    a dump larger than that arrives over several crawls. After the last line the next pass
+    starts over, so lines added or changed anywhere are found (known ones are duplicates,
+    skipped before any download)."""
     location = source.location
     roots = fetcher.settings.local_roots
+    charset = None
     if location.startswith(("http://", "https://")):
         response = await fetcher.get(location, accept=JSONL_TYPES)
-        body, base, origin = (
-            decode_text(response.content, response.charset),
+        data, base, origin, charset = (
+            response.content,
             None,
             canonical_url(location),
+            response.charset,
         )
     else:
         path = local_source_path(location, roots)
-        body, base, origin = (
-            decode_text(read_capped(path, fetcher.settings.max_bytes), None),
-            path.parent,
-            path.as_uri(),
-        )
+        data = await asyncio.to_thread(read_capped, path, fetcher.settings.max_bytes)
+        base, origin = path.parent, path.as_uri()
+    lines = data.removeprefix(BOM).split(b"\n")
+    head = hashlib.sha256(data[:HEAD_BYTES]).hexdigest()
+    cursor = source.read_cursor or {}
+    start = int(cursor.get("line", 0)) if cursor.get("head") == head else 0
+    if start > len(lines):  # the dump shrank: it is another dump now
+        start = 0
     records: list[Candidate | Rejected] = []
-    for number, line in enumerate(body.splitlines(), start=1):
-        if line.strip():
-            records.append(_record(line, number, origin, base, roots))
-            if len(records) >= limit:
-                break
-    return ReadResult(records)
+    number = start
+    while number < len(lines) and len(records) < limit:
+        raw = lines[number]
+        number += 1
+        if not raw.strip():
+            continue
+        line, replaced = decode_line(raw, charset)
+        record = isolated(
+            f"{origin} line {number}", partial(_record, line, number, origin, base, roots)
+        )
+        if replaced and isinstance(record, Candidate):
+            record.extra["warning"] = "not UTF-8: this line was read as Windows-1252"
+        records.append(record)
+    remaining = sum(1 for raw in lines[number:] if raw.strip())
+    cursor = {"line": number, "head": head} if remaining else None
+    return ReadResult(records, cursor=cursor, remaining=remaining)

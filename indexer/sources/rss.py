@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import feedparser
 
 from indexer.net.errors import FetchError
 from indexer.net.fetcher import FEED_TYPES, Fetcher
-from indexer.sources.base import Candidate, ReadResult, Rejected
+from indexer.sources.base import Candidate, ReadResult, Rejected, isolated
 from indexer.text import strip_html
 from indexer.urls import canonical_url
 from simmim.models import Source
@@ -40,6 +42,32 @@ def _image_url(entry: Any) -> str | None:
     return None
 
 
+def _entry(source: Source, number: int, entry: Any) -> Candidate | Rejected:
+    link = entry.get("link")
+    title = strip_html(entry.get("title", "")) or None
+    summary = strip_html(entry.get("summary", "")) or None
+    if not link and not (title or summary):
+        return Rejected(
+            f"{source.location} entry {number}", "empty entry", "no link, title or summary"
+        )
+    key = (
+        canonical_url(link)
+        if link
+        else f"{canonical_url(source.location)}#{entry.get('id') or title}"
+    )
+    return Candidate(
+        where=link or f"{source.location} entry {number}",
+        key=key,
+        url=link,
+        external_id=entry.get("id"),
+        title=title,
+        text=summary,
+        author=entry.get("author"),
+        published_at=_published(entry),
+        image_url=_image_url(entry),
+    )
+
+
 async def read_rss(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
     response = await fetcher.get(
         source.location,
@@ -51,7 +79,10 @@ async def read_rss(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
         return ReadResult(
             [], not_modified=True, etag=source.http_etag, last_modified=source.http_last_modified
         )
-    feed = feedparser.parse(
+    # Parsing a big feed takes seconds: off the event loop, so other sources' fetches
+    # (and their timeouts) are not held up by it.
+    feed = await asyncio.to_thread(
+        feedparser.parse,
         response.content,
         response_headers={
             "content-type": response.headers.get("content-type", ""),
@@ -70,36 +101,10 @@ async def read_rss(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
         )
-    records: list[Candidate | Rejected] = []
-    for number, entry in enumerate(feed.entries[:limit], start=1):
-        link = entry.get("link")
-        title = strip_html(entry.get("title", "")) or None
-        summary = strip_html(entry.get("summary", "")) or None
-        if not link and not (title or summary):
-            records.append(
-                Rejected(
-                    f"{source.location} entry {number}", "empty entry", "no link, title or summary"
-                )
-            )
-            continue
-        key = (
-            canonical_url(link)
-            if link
-            else f"{canonical_url(source.location)}#{entry.get('id') or title}"
-        )
-        records.append(
-            Candidate(
-                where=link or f"{source.location} entry {number}",
-                key=key,
-                url=link,
-                external_id=entry.get("id"),
-                title=title,
-                text=summary,
-                author=entry.get("author"),
-                published_at=_published(entry),
-                image_url=_image_url(entry),
-            )
-        )
+    records: list[Candidate | Rejected] = [
+        isolated(f"{source.location} entry {number}", partial(_entry, source, number, entry))
+        for number, entry in enumerate(feed.entries[:limit], start=1)
+    ]
     if feed.bozo and not any(isinstance(r, Candidate) for r in records):
         # feedparser is lenient; a broken feed that yields nothing usable fails the source
         raise FetchError(
