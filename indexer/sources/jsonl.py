@@ -120,8 +120,8 @@ async def read_jsonl(source: Source, fetcher: Fetcher, limit: int) -> ReadResult
         base, origin = path.parent, path.as_uri()
     lines = data.removeprefix(BOM).split(b"\n")
     head = hashlib.sha256(data[:HEAD_BYTES]).hexdigest()
-    cursor = source.read_cursor or {}
-    start = int(cursor.get("line", 0)) if cursor.get("head") == head else 0
+    previous = source.read_cursor or {}
+    start = int(previous.get("line", 0)) if previous.get("head") == head else 0
     if start > len(lines):  # the dump shrank: it is another dump now
         start = 0
     records: list[Candidate | Rejected] = []
