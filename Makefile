@@ -31,6 +31,7 @@ lint: $(VENV)/.installed-dev
 
 test: lint
 	$(BIN)/python -m pytest
+	@test -x "$${SIMMIM_TEST_CHROMIUM:-/usr/bin/chromium}" || echo "note: the browser tests (tests/test_dashboard_browser.py) were SKIPPED: Chromium is not installed; install it with 'apt-get install chromium' (CI installs it and fails without it)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import open_clip
 import torch
@@ -84,6 +87,45 @@ def _pretrained_argument(settings: EncoderSettings) -> str | None:
     return pretrained
 
 
+HUB_HOST = "huggingface.co"
+REACH_TIMEOUT_S = 3.0
+
+
+def _cached_or_reachable(settings: EncoderSettings, pretrained: str) -> str | None:
+    """Why the weights of a pretrained tag cannot be had, or None when they can: cached
+    already, or their server answers. A machine without network learns it in seconds,
+    instead of spending a minute in the hub client's retries."""
+    cfg = open_clip.get_pretrained_cfg(settings.model, pretrained) or {}
+    if "file" in cfg:
+        return None
+    cache_dir = str(settings.cache_dir) if settings.cache_dir else None
+    hub = str(cfg.get("hf_hub") or "")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(hub)  # as open_clip reads it: "org/model/[file]"
+        names = [filename] if filename else []
+        names += ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        for name in names:
+            found = try_to_load_from_cache(repo, name, cache_dir=cache_dir)
+            if isinstance(found, str):
+                return None
+        host = HUB_HOST
+    else:
+        url = str(cfg.get("url") or "")
+        local = Path(cache_dir or Path("~/.cache/clip").expanduser()) / os.path.basename(url)
+        if not url or local.is_file():
+            return None
+        host = urlsplit(url).hostname or ""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return "not cached, and HF_HUB_OFFLINE is set"
+    try:
+        socket.create_connection((host, 443), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        return f"not cached, and {host} cannot be reached ({exc.strerror or exc})"
+    return None
+
+
 def load_backbone(settings: EncoderSettings, *, trainable: bool = False) -> Backbone:
     """The towers, ready for inference (or for fine-tuning with ``trainable``)."""
     register_model_configs()
@@ -94,6 +136,10 @@ def load_backbone(settings: EncoderSettings, *, trainable: bool = False) -> Back
             "%s with random weights (pretrained=none): for tests and benchmarks", settings.model
         )
         torch.manual_seed(settings.seed)  # the same "random" model every time
+    elif pretrained is not None and not is_weights_path(pretrained):
+        problem = _cached_or_reachable(settings, pretrained)
+        if problem is not None:
+            raise _no_weights_error(settings, problem)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             settings.model,

@@ -31,6 +31,7 @@ from indexer.sources.base import Candidate, Rejected
 from indexer.text import clean_text, text_sha256
 from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
+from simmim.files import sweep_temp_files
 from simmim.images import ImageDecodeError
 from simmim.models import CrawlRun, Item, ItemStatus, Source
 from simmim.paths import DataLayout
@@ -359,7 +360,11 @@ def crawl(
     due_only: bool = False,
     on_done: Callable[[SourceOutcome], None] | None = None,
 ) -> list[SourceOutcome]:
-    """Synchronous entry point for the CLI and the scheduler."""
+    """Synchronous entry point for the CLI and the scheduler, which hold the crawl lock: so
+    any temp file in the image store is a leftover of an interrupted crawl, removed here."""
+    swept = sweep_temp_files(DataLayout(settings.data_dir).images)
+    if swept:
+        log.info("images: removed %d temp file(s) of an interrupted crawl", swept)
     return asyncio.run(
         crawl_async(settings, engine, source_ids=source_ids, due_only=due_only, on_done=on_done)
     )

@@ -1,5 +1,8 @@
 """The ingest pipeline: reader (pending items) → encode (vectors) → writer (indexes, then marks).
 
+``--rebuild`` re-encodes everything into a new set beside the live one and swaps it in
+(:mod:`indexer.index.folder`): search never finds the indexes gone.
+
 Order matters for agreement between database and indexes: the writer adds vectors, saves
 the index files (atomic rename), and only then marks the items indexed. A crash in between
 leaves items pending whose vectors are already in an index; the reconcile step at the
@@ -11,7 +14,6 @@ duplicated.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +24,9 @@ from tqdm import tqdm
 
 from encoder import EncodedBatch, Encoder, ItemInput
 from indexer.index import SPACES, IndexSet, Space
+from indexer.index.folder import recover, start_staging, swap_in
 from simmim.db import session_factory, session_scope
+from simmim.files import sweep_temp_files
 from simmim.models import Item, ItemStatus, item_text
 from simmim.paths import DataLayout
 from simmim.settings import Settings
@@ -204,17 +208,76 @@ def reconcile(engine: Engine, indexes: IndexSet) -> tuple[int, int]:
     return len(requeue), removed
 
 
-def clear(engine: Engine, indexes: IndexSet) -> None:
-    """For --rebuild: drop the index files and queue every usable item again."""
-    shutil.rmtree(indexes.folder, ignore_errors=True)
-    indexes.folder.mkdir(parents=True, exist_ok=True)
-    indexes.spaces = dict.fromkeys(SPACES)
+def usable_batches(engine: Engine, batch: int) -> Iterator[list[Item]]:
+    """Every item a rebuild encodes: indexed or pending (failed ones stay failed)."""
+    factory = session_factory(engine)
+    last = 0
+    while True:
+        with session_scope(factory) as session:
+            rows = list(
+                session.scalars(
+                    select(Item)
+                    .where(
+                        Item.status.in_([ItemStatus.INDEXED, ItemStatus.PENDING]), Item.id > last
+                    )
+                    .order_by(Item.id)
+                    .limit(batch)
+                )
+            )
+        if not rows:
+            return
+        last = rows[-1].id
+        yield rows
+
+
+def rebuild_indexes(
+    settings: Settings,
+    engine: Engine,
+    encoder: Encoder,
+    *,
+    batch: int = 512,
+    progress: bool = False,
+) -> IngestSummary:
+    """Re-encode every usable item into a new set beside the live one, then swap it in.
+
+    Search keeps reading the old set until the swap; a crash before it leaves the old set
+    as it was (the next index run removes the half-built one), a crash after it leaves the
+    new set, and the next run's reconcile settles any item marked differently."""
+    live = DataLayout(settings.data_dir).indexes
+    layout = DataLayout(settings.data_dir)
+    staging = start_staging(live)
+    indexes = IndexSet(settings, encoder.fingerprint, encoder.dim, load=False, folder=staging)
+    summary = IngestSummary()
+    marks: list[dict[str, object]] = []
     with session_scope(session_factory(engine)) as session:
-        session.execute(
-            update(Item)
-            .where(Item.status == ItemStatus.INDEXED)
-            .values(status=ItemStatus.PENDING, indexed_spaces=0)
+        total = session.scalar(
+            select(func.count(Item.id)).where(
+                Item.status.in_([ItemStatus.INDEXED, ItemStatus.PENDING])
+            )
         )
+    bar = tqdm(total=total or 0, desc="rebuild", unit="item", delay=2, disable=not progress)
+    for rows in usable_batches(engine, batch):
+        encoded = encode_rows(encoder, layout, rows)
+        for space in SPACES:
+            if encoded.ids[space]:
+                indexes.get(space).add(
+                    np.asarray(encoded.ids[space], np.int64), np.stack(encoded.vectors[space])
+                )
+                summary.added[space] += len(encoded.ids[space])
+        marks.extend(encoded.marks)
+        summary.unreadable_images += encoded.unreadable_images
+        bar.update(len(rows))
+    bar.close()
+    summary.rebuilt = [space for space in SPACES if indexes.grow_if_needed(space)]
+    indexes.save()
+    swap_in(live)
+    with session_scope(session_factory(engine)) as session:
+        for start in range(0, len(marks), 1000):
+            session.execute(update(Item), marks[start : start + 1000])
+    for mark in marks:
+        summary.indexed += bool(mark["indexed_spaces"])
+        summary.failed += not mark["indexed_spaces"]
+    return summary
 
 
 def run_ingest(
@@ -230,13 +293,17 @@ def run_ingest(
     """Index every pending item. Work since the last save (at most ``save_every_s`` of it)
     is what a crash can cost; the next run's reconcile puts it back in the queue."""
     layout = DataLayout(settings.data_dir)
-    summary = IngestSummary()
+    done = recover(layout.indexes)  # an interrupted rebuild: finished or undone first
+    if done:
+        log.warning("indexes: %s", done)
+    swept = sweep_temp_files(layout.indexes)
+    if swept:
+        log.info("indexes: removed %d temp file(s) of interrupted saves", swept)
     if rebuild:  # the old files may belong to another model: never load them
-        indexes = IndexSet(settings, encoder.fingerprint, encoder.dim, load=False)
-        clear(engine, indexes)
-    else:
-        indexes = IndexSet(settings, encoder.fingerprint, encoder.dim)
-        summary.requeued, summary.removed = reconcile(engine, indexes)
+        return rebuild_indexes(settings, engine, encoder, batch=batch, progress=progress)
+    summary = IngestSummary()
+    indexes = IndexSet(settings, encoder.fingerprint, encoder.dim)
+    summary.requeued, summary.removed = reconcile(engine, indexes)
 
     writer = IndexWriter(engine, indexes, save_every_s=save_every_s)
     bar = tqdm(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -16,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
+from encoder.errors import EncoderError
 from monitor.alerts import detect
 from monitor.models import JobRun
 from monitor.rules import ensure_default_rules
 from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
+from simmim.locks import RunInProgress, run_lock
 from simmim.settings import Settings
 
 if TYPE_CHECKING:  # both import torch: loaded only when a step needs them
@@ -29,6 +32,7 @@ if TYPE_CHECKING:  # both import torch: loaded only when a step needs them
 
 log = logging.getLogger(__name__)
 STEPS = ("crawl", "index", "score", "detect")
+ENCODER_RETRY_S = 600.0
 
 
 class Runtime:
@@ -46,27 +50,47 @@ class Runtime:
         self.settings, self.engine, self.clock = settings, engine, clock
         self._encoder = encoder
         self._scorers: Scorers | None = None
+        self._encoder_failure: tuple[float, EncoderError] | None = None
         self.stop = threading.Event()
         self.sleep: Callable[[float], None] = sleep or self._interruptible_sleep
+        self.wait_for_locks = False  # True: queue behind another run of a step, not refuse
+        self.blocked: RunInProgress | None = None  # why run_once stopped early
 
     def _interruptible_sleep(self, seconds: float) -> None:
         self.stop.wait(seconds)
 
     @property
     def encoder(self) -> Encoder:
+        """Loaded on first use. A failure (no weights, no network) is remembered for
+        ENCODER_RETRY_S, so the steps of one cycle do not each wait for it again."""
         if self._encoder is None:
             from encoder import load_encoder
 
-            self._encoder = load_encoder(self.settings)
+            failed = self._encoder_failure
+            if failed is not None and time.monotonic() - failed[0] < ENCODER_RETRY_S:
+                raise failed[1]
+            try:
+                self._encoder = load_encoder(self.settings)
+            except EncoderError as exc:
+                unavailable = EncoderError(f"encoder unavailable: {exc.message}", hint=exc.hint)
+                self._encoder_failure = (time.monotonic(), unavailable)
+                raise unavailable from exc
+            self._encoder_failure = None
         return self._encoder
 
     @property
     def scorers(self) -> Scorers:
-        if self._scorers is None:
+        if self._scorers is None or self._scorers.encoder is None:
             from monitor.scoring import Scorers
 
             self._scorers = Scorers(self.settings, self.encoder)
         return self._scorers
+
+    def keyword_scorers(self) -> Scorers:
+        """Scorers for when no model loads: sentiment, tickers, keyword topics."""
+        from monitor.scoring import Scorers
+
+        return Scorers(self.settings, None)
 
     # ---- steps: each returns a JSON-able summary
 
@@ -90,7 +114,14 @@ class Runtime:
         from indexer.index import IndexSet
         from monitor.scoring import score_new_items
 
-        encoder = self.encoder
+        try:
+            encoder = self.encoder
+        except EncoderError as exc:  # text-only scoring now; topics by vector after a rescore
+            log.warning("scoring by text alone: %s", exc.message)
+            result = score_new_items(
+                self.settings, self.engine, self.keyword_scorers(), None, stop=self.stop
+            )
+            return {**asdict(result), "topics_by": f"keywords only ({exc.message})"}
         indexes = IndexSet(self.settings, encoder.fingerprint, encoder.dim, read_only=True)
         result = score_new_items(self.settings, self.engine, self.scorers, indexes, stop=self.stop)
         return asdict(result)
@@ -111,10 +142,18 @@ class Runtime:
             "notifications_sent": sent.sent,
             "notifications_pending": sent.pending,
             "email_error": sent.error,
+            "email_failed": sent.failed,
         }
 
     def run_step(self, step: str) -> JobRun:
-        """Run one step and record it; an exception is recorded, logged, and not raised."""
+        """Run one step and record it; an exception is recorded, logged, and not raised.
+
+        Each step holds its run lock meanwhile, so two processes never run the same step at
+        once; RunInProgress (another process has it) is raised, with no JobRun recorded."""
+        with run_lock(self.engine, step, wait=self.wait_for_locks):
+            return self._run_step(step)
+
+    def _run_step(self, step: str) -> JobRun:
         factory = session_factory(self.engine)
         with session_scope(factory) as session:
             run = JobRun(job=step, started_at=self.clock())
@@ -136,11 +175,17 @@ class Runtime:
             return done
 
     def run_once(self, steps: tuple[str, ...] = STEPS) -> list[JobRun]:
+        """The steps in order; stops at a step another process is running (``blocked``)."""
         runs = []
+        self.blocked = None
         for step in steps:
             if self.stop.is_set():
                 break
-            runs.append(self.run_step(step))
+            try:
+                runs.append(self.run_step(step))
+            except RunInProgress as exc:
+                self.blocked = exc
+                break
         return runs
 
 

@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts import get_alert
@@ -50,8 +50,9 @@ EXAMPLES = 3
 class NotifySummary:
     sent: int = 0  # notifications delivered
     messages: int = 0  # emails (digests)
-    pending: int = 0  # still waiting (server down, or no recipients)
+    pending: int = 0  # every notification still owed (server down, back-off, no recipients)
     error: str | None = None
+    failed: bool = False  # a delivery failed or is waiting to be retried: not "all is well"
     message_ids: list[str] = field(default_factory=list)
 
 
@@ -78,6 +79,9 @@ def send_pending(
     clock: Clock = utcnow,
     sleep: Callable[[float], None] = time.sleep,
 ) -> NotifySummary:
+    """Send what is due as digests. A digest's Message-ID is stored before it is sent and
+    reused for every resend of the same notifications, so a mail client shows a message
+    that was resent after a crash (accepted, not yet marked) once."""
     now = clock()
     summary = NotifySummary()
     factory = session_factory(engine)
@@ -95,48 +99,83 @@ def send_pending(
                 .order_by(Notification.id)
             )
         )
-        if not due:
-            return summary
-        if not config.recipients:
-            summary.pending = len(due)
+        if due and not config.recipients:
             summary.error = "no recipients: set SIMMIM_SMTP__RECIPIENTS to receive alert emails"
-            return summary
-        message = compose(settings, engine, session, due, now)
-        message_id = message["Message-ID"]
+            due = []
+        digests: dict[str | None, list[Notification]] = {}
         for note in due:
-            note.message_id = message_id
-        session.commit()  # the id is durable before anything leaves
-
-        error = None
-        for attempt in range(config.send_attempts):
-            try:
-                with connect(config) as server:
-                    server.send_message(message)
-                error = None
-                break
-            except (OSError, smtplib.SMTPException) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("alert email attempt %d failed: %s", attempt + 1, error)
-                if attempt + 1 < config.send_attempts:
-                    sleep(config.retry_backoff_s * 2**attempt)
-        sent_time = clock()
-        for note in due:
-            note.attempts += 1
-            if error is None:
-                note.sent_at = sent_time
-                alert = session.get(Alert, note.alert_id)
-                if alert is not None:
-                    alert.last_notified_at = sent_time
-            else:
-                note.last_error = error
-                backoff = config.retry_backoff_s * 2 ** min(note.attempts, 10)
-                note.next_attempt_at = sent_time + timedelta(seconds=max(backoff, 30))
-        if error is None:
-            summary.sent, summary.messages = len(due), 1
-            summary.message_ids.append(message_id)
-        else:
-            summary.pending, summary.error = len(due), f"{config.host}:{config.port}: {error}"
+            digests.setdefault(note.message_id, []).append(note)
+        for message_id, notes in digests.items():
+            _send_digest(settings, engine, session, notes, message_id, summary, clock, sleep)
+        session.flush()
+        summary.pending = _unsent(session)  # in back-off too: every one still owed
+        if summary.pending and config.recipients and summary.error is None:
+            last = session.scalar(
+                select(Notification.last_error)
+                .where(Notification.sent_at.is_(None), Notification.last_error.is_not(None))
+                .order_by(Notification.id.desc())
+                .limit(1)
+            )
+            if last:
+                summary.error, summary.failed = f"waiting to retry after: {last}", True
     return summary
+
+
+def _send_digest(
+    settings: Settings,
+    engine: Engine,
+    session: Session,
+    due: list[Notification],
+    message_id: str | None,
+    summary: NotifySummary,
+    clock: Clock,
+    sleep: Callable[[float], None],
+) -> None:
+    config = settings.smtp
+    message = compose(settings, engine, session, due, clock(), message_id=message_id)
+    if message_id is None:
+        for note in due:
+            note.message_id = message["Message-ID"]
+        session.commit()  # the id is durable before anything leaves
+    error = None
+    for attempt in range(config.send_attempts):
+        try:
+            with connect(config) as server:
+                server.send_message(message)
+            error = None
+            break
+        except (OSError, smtplib.SMTPException) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("alert email attempt %d failed: %s", attempt + 1, error)
+            if attempt + 1 < config.send_attempts:
+                sleep(config.retry_backoff_s * 2**attempt)
+    sent_time = clock()
+    for note in due:
+        note.attempts += 1
+        if error is None:
+            note.sent_at = sent_time
+            alert = session.get(Alert, note.alert_id)
+            if alert is not None:
+                alert.last_notified_at = sent_time
+        else:
+            note.last_error = error
+            backoff = config.retry_backoff_s * 2 ** min(note.attempts, 10)
+            note.next_attempt_at = sent_time + timedelta(seconds=max(backoff, 30))
+    session.commit()  # each digest's outcome is durable before the next one is tried
+    if error is None:
+        summary.sent += len(due)
+        summary.messages += 1
+        summary.message_ids.append(str(message["Message-ID"]))
+    else:
+        summary.error = f"{config.host}:{config.port}: {error}"
+        summary.failed = True
+
+
+def _unsent(session: Session) -> int:
+    return int(
+        session.scalar(select(func.count(Notification.id)).where(Notification.sent_at.is_(None)))
+        or 0
+    )
 
 
 def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[BucketItem]:
@@ -195,7 +234,13 @@ def chart_for(session: Session, alert: Alert) -> bytes:
 
 
 def compose(
-    settings: Settings, engine: Engine, session: Session, due: list[Notification], now: datetime
+    settings: Settings,
+    engine: Engine,
+    session: Session,
+    due: list[Notification],
+    now: datetime,
+    *,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """One digest: a section per notification, charts inline for firing ones."""
     alerts = {n.alert_id: session.get(Alert, n.alert_id) for n in due}
@@ -216,7 +261,7 @@ def compose(
     message["To"] = ", ".join(settings.smtp.recipients)
     message["Date"] = format_datetime(now)
     domain = settings.smtp.sender.rpartition("@")[2] or "simmim.local"
-    message["Message-ID"] = make_msgid("simmim-alerts", domain=domain)
+    message["Message-ID"] = message_id or make_msgid("simmim-alerts", domain=domain)
 
     text_lines = [f"SimMIM alert digest, {now:%Y-%m-%d %H:%M} UTC", ""]
     html_parts = [f"<h2>SimMIM alert digest</h2><p>{now:%Y-%m-%d %H:%M} UTC</p>"]

@@ -19,6 +19,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.cycle import STEPS, Runtime, last_finished
+from simmim.locks import RunInProgress
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,15 @@ def first_run_time(runtime: Runtime, step: str, every_s: int, now: datetime) -> 
     return max(now, last + timedelta(seconds=every_s))
 
 
+def _run_or_skip(runtime: Runtime, step: str) -> None:
+    """A tick whose step another process is running (a `monitor once`, a worker) is skipped:
+    the next tick catches up."""
+    try:
+        runtime.run_step(step)
+    except RunInProgress as exc:
+        log.info("monitor step %s skipped: %s", step, exc.message)
+
+
 def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(max_workers=1)},
@@ -50,9 +60,9 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
     for offset, step in enumerate(STEPS):
         every = intervals(runtime)[step]
         scheduler.add_job(
-            runtime.run_step,
+            _run_or_skip,
             "interval",
-            args=[step],
+            args=[runtime, step],
             id=f"monitor-{step}",
             name=step,
             seconds=every,

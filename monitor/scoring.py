@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from encoder import Encoder
@@ -41,6 +42,17 @@ class ScoreSummary:
     query_matches: dict[str, int] = field(default_factory=dict)
     stopped: bool = False
 
+    def merge(self, other: ScoreSummary) -> None:
+        self.scored += other.scored
+        for mine, theirs in (
+            (self.labels, other.labels),
+            (self.topics, other.topics),
+            (self.tickers, other.tickers),
+            (self.query_matches, other.query_matches),
+        ):
+            for key, count in theirs.items():
+                mine[key] = mine.get(key, 0) + count
+
 
 class Scorers:
     """What scoring needs, built once per process (topic prompts are embedded here)."""
@@ -48,17 +60,23 @@ class Scorers:
     def __init__(
         self,
         settings: Settings,
-        encoder: Encoder,
+        encoder: Encoder | None,
         *,
         sentiment: SentimentScorer | None = None,
     ) -> None:
+        """``encoder`` None: no model could be loaded; sentiment, tickers and keyword topics
+        still work (zero-shot topics and saved queries need the model)."""
         config = settings.monitor
         self.sentiment = sentiment or make_scorer(config.sentiment, model=config.sentiment_model)
-        self.topics = TopicScorer.build(
-            config.topics,
-            encoder,
-            threshold=config.topic_threshold,
-            vector_weight=config.topic_vector_weight,
+        self.topics = (
+            TopicScorer.build(
+                config.topics,
+                encoder,
+                threshold=config.topic_threshold,
+                vector_weight=config.topic_vector_weight,
+            )
+            if encoder is not None
+            else TopicScorer.keywords_only(config.topics, threshold=config.topic_threshold)
         )
         self.tickers = TickerExtractor(config.companies)
         self.encoder = encoder
@@ -72,8 +90,8 @@ class Scorers:
         return f"{self.topics.name}@{self.topics.version}"
 
 
-def _vectors(indexes: IndexSet, space: str, ids: list[int]) -> dict[int, np.ndarray]:
-    index = indexes.spaces.get(Space(space))
+def _vectors(indexes: IndexSet | None, space: str, ids: list[int]) -> dict[int, np.ndarray]:
+    index = indexes.spaces.get(Space(space)) if indexes is not None else None
     if index is None or not index.count or not ids:
         return {}
     try:
@@ -105,38 +123,55 @@ def score_new_items(
     settings: Settings,
     engine: Engine,
     scorers: Scorers,
-    indexes: IndexSet,
+    indexes: IndexSet | None,
     *,
     stop: threading.Event | None = None,
 ) -> ScoreSummary:
-    """Score every indexed, unscored item in batches; ``stop`` ends it between batches."""
+    """Score every indexed, unscored item in batches; ``stop`` ends it between batches.
+
+    Without a model (``scorers.encoder`` None, ``indexes`` None) pending items are scored
+    too, by text alone: sentiment and tickers are the same either way, and the trends and
+    alerts that rest on them should not wait for the model."""
+    ready = (
+        [ItemStatus.INDEXED]
+        if scorers.encoder is not None
+        else [ItemStatus.INDEXED, ItemStatus.PENDING]
+    )
     summary = ScoreSummary()
     factory = session_factory(engine)
-    queries = active_query_vectors(settings, engine, scorers.encoder)
+    queries = active_query_vectors(settings, engine, scorers.encoder) if scorers.encoder else []
     batch = settings.monitor.score_batch
     after = 0
     while True:
         if stop is not None and stop.is_set():
             summary.stopped = True
             break
-        with session_scope(factory) as session:
-            items = list(
-                session.scalars(
-                    select(Item)
-                    .outerjoin(Score, Score.item_id == Item.id)
-                    .where(
-                        Item.status == ItemStatus.INDEXED,
-                        Score.item_id.is_(None),
-                        Item.id > after,
+        done = ScoreSummary()
+        try:
+            with session_scope(factory) as session:
+                items = list(
+                    session.scalars(
+                        select(Item)
+                        .outerjoin(Score, Score.item_id == Item.id)
+                        .where(
+                            Item.status.in_(ready),
+                            Score.item_id.is_(None),
+                            Item.id > after,
+                        )
+                        .order_by(Item.id)
+                        .limit(batch)
                     )
-                    .order_by(Item.id)
-                    .limit(batch)
                 )
-            )
-            if not items:
-                break
-            after = items[-1].id
-            _score_batch(session, items, scorers, indexes, queries, summary)
+                if not items:
+                    break
+                _score_batch(session, items, scorers, indexes, queries, done)
+        except IntegrityError:
+            # Another scorer stored some of these items meanwhile (the run lock makes this
+            # rare): nothing of this batch was kept; read it again without those items.
+            log.info("items of this batch were scored elsewhere meanwhile; reading it again")
+            continue
+        after = items[-1].id
+        summary.merge(done)
     return summary
 
 
@@ -144,16 +179,18 @@ def _score_batch(
     session: Session,
     items: list[Item],
     scorers: Scorers,
-    indexes: IndexSet,
+    indexes: IndexSet | None,
     queries: list[QueryVector],
     summary: ScoreSummary,
 ) -> None:
     ids = [item.id for item in items]
     texts = [item_text(item.title, item.text) or "" for item in items]
     sentiments = scorers.sentiment.score(texts)
-    fused = _vectors(indexes, "fused", ids)
-    dim = scorers.encoder.dim
-    matrix = np.stack([fused.get(i, np.zeros(dim, np.float32)) for i in ids])
+    matrix = None
+    if scorers.encoder is not None:
+        fused = _vectors(indexes, "fused", ids)
+        dim = scorers.encoder.dim
+        matrix = np.stack([fused.get(i, np.zeros(dim, np.float32)) for i in ids])
     topic_hits = scorers.topics.score(texts, matrix)
     by_space = {space: _vectors(indexes, space, ids) for space in {q.space for q in queries}}
     scores, tags = [], []

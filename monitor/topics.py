@@ -97,6 +97,20 @@ class TopicScorer:
             fingerprint=str(getattr(encoder, "fingerprint", "")),
         )
 
+    @classmethod
+    def keywords_only(cls, topics: Sequence[TopicSpec], *, threshold: float = 0.5) -> TopicScorer:
+        """Topics from keywords alone, for when no model can be loaded; its own version, so
+        `simmim monitor rescore` replaces these scores once the model is back."""
+        empty = np.zeros((0, 1), np.float32)
+        return cls(
+            topics,
+            empty,
+            empty,
+            threshold=threshold,
+            vector_weight=0.0,
+            fingerprint="keywords-only",
+        )
+
     def keyword_scores(self, text: str) -> np.ndarray:
         lowered = text.lower()
         scores = np.zeros(len(self.topics), np.float32)

@@ -57,3 +57,16 @@ def file_checksum(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sweep_temp_files(folder: Path) -> int:
+    """Remove what interrupted atomic writes left behind. Call it only while holding the
+    lock of the step that writes there: then no temp file can still be in use."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for path in folder.rglob(f"{TEMP_PREFIX}*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 from collections.abc import Iterator
@@ -19,18 +20,21 @@ def free_port() -> int:
 
 
 class Inbox:
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self.messages: list[Message] = []
+        self.delay_s = delay_s  # a slow server: the window in which a second sender could act
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         self.messages.append(email.message_from_bytes(envelope.content, policy=default))
         return "250 OK"
 
 
 class MailServer:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, delay_s: float = 0.0) -> None:
         self.port = port
-        self.inbox = Inbox()
+        self.inbox = Inbox(delay_s)
         self._controller: Controller | None = None
 
     def start(self) -> None:

@@ -291,3 +291,59 @@ def test_folder_pages_through_with_its_cursor(engine: Engine, tmp_path: Path, li
         if not outcome.remaining:
             break
     assert total == 5 and len(items(engine)) == 5
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    mix=st.lists(
+        st.one_of(
+            st.integers(0, 500).map(lambda n: ("good", n)),
+            st.sampled_from(["bad port", "empty", "link only"]).map(lambda b: ("bad", b)),
+        ),
+        max_size=15,
+    )
+)
+def test_fuzz_feed_every_good_entry_once_every_bad_with_a_reason(
+    mix: list[tuple[str, object]],
+) -> None:
+    server = LocalServer().start()
+    try:
+        entries, goods, bad = [], set(), 0
+        for position, (kind, value) in enumerate(mix):
+            if kind == "good":
+                n = int(value)  # type: ignore[call-overload]
+                goods.add(n)
+                entries.append(
+                    {"title": f"Good entry number {n} on the tape", "link": server.url(f"/g{n}")}
+                )
+            elif value == "bad port":
+                bad += 1
+                entries.append(
+                    {"title": f"Broken link {position}", "link": "http://h.example:99999/x"}
+                )
+            elif value == "link only":
+                bad += 1
+                entries.append({"title": "", "link": server.url(f"/only-{position}")})
+            else:
+                bad += 1
+                entries.append({"title": "", "link": ""})
+        server.routes["/feed.xml"] = Reply(200, rss(entries), XML)
+        with tempfile.TemporaryDirectory() as name:
+            folder = Path(name)
+            engine = _fresh_engine(folder)
+            try:
+                sid = add(engine, server.url("/feed.xml"), SourceKind.RSS)
+                outcome = run(crawl_settings(folder / "data"), engine)[sid]
+                if not entries:
+                    return
+                assert outcome.ok, outcome.error
+                stored = [i for i in items(engine) if i.status is not ItemStatus.FAILED]
+                assert sorted(i.url or "" for i in stored) == sorted(
+                    server.url(f"/g{n}") for n in goods
+                )
+                assert outcome.failed == bad
+                assert all(i.error for i in items(engine) if i.status is ItemStatus.FAILED)
+            finally:
+                engine.dispose()
+    finally:
+        server.stop()

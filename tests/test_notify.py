@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine, select
 
 from monitor.alerts import detect
@@ -13,7 +14,7 @@ from simmim.db import make_engine, session_factory, session_scope
 from simmim.migrations import upgrade
 from simmim.settings import Settings, load_settings
 from tests.monitor_helpers import T0, daily, seed
-from tests.smtp_server import MailServer
+from tests.smtp_server import MailServer, free_port
 from tests.test_alerts import Clock, add_rule
 
 BASE = [6, 5, 7, 6, 5, 6, 7, 5, 6, 6, 5, 7, 6, 5]
@@ -145,3 +146,53 @@ def test_message_structure(tmp_path, sqlite_url, mail_server: MailServer) -> Non
     assert related.get_content_type() == "multipart/related"
     assert [p.get_content_type() for p in related.get_payload()] == ["text/html", "image/png"]
     assert not any(part.defects for part in message.walk())
+
+
+def test_a_resend_after_a_crash_keeps_its_message_id(  # type: ignore[no-untyped-def]
+    tmp_path, sqlite_url, mail_server: MailServer, monkeypatch
+) -> None:
+    """The server accepted the digest, then the process died before marking it sent: the
+    resend carries the same Message-ID, so mail clients show one message."""
+    import monitor.notify as notify
+
+    mail_server.start()
+    settings = _settings(tmp_path, mail_server.port)
+    engine = _engine(sqlite_url)
+    clock = _fire(engine, settings, "ACME", "BOLT")
+    real_connect = notify.connect
+
+    class Crash(BaseException):
+        pass
+
+    def connect_then_crash(config):  # type: ignore[no-untyped-def]
+        server = real_connect(config)
+        original = server.send_message
+
+        def send_and_die(message):  # type: ignore[no-untyped-def]
+            original(message)
+            raise Crash
+
+        server.send_message = send_and_die  # type: ignore[method-assign]
+        return server
+
+    monkeypatch.setattr(notify, "connect", connect_then_crash)
+    with pytest.raises(Crash):
+        send_pending(settings, engine, clock=clock)
+    monkeypatch.undo()
+    again = send_pending(settings, engine, clock=clock)
+    assert again.sent == 2 and again.messages == 1
+    first, second = mail_server.inbox.messages
+    assert first["Message-ID"] == second["Message-ID"]
+
+
+def test_pending_counts_are_true_inside_the_back_off(  # type: ignore[no-untyped-def]
+    tmp_path, sqlite_url
+) -> None:
+    settings = _settings(tmp_path, free_port())  # nothing listens there
+    engine = _engine(sqlite_url)
+    clock = _fire(engine, settings, "ACME", "BOLT", "CRANE")
+    down = send_pending(settings, engine, clock=clock)
+    assert down.failed and down.pending == 3 and down.sent == 0
+    later = send_pending(settings, engine, clock=clock)  # inside the back-off: nothing tried
+    assert later.messages == 0 and later.pending == 3 and later.failed
+    assert later.error and later.error.startswith("waiting to retry after:")

@@ -29,16 +29,21 @@ def index(
             "--rebuild", help="Drop the indexes and re-encode every item (after a model change)."
         ),
     ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Queue behind an index run already in progress.")
+    ] = False,
 ) -> None:
     """Encode pending items and add them to the image, text and fused indexes."""
     if ctx.invoked_subcommand is not None:
         return
     from encoder import load_encoder
     from indexer.ingest import run_ingest
+    from simmim.locks import run_lock
 
     cli = ready_state(ctx)
-    encoder = load_encoder(cli.settings)
-    summary = run_ingest(cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True)
+    with run_lock(cli.engine, "index", wait=wait):  # the same lock as the monitor's index step
+        encoder = load_encoder(cli.settings)
+        summary = run_ingest(cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True)
     added = ", ".join(f"{space} {count}" for space, count in summary.added.items())
     console.print(
         f"indexed {summary.indexed} item(s), failed {summary.failed}; vectors added: {added}"
@@ -63,7 +68,7 @@ def status(ctx: typer.Context) -> None:
     from indexer.index.store import built_manifests
     from simmim.paths import DataLayout
 
-    manifests = built_manifests(DataLayout(state(ctx).settings.data_dir).indexes)
+    manifests = built_manifests(DataLayout(state(ctx).settings.data_dir).indexes, verify=True)
     table = new_table("space", "type", "vectors", "nprobe", "recall@10", "fingerprint", "built")
     for space in SPACES:
         m = manifests.get(space)
@@ -82,6 +87,13 @@ def status(ctx: typer.Context) -> None:
             f"{m['built_at']} ({size})",
         )
     console.print(table)
+    damaged = {space: m["health"] for space, m in manifests.items() if m["health"] != "ok"}
+    for space, health in damaged.items():
+        console.print(f"{space}: {health}")
+    if damaged:
+        raise typer.Exit(1)
+    if manifests:
+        console.print(f"checksums verified: {', '.join(manifests)} ok")
 
 
 @app.command("search")

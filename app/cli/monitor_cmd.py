@@ -29,11 +29,18 @@ def _runtime(ctx: typer.Context):  # type: ignore[no-untyped-def]
 
 
 @monitor_app.command("once")
-def once(ctx: typer.Context) -> None:
+def once(
+    ctx: typer.Context,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Queue behind a run already in progress.")
+    ] = False,
+) -> None:
     """Run one full cycle (crawl due sources, index, score, detect, notify) and exit.
 
-    For cron; exits 1 if a step failed."""
+    For cron; exits 1 if a step failed or alert email could not be delivered, 3 if another
+    run holds a step (pass --wait to queue behind it)."""
     runtime = _runtime(ctx)
+    runtime.wait_for_locks = wait
     runs = runtime.run_once()
     table = new_table("step", "ok", "seconds", "summary", title="monitor cycle")
     for run in runs:
@@ -41,7 +48,17 @@ def once(ctx: typer.Context) -> None:
         detail = run.error or json.dumps(run.summary, default=str)
         table.add_row(run.job, "yes" if run.ok else "NO", f"{took:.1f}", detail)
     console.print(table)
+    if runtime.blocked is not None:
+        raise runtime.blocked
     if not all(run.ok for run in runs):
+        raise typer.Exit(1)
+    undelivered = [r.summary for r in runs if r.job == "detect" and r.summary.get("email_failed")]
+    if undelivered:
+        summary = undelivered[-1]
+        err_console.print(
+            f"alert email not delivered: {summary['notifications_pending']} notification(s) "
+            f"pending ({summary['email_error']}); they are retried on the next cycle"
+        )
         raise typer.Exit(1)
 
 
@@ -62,9 +79,11 @@ def rescore(ctx: typer.Context) -> None:
     """Drop scores from other scorer versions (after changing topics, model or scorer);
     the next cycle scores those items again."""
     from monitor.scoring import clear_outdated
+    from simmim.locks import run_lock
 
     runtime = _runtime(ctx)
-    cleared = clear_outdated(runtime.engine, runtime.scorers)
+    with run_lock(runtime.engine, "score"):
+        cleared = clear_outdated(runtime.engine, runtime.scorers)
     console.print(f"{cleared} item score(s) cleared; run `simmim monitor once` to re-score")
 
 

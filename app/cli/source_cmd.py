@@ -64,7 +64,9 @@ def list_(ctx: typer.Context) -> None:
                 source.name,
                 source.kind.value,
                 "yes" if source.enabled else "no",
-                str(items),
+                f"{items} (+{source.read_remaining} to read)"
+                if source.read_remaining
+                else str(items),
                 ago(source.last_success_at),
                 str(source.consecutive_failures),
                 mask_text(source.last_error or "-")[:60],
@@ -126,13 +128,14 @@ def crawl_command(
     """Crawl enabled sources now (or the ones named) and summarise what came in."""
     from indexer.crawl import crawl
     from indexer.source_admin import find_source
+    from simmim.locks import run_lock
 
     cli = ready_state(ctx)
     ids = None
     if source:
         with session_scope(session_factory(cli.engine)) as session:
             ids = [find_source(session, ref).id for ref in source]
-    with Progress(console=console, transient=True) as progress:
+    with run_lock(cli.engine, "crawl"), Progress(console=console, transient=True) as progress:
         task = progress.add_task("crawling", total=None)
         outcomes = crawl(
             cli.settings,
@@ -144,14 +147,22 @@ def crawl_command(
     if not outcomes:
         console.print("no source to crawl: add one with `simmim source add URL --kind rss`")
         return
-    table = new_table("source", "status", "new", "duplicate", "failed", "reasons", title="crawl")
+    table = new_table(
+        "source", "status", "new", "duplicate", "failed", "left", "reasons", title="crawl"
+    )
     for o in outcomes:
         status = "ok" if o.ok else f"failed: {o.error}"
         if o.not_modified:
             status = "not modified"
         reasons = ", ".join(f"{reason} x{count}" for reason, count in o.reasons.most_common())
         table.add_row(
-            o.name, status[:70], str(o.new), str(o.duplicate), str(o.failed), reasons[:80] or "-"
+            o.name,
+            status[:70],
+            str(o.new),
+            str(o.duplicate),
+            str(o.failed),
+            str(o.remaining or "-"),
+            reasons[:80] or "-",
         )
     console.print(table)
     console.print(

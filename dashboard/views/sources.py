@@ -29,6 +29,7 @@ with common.session() as session:
             "kind": s.kind.value,
             "location": mask_url(s.location),
             "items": count,
+            "left to read": s.read_remaining or 0,
             "enabled": s.enabled,
             "last success": ago(s.last_success_at),
             "last error": mask_text(s.last_error or "")[:120],

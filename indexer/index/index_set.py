@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
 from indexer.index.chooser import IndexPlan, choose_index
+from indexer.index.folder import readable_folder
 from indexer.index.store import VectorIndex
 from simmim.models import SPACES, Space
 from simmim.paths import DataLayout
@@ -28,8 +30,11 @@ class IndexSet:
         *,
         read_only: bool = False,
         load: bool = True,
+        folder: Path | None = None,
     ) -> None:
-        self.folder = DataLayout(settings.data_dir).indexes
+        live = DataLayout(settings.data_dir).indexes
+        # A reader in the instant of a rebuild's swap still finds a complete set.
+        self.folder = folder or (readable_folder(live) if read_only else live)
         self.config = settings.index
         self.fingerprint = fingerprint
         self.dim = dim

@@ -20,7 +20,7 @@ import numpy as np
 from indexer.index.chooser import IndexPlan
 from simmim.clock import utcnow
 from simmim.errors import SimmimError
-from simmim.files import atomic_write, atomic_write_bytes
+from simmim.files import atomic_write, atomic_write_bytes, file_checksum
 from simmim.models import SPACES
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,12 @@ class VectorIndex:
                 f"but the encoder is now {fingerprint}",
                 hint="re-encode everything with `simmim index --rebuild` (or restore the old model settings)",
             )
+        if manifest.checksum and file_checksum(index_path) != manifest.checksum:
+            raise IndexFileError(
+                f"index file {index_path} is damaged: its checksum does not match the one "
+                "recorded when it was saved",
+                hint="re-encode it with `simmim index --rebuild` (search keeps failing until then)",
+            )
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if read_only else 0
         try:
             index = faiss.read_index(str(index_path), flags)
@@ -243,14 +249,25 @@ def paths(folder: Path, space: str) -> tuple[Path, Path]:
     return folder / f"{space}.faiss", folder / f"{space}.json"
 
 
-def built_manifests(folder: Path) -> dict[str, dict[str, Any]]:
+def built_manifests(folder: Path, *, verify: bool = False) -> dict[str, dict[str, Any]]:
     """What `index status`, the dashboard and the demo show: each built space's manifest as
-    plain data, plus ``bytes`` (the index file's size; None when the file is missing)."""
+    plain data, plus ``bytes`` (the index file's size; None when the file is missing) and,
+    with ``verify`` (reads every file), ``health``: "ok", or what is wrong and the fix."""
     out: dict[str, dict[str, Any]] = {}
     for space in SPACES:
         index_path, manifest_path = paths(folder, space)
         if manifest_path.is_file():
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
             manifest["bytes"] = index_path.stat().st_size if index_path.is_file() else None
+            if verify:
+                manifest["health"] = _health(index_path, manifest)
             out[space] = manifest
     return out
+
+
+def _health(index_path: Path, manifest: dict[str, Any]) -> str:
+    if not index_path.is_file():
+        return "file missing: run `simmim index` (it re-queues what the index lacked)"
+    if manifest.get("checksum") and file_checksum(index_path) != manifest["checksum"]:
+        return "DAMAGED (checksum mismatch): run `simmim index --rebuild`"
+    return "ok"
