@@ -87,9 +87,9 @@ def status(ctx: typer.Context) -> None:
             f"{m['built_at']} ({size})",
         )
     console.print(table)
-    damaged = {space: m["health"] for space, m in manifests.items() if m["health"] != "ok"}
-    for space, health in damaged.items():
-        console.print(f"{space}: {health}")
+    damaged = {name: m["health"] for name, m in manifests.items() if m["health"] != "ok"}
+    for name, health in damaged.items():
+        console.print(f"{name}: {health}")
     if damaged:
         raise typer.Exit(1)
     if manifests:
