@@ -48,8 +48,13 @@ class IngestSummary:
 # ---- reader
 
 
-def pending_batches(engine: Engine, batch: int) -> Iterator[list[Item]]:
-    """Pending items in id order, one short transaction per batch."""
+USABLE = (ItemStatus.INDEXED, ItemStatus.PENDING)  # what a rebuild encodes; failed stay failed
+
+
+def item_batches(
+    engine: Engine, batch: int, statuses: tuple[ItemStatus, ...] = (ItemStatus.PENDING,)
+) -> Iterator[list[Item]]:
+    """Items in these states in id order, one short transaction per batch."""
     factory = session_factory(engine)
     last = 0
     while True:
@@ -57,7 +62,7 @@ def pending_batches(engine: Engine, batch: int) -> Iterator[list[Item]]:
             rows = list(
                 session.scalars(
                     select(Item)
-                    .where(Item.status == ItemStatus.PENDING, Item.id > last)
+                    .where(Item.status.in_(statuses), Item.id > last)
                     .order_by(Item.id)
                     .limit(batch)
                 )
@@ -143,6 +148,13 @@ class IndexWriter:
         self.last_save = time.monotonic()
 
     def write(self, batch: EncodedItems, summary: IngestSummary) -> None:
+        self.add(batch, summary)
+        # Saving rewrites whole index files: every save_every_s, not every batch.
+        if time.monotonic() - self.last_save >= self.save_every_s:
+            self.flush()
+
+    def add(self, batch: EncodedItems, summary: IngestSummary) -> None:
+        """Vectors into the indexes, marks kept until the indexes are saved."""
         for space in SPACES:
             if batch.ids[space]:
                 self.indexes.get(space).add(
@@ -155,13 +167,14 @@ class IndexWriter:
             summary.indexed += bool(mark["indexed_spaces"])
             summary.failed += not mark["indexed_spaces"]
         summary.unreadable_images += batch.unreadable_images
-        # Saving rewrites whole index files: every save_every_s, not every batch.
-        if time.monotonic() - self.last_save >= self.save_every_s:
-            self.flush()
 
     def flush(self) -> None:
         """Save the changed indexes durably, then mark their items: never the other way round."""
         self.indexes.save(self.dirty)
+        self.mark()
+
+    def mark(self) -> None:
+        """Record on the items what the saved indexes hold."""
         with session_scope(self.factory) as session:
             for start in range(0, len(self.marks), 1000):
                 session.execute(update(Item), self.marks[start : start + 1000])
@@ -208,28 +221,6 @@ def reconcile(engine: Engine, indexes: IndexSet) -> tuple[int, int]:
     return len(requeue), removed
 
 
-def usable_batches(engine: Engine, batch: int) -> Iterator[list[Item]]:
-    """Every item a rebuild encodes: indexed or pending (failed ones stay failed)."""
-    factory = session_factory(engine)
-    last = 0
-    while True:
-        with session_scope(factory) as session:
-            rows = list(
-                session.scalars(
-                    select(Item)
-                    .where(
-                        Item.status.in_([ItemStatus.INDEXED, ItemStatus.PENDING]), Item.id > last
-                    )
-                    .order_by(Item.id)
-                    .limit(batch)
-                )
-            )
-        if not rows:
-            return
-        last = rows[-1].id
-        yield rows
-
-
 def rebuild_indexes(
     settings: Settings,
     engine: Engine,
@@ -247,36 +238,19 @@ def rebuild_indexes(
     layout = DataLayout(settings.data_dir)
     staging = start_staging(live)
     indexes = IndexSet(settings, encoder.fingerprint, encoder.dim, load=False, folder=staging)
+    writer = IndexWriter(engine, indexes, save_every_s=float("inf"))
     summary = IngestSummary()
-    marks: list[dict[str, object]] = []
     with session_scope(session_factory(engine)) as session:
-        total = session.scalar(
-            select(func.count(Item.id)).where(
-                Item.status.in_([ItemStatus.INDEXED, ItemStatus.PENDING])
-            )
-        )
+        total = session.scalar(select(func.count(Item.id)).where(Item.status.in_(USABLE)))
     bar = tqdm(total=total or 0, desc="rebuild", unit="item", delay=2, disable=not progress)
-    for rows in usable_batches(engine, batch):
-        encoded = encode_rows(encoder, layout, rows)
-        for space in SPACES:
-            if encoded.ids[space]:
-                indexes.get(space).add(
-                    np.asarray(encoded.ids[space], np.int64), np.stack(encoded.vectors[space])
-                )
-                summary.added[space] += len(encoded.ids[space])
-        marks.extend(encoded.marks)
-        summary.unreadable_images += encoded.unreadable_images
+    for rows in item_batches(engine, batch, USABLE):
+        writer.add(encode_rows(encoder, layout, rows), summary)
         bar.update(len(rows))
     bar.close()
     summary.rebuilt = [space for space in SPACES if indexes.grow_if_needed(space)]
     indexes.save()
     swap_in(live)
-    with session_scope(session_factory(engine)) as session:
-        for start in range(0, len(marks), 1000):
-            session.execute(update(Item), marks[start : start + 1000])
-    for mark in marks:
-        summary.indexed += bool(mark["indexed_spaces"])
-        summary.failed += not mark["indexed_spaces"]
+    writer.mark()  # only now: until the swap the database describes the old set
     return summary
 
 
@@ -309,7 +283,7 @@ def run_ingest(
     bar = tqdm(
         total=count_pending(engine), desc="index", unit="item", delay=2, disable=not progress
     )
-    for rows in pending_batches(engine, batch):
+    for rows in item_batches(engine, batch):
         writer.write(encode_rows(encoder, layout, rows), summary)
         bar.update(len(rows))
     writer.flush()
