@@ -42,8 +42,9 @@ def assert_nothing_private(render_bytes: bytes, data: Path, where: str) -> None:
         assert marker.encode() not in render_bytes, f"{where}: {marker!r} shown without access"
 
 
-def _state(data: Path) -> tuple[list[tuple[str, bool]], list[object]]:
-    from monitor.models import Alert
+def _state(data: Path) -> tuple[list[tuple[str, bool]], list[object], list[object], int]:
+    """What a write control could change: sources, acknowledgements, rules, saved queries."""
+    from monitor.models import Alert, Rule, SavedQuery
     from simmim.db import make_engine, session_factory, session_scope
     from simmim.models import Source
 
@@ -52,9 +53,14 @@ def _state(data: Path) -> tuple[list[tuple[str, bool]], list[object]]:
         with session_scope(session_factory(engine)) as session:
             sources = [(s.location, s.enabled) for s in session.scalars(select(Source))]
             acks = [a.acknowledged_at for a in session.scalars(select(Alert))]
+            rules = [
+                (r.name, r.enabled, r.z, r.window, r.min_volume)
+                for r in session.scalars(select(Rule).order_by(Rule.id))
+            ]
+            queries = len(list(session.scalars(select(SavedQuery))))
     finally:
         engine.dispose()
-    return sources, acks
+    return sources, acks, rules, queries
 
 
 @pytest.fixture
@@ -109,6 +115,7 @@ def test_clicks_without_the_password_change_nothing(
 ) -> None:
     before = _state(seeded_env)
     assert before[0] and before[0][0][1] is True and before[1] and before[1][0] is None
+    assert before[2], "the seeded database has rules to change"
     # The widget ids come from a session that is let in (they are the same in every session).
     insider = _login(password_dashboard)
     try:
@@ -121,6 +128,14 @@ def test_clicks_without_the_password_change_nothing(
     add = sources.widget("button", "Add source")
     ack = alerts.widget("button", "Acknowledge")
 
+    every_button = [
+        (page, widget)
+        for page, render in (("sources", sources), ("alerts", alerts))
+        for widget in render.widgets()
+        if widget.kind == "button"
+    ]
+    assert len(every_button) >= 5, every_button  # enable, disable, add, ack, rule forms
+
     intruder = StreamlitSession(password_dashboard)
     try:
         for page, states in (
@@ -128,12 +143,21 @@ def test_clicks_without_the_password_change_nothing(
             ("alerts", [click(ack)]),
             ("sources", [text_value(location, "http://evil.test/feed.xml"), click(add)]),
             ("", [click(disable), click(ack)]),
+            *((page, [click(widget)]) for page, widget in every_button),
         ):
             render = intruder.request(page, states)
             assert_nothing_private(render.raw, seeded_env, f"click on {page!r}")
     finally:
         intruder.close()
     assert _state(seeded_env) == before, "an unauthenticated click changed the database"
+    # The same click from a session that is let in does change it: the ids were right.
+    insider = _login(password_dashboard)
+    try:
+        insider.request("sources")
+        insider.request("sources", [click(disable)])
+    finally:
+        insider.close()
+    assert _state(seeded_env)[0][0][1] is False, "the control works once logged in"
 
 
 @pytest.fixture
