@@ -347,3 +347,24 @@ def test_fuzz_feed_every_good_entry_once_every_bad_with_a_reason(
                 engine.dispose()
     finally:
         server.stop()
+
+
+def test_a_huge_feed_does_not_starve_other_sources(
+    http_server: LocalServer, tmp_path: Path
+) -> None:
+    """Parsing runs off the event loop: another source's 500 is reported as a 500 even while
+    a feed of 30,000 entries is being parsed (it used to look like a timeout). SQLite only:
+    the point is the event loop, not the database."""
+    s = http_server
+    engine = _fresh_engine(tmp_path)
+    entries = [
+        {"title": f"Entry {n} of the long feed", "link": s.url(f"/e{n}")} for n in range(30_000)
+    ]
+    s.routes["/huge.xml"] = Reply(200, rss(entries), XML)
+    s.routes["/down.xml"] = Reply(500, b"broken", delay=0.5)
+    huge = add(engine, s.url("/huge.xml"), SourceKind.RSS)
+    down = add(engine, s.url("/down.xml"), SourceKind.RSS)
+    outcomes = run(crawl_settings(tmp_path / "data", max_items_per_source=50), engine)
+    assert outcomes[huge].ok and outcomes[huge].new == 50
+    assert not outcomes[down].ok and outcomes[down].error and "500" in outcomes[down].error
+    engine.dispose()
