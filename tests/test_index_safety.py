@@ -161,7 +161,7 @@ def test_kill_during_rebuild_never_leaves_search_without_an_index(
     )
     engine = make_engine(settings.database_url)
     migrations.upgrade(engine)
-    seed_items(settings, engine, n=60)
+    seed_items(settings, engine, n=120)
     simmim = str(Path(sys.executable).parent / "simmim")
 
     def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -171,9 +171,19 @@ def test_kill_during_rebuild_never_leaves_search_without_an_index(
 
     assert cli("index").returncode == 0
     encoder = load_encoder(settings)
+    staging = index_folder.staging_of(DataLayout(settings.data_dir).indexes)
     rng = random.Random(19)
-    kills = 0
+    kills = 0  # killed while the new set was being built or swapped in
+
+    def identity() -> tuple[int, int] | None:
+        try:
+            info = staging.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns
+
     for _ in range(10):
+        leftover = identity()  # a killed run's half-built set, until this run replaces it
         process = subprocess.Popen(
             [simmim, "index", "--rebuild"],
             env=env,
@@ -182,7 +192,11 @@ def test_kill_during_rebuild_never_leaves_search_without_an_index(
             start_new_session=True,
         )
         try:
-            time.sleep(rng.uniform(1.0, 6.0))
+            deadline = time.monotonic() + 60
+            while identity() in (None, leftover) and process.poll() is None:
+                assert time.monotonic() < deadline, "the rebuild never started"
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.8))  # somewhere in encoding, saving or swapping
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 kills += 1
@@ -198,5 +212,5 @@ def test_kill_during_rebuild_never_leaves_search_without_an_index(
     assert cli("index").returncode == 0
     agreement(settings, engine, encoder)
     fused = IndexSet(settings, encoder.fingerprint, encoder.dim).spaces[SPACES[2]]
-    assert fused is not None and len(np.unique(fused.ids())) == 60
+    assert fused is not None and len(np.unique(fused.ids())) == 120
     engine.dispose()
