@@ -20,7 +20,9 @@ HEADLINES = [
 ]
 
 
-def build_seeded(root: Path, weights: Path, encoder: object) -> Path:
+def build_seeded(
+    root: Path, weights: Path, encoder: object, database_url: str | None = None
+) -> Path:
     from monitor.cycle import Runtime
     from simmim.db import make_engine, session_factory, session_scope
     from simmim.migrations import upgrade
@@ -29,7 +31,11 @@ def build_seeded(root: Path, weights: Path, encoder: object) -> Path:
     from simmim.settings import Settings
     from tests.monitor_helpers import daily, seed
 
-    settings = Settings(data_dir=root, encoder=tiny_settings(weights))  # type: ignore[arg-type]
+    settings = Settings(
+        data_dir=root,
+        encoder=tiny_settings(weights),  # type: ignore[arg-type]
+        database={"url": database_url},  # type: ignore[arg-type]
+    )
     layout = DataLayout(root)
     layout.create()
     engine = make_engine(settings.database_url)
@@ -79,6 +85,25 @@ def seeded_env(
     data = tmp_path / "seeded-data"
     shutil.copytree(seeded_template, data)
     monkeypatch.setenv("SIMMIM_DATA_DIR", str(data))
+    monkeypatch.setenv("SIMMIM_ENCODER__MODEL", "simmim-tiny")
+    monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", str(tiny_weights))
+    monkeypatch.setenv("SIMMIM_ENCODER__CPU_INT8", "false")
+    monkeypatch.setenv("SIMMIM_ENCODER__BATCH_SIZE", "8")
+    yield data
+
+
+@pytest.fixture
+def seeded_env_pg(
+    postgres_url: str,
+    tmp_path: Path,
+    tiny_weights: Path,
+    tiny_encoder,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Path]:
+    """The same seeded corpus with its database on PostgreSQL (a schema of its own)."""
+    data = build_seeded(tmp_path / "seeded-pg", tiny_weights, tiny_encoder, postgres_url)
+    monkeypatch.setenv("SIMMIM_DATA_DIR", str(data))
+    monkeypatch.setenv("SIMMIM_DATABASE__URL", postgres_url)
     monkeypatch.setenv("SIMMIM_ENCODER__MODEL", "simmim-tiny")
     monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", str(tiny_weights))
     monkeypatch.setenv("SIMMIM_ENCODER__CPU_INT8", "false")

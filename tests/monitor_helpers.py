@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, text
 
 from monitor import rollup
 from monitor.models import Score, SeriesKind, Tag
@@ -98,6 +98,14 @@ def seed(engine: Engine, rows: Iterable[Row]) -> None:
         if tags:
             session.execute(insert(Tag), tags)
         rollup.add(session, rollup.collect(scores, tags))
+        if items and session.bind is not None and session.bind.dialect.name == "postgresql":
+            # explicit ids do not move PostgreSQL's sequence: move it, so later inserts fit
+            session.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('indexer_item', 'id'),"
+                    " (SELECT max(id) FROM indexer_item))"
+                )
+            )
 
 
 def daily(

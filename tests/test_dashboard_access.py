@@ -47,12 +47,15 @@ def _state(data: Path) -> tuple[list[tuple[str, bool]], list[object], list[objec
     from monitor.models import Alert, Rule, SavedQuery
     from simmim.db import make_engine, session_factory, session_scope
     from simmim.models import Source
+    from simmim.settings import load_settings
 
-    engine = make_engine(f"sqlite:///{data / 'simmim.db'}")
+    engine = make_engine(load_settings().database_url)  # SQLite in `data`, or PostgreSQL
     try:
         with session_scope(session_factory(engine)) as session:
-            sources = [(s.location, s.enabled) for s in session.scalars(select(Source))]
-            acks = [a.acknowledged_at for a in session.scalars(select(Alert))]
+            sources = [
+                (s.location, s.enabled) for s in session.scalars(select(Source).order_by(Source.id))
+            ]
+            acks = [a.acknowledged_at for a in session.scalars(select(Alert).order_by(Alert.id))]
             rules = [
                 (r.name, r.enabled, r.z, r.window, r.min_volume)
                 for r in session.scalars(select(Rule).order_by(Rule.id))
@@ -63,11 +66,27 @@ def _state(data: Path) -> tuple[list[tuple[str, bool]], list[object], list[objec
     return sources, acks, rules, queries
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_seeded_env(request: pytest.FixtureRequest) -> Path:
+    """The seeded corpus on SQLite, and on PostgreSQL."""
+    name = "seeded_env" if request.param == "sqlite" else "seeded_env_pg"
+    return Path(request.getfixturevalue(name))
+
+
 @pytest.fixture
 def password_dashboard(seeded_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", PASSWORD)
     with dashboard_process() as url:
         yield url
+
+
+@pytest.fixture
+def any_password_dashboard(
+    any_seeded_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Path]]:
+    monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", PASSWORD)
+    with dashboard_process() as url:
+        yield url, any_seeded_env
 
 
 def _login(url: str) -> StreamlitSession:
@@ -78,7 +97,8 @@ def _login(url: str) -> StreamlitSession:
     return session
 
 
-def test_no_page_without_the_password(password_dashboard: str, seeded_env: Path) -> None:
+def test_no_page_without_the_password(any_password_dashboard: tuple[str, Path]) -> None:
+    password_dashboard, seeded_env = any_password_dashboard
     for page in PAGE_NAMES:
         session = StreamlitSession(password_dashboard)
         try:
@@ -111,8 +131,9 @@ def test_the_password_opens_every_page(password_dashboard: str) -> None:
 
 
 def test_clicks_without_the_password_change_nothing(
-    password_dashboard: str, seeded_env: Path
+    any_password_dashboard: tuple[str, Path],
 ) -> None:
+    password_dashboard, seeded_env = any_password_dashboard
     before = _state(seeded_env)
     assert before[0] and before[0][0][1] is True and before[1] and before[1][0] is None
     assert before[2], "the seeded database has rules to change"
