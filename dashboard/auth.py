@@ -48,13 +48,12 @@ def _header(name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def proxy_user(config: DashboardSettings) -> str | None:
-    """The user the reverse proxy vouches for, if it is one who may come in."""
+def _proxy_allows(config: DashboardSettings) -> bool:
+    """The reverse proxy vouches for a user, and it is one who may come in."""
     assert config.proxy_user_header is not None
     user = _header(config.proxy_user_header)
-    if user is None or (config.proxy_allowed_users and user not in config.proxy_allowed_users):
-        return None
-    return user
+    allowed = config.proxy_allowed_users
+    return user is not None and (not allowed or user in allowed)
 
 
 def _logged_in() -> bool:
@@ -66,14 +65,13 @@ def _logged_in() -> bool:
         return False
 
 
-def oidc_user(config: DashboardSettings) -> str | None:
+def _oidc_allows(config: DashboardSettings) -> bool:
+    """Signed in with the provider, with an account that may come in."""
     if not _logged_in():
-        return None
-    email = str(st.user.get("email") or "")
+        return False
     allowed = config.oidc.allowed_emails
-    if allowed and email.lower() not in {a.lower() for a in allowed}:
-        return None
-    return email or str(st.user.get("sub") or "signed in")
+    email = str(st.user.get("email") or "").lower()
+    return not allowed or email in {a.lower() for a in allowed}
 
 
 def has_access(config: DashboardSettings) -> bool:
@@ -82,9 +80,9 @@ def has_access(config: DashboardSettings) -> bool:
     if mode == "none":
         return True
     if mode == "proxy":
-        return proxy_user(config) is not None
+        return _proxy_allows(config)
     if mode == "oidc":
-        return oidc_user(config) is not None
+        return _oidc_allows(config)
     assert config.password is not None
     stamp = st.session_state.get(SESSION_KEY)
     return isinstance(stamp, str) and hmac.compare_digest(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from urllib.parse import urlsplit
 
 import open_clip
 import torch
+from huggingface_hub import constants as hub_constants
+from huggingface_hub import try_to_load_from_cache
 from open_clip.model import CLIP
 
 from encoder.device import resolve_device
@@ -91,39 +94,50 @@ HUB_HOST = "huggingface.co"
 REACH_TIMEOUT_S = 3.0
 
 
-def _cached_or_reachable(settings: EncoderSettings, pretrained: str) -> str | None:
-    """Why the weights of a pretrained tag cannot be had, or None when they can: cached
-    already, or their server answers. A machine without network learns it in seconds,
-    instead of spending a minute in the hub client's retries."""
+def _weights_available(settings: EncoderSettings, pretrained: str) -> tuple[str | None, bool]:
+    """(why the weights of a pretrained tag cannot be had, or None; whether they are cached).
+
+    Cached weights load with the hub client offline; others only when their server answers.
+    A machine without network learns it in seconds, not after the hub client's retries."""
     cfg = open_clip.get_pretrained_cfg(settings.model, pretrained) or {}
     if "file" in cfg:
-        return None
+        return None, True
     cache_dir = str(settings.cache_dir) if settings.cache_dir else None
     hub = str(cfg.get("hf_hub") or "")
     if hub:
-        from huggingface_hub import try_to_load_from_cache
-
         repo, filename = os.path.split(hub)  # as open_clip reads it: "org/model/[file]"
         names = [filename] if filename else []
         names += ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
         for name in names:
             found = try_to_load_from_cache(repo, name, cache_dir=cache_dir)
             if isinstance(found, str):
-                return None
+                return None, True
         host = HUB_HOST
     else:
         url = str(cfg.get("url") or "")
         local = Path(cache_dir or Path("~/.cache/clip").expanduser()) / os.path.basename(url)
         if not url or local.is_file():
-            return None
+            return None, True
         host = urlsplit(url).hostname or ""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return "not cached, and HF_HUB_OFFLINE is set"
+    if hub_constants.HF_HUB_OFFLINE:
+        return "not cached, and HF_HUB_OFFLINE is set", False
     try:
         socket.create_connection((host, 443), timeout=REACH_TIMEOUT_S).close()
     except OSError as exc:
-        return f"not cached, and {host} cannot be reached ({exc.strerror or exc})"
-    return None
+        return f"not cached, and {host} cannot be reached ({exc.strerror or exc})", False
+    return None, False
+
+
+@contextmanager
+def _hub_offline(offline: bool) -> Iterator[None]:
+    """huggingface_hub's own offline switch, for one load: cached weights are then read
+    without a single request (the client otherwise checks for newer files, and retries)."""
+    previous = hub_constants.HF_HUB_OFFLINE
+    hub_constants.HF_HUB_OFFLINE = previous or offline
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE = previous
 
 
 def load_backbone(settings: EncoderSettings, *, trainable: bool = False) -> Backbone:
@@ -136,19 +150,21 @@ def load_backbone(settings: EncoderSettings, *, trainable: bool = False) -> Back
             "%s with random weights (pretrained=none): for tests and benchmarks", settings.model
         )
         torch.manual_seed(settings.seed)  # the same "random" model every time
-    elif pretrained is not None and not is_weights_path(pretrained):
-        problem = _cached_or_reachable(settings, pretrained)
+    cached = False
+    if pretrained is not None and not is_weights_path(pretrained):
+        problem, cached = _weights_available(settings, pretrained)
         if problem is not None:
             raise _no_weights_error(settings, problem)
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            settings.model,
-            pretrained=pretrained,
-            device=device,
-            precision="fp32",
-            cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
-            weights_only=True,  # never unpickle arbitrary objects
-        )
+        with _hub_offline(cached):
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                settings.model,
+                pretrained=pretrained,
+                device=device,
+                precision="fp32",
+                cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
+                weights_only=True,  # never unpickle arbitrary objects
+            )
     except RuntimeError as exc:
         if "Failed to download" in str(exc):
             raise _no_weights_error(settings, str(exc).split(": ", 1)[-1][:300]) from exc

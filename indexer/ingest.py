@@ -73,12 +73,10 @@ def item_batches(
         yield rows
 
 
-def count_pending(engine: Engine) -> int:
+def count_items(engine: Engine, statuses: tuple[ItemStatus, ...] = (ItemStatus.PENDING,)) -> int:
+    """How many items :func:`item_batches` will yield (for the progress bar)."""
     with session_scope(session_factory(engine)) as session:
-        return (
-            session.scalar(select(func.count(Item.id)).where(Item.status == ItemStatus.PENDING))
-            or 0
-        )
+        return session.scalar(select(func.count(Item.id)).where(Item.status.in_(statuses))) or 0
 
 
 # ---- encode
@@ -234,15 +232,19 @@ def rebuild_indexes(
     Search keeps reading the old set until the swap; a crash before it leaves the old set
     as it was (the next index run removes the half-built one), a crash after it leaves the
     new set, and the next run's reconcile settles any item marked differently."""
-    live = DataLayout(settings.data_dir).indexes
     layout = DataLayout(settings.data_dir)
+    live = layout.indexes
     staging = start_staging(live)
     indexes = IndexSet(settings, encoder.fingerprint, encoder.dim, load=False, folder=staging)
     writer = IndexWriter(engine, indexes, save_every_s=float("inf"))
     summary = IngestSummary()
-    with session_scope(session_factory(engine)) as session:
-        total = session.scalar(select(func.count(Item.id)).where(Item.status.in_(USABLE)))
-    bar = tqdm(total=total or 0, desc="rebuild", unit="item", delay=2, disable=not progress)
+    bar = tqdm(
+        total=count_items(engine, USABLE),
+        desc="rebuild",
+        unit="item",
+        delay=2,
+        disable=not progress,
+    )
     for rows in item_batches(engine, batch, USABLE):
         writer.add(encode_rows(encoder, layout, rows), summary)
         bar.update(len(rows))
@@ -280,9 +282,7 @@ def run_ingest(
     summary.requeued, summary.removed = reconcile(engine, indexes)
 
     writer = IndexWriter(engine, indexes, save_every_s=save_every_s)
-    bar = tqdm(
-        total=count_pending(engine), desc="index", unit="item", delay=2, disable=not progress
-    )
+    bar = tqdm(total=count_items(engine), desc="index", unit="item", delay=2, disable=not progress)
     for rows in item_batches(engine, batch):
         writer.write(encode_rows(encoder, layout, rows), summary)
         bar.update(len(rows))

@@ -44,8 +44,7 @@ def confine(name: str | Path, root: Path, extra_roots: Sequence[Path] = ()) -> P
         raise FetchError("missing file", f"{text} does not exist", url=text) from None
     except (OSError, RuntimeError) as exc:  # a symlink loop, a permission problem
         raise RefusedPath(f"{text}: {exc}", url=text) from None
-    roots = [base, *(Path(r).expanduser().resolve() for r in extra_roots)]
-    if not any(real == r or real.is_relative_to(r) for r in roots):
+    if not inside_roots(real, [base, *extra_roots]):
         raise RefusedPath(
             f"{text} resolves to {real}, outside the source's folder {base}"
             + (" and the configured local roots" if extra_roots else ""),
@@ -82,11 +81,9 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
 
 
 def inside_roots(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether ``path``, resolved, is one of ``roots`` or lies below one."""
     real = path.expanduser().resolve()
-    return any(
-        real == root or real.is_relative_to(root)
-        for root in (Path(r).expanduser().resolve() for r in roots)
-    )
+    return any(real.is_relative_to(Path(root).expanduser().resolve()) for root in roots)
 
 
 def _kind(mode: int) -> str:

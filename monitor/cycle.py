@@ -50,6 +50,7 @@ class Runtime:
         self.settings, self.engine, self.clock = settings, engine, clock
         self._encoder = encoder
         self._scorers: Scorers | None = None
+        self._keyword_scorers: Scorers | None = None
         self._encoder_failure: tuple[float, EncoderError] | None = None
         self.stop = threading.Event()
         self.sleep: Callable[[float], None] = sleep or self._interruptible_sleep
@@ -80,17 +81,20 @@ class Runtime:
 
     @property
     def scorers(self) -> Scorers:
-        if self._scorers is None or self._scorers.encoder is None:
+        if self._scorers is None:
             from monitor.scoring import Scorers
 
             self._scorers = Scorers(self.settings, self.encoder)
         return self._scorers
 
+    @property
     def keyword_scorers(self) -> Scorers:
         """Scorers for when no model loads: sentiment, tickers, keyword topics."""
-        from monitor.scoring import Scorers
+        if self._keyword_scorers is None:
+            from monitor.scoring import Scorers
 
-        return Scorers(self.settings, None)
+            self._keyword_scorers = Scorers(self.settings, None)
+        return self._keyword_scorers
 
     # ---- steps: each returns a JSON-able summary
 
@@ -119,7 +123,7 @@ class Runtime:
         except EncoderError as exc:  # text-only scoring now; topics by vector after a rescore
             log.warning("scoring by text alone: %s", exc.message)
             result = score_new_items(
-                self.settings, self.engine, self.keyword_scorers(), None, stop=self.stop
+                self.settings, self.engine, self.keyword_scorers, None, stop=self.stop
             )
             return {**asdict(result), "topics_by": f"keywords only ({exc.message})"}
         indexes = IndexSet(self.settings, encoder.fingerprint, encoder.dim, read_only=True)

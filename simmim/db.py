@@ -54,6 +54,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def display_url(engine: Engine) -> str:
+    """The engine's URL as every message and table shows it: credentials masked."""
+    return mask_url(engine.url.render_as_string(hide_password=False))
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; for SQLite, creates the parent folder and enables FKs and WAL."""
     try:

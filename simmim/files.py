@@ -15,11 +15,11 @@ from pathlib import Path
 TEMP_PREFIX = ".tmp-"
 
 
-def atomic_write(path: Path, write: Callable[[str], object]) -> str:
+def atomic_write(path: Path, write: Callable[[str], object]) -> None:
     """``write(tmp_path)`` beside ``path``, fsync, rename over ``path``, fsync the folder.
 
-    Returns the new file's SHA-256 (index manifests record it). ``write`` gets a path, not a
-    handle, because FAISS and safetensors want to open the file themselves.
+    ``write`` gets a path, not a handle, because FAISS and safetensors want to open the
+    file themselves.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
@@ -28,18 +28,16 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> str:
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        digest = file_checksum(Path(tmp))
         os.replace(tmp, path)
         fsync_directory(path.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return digest
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> str:
-    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def fsync_directory(folder: Path) -> None:

@@ -7,7 +7,7 @@ import logging
 from rich.console import Console
 from rich.logging import RichHandler
 
-from simmim.redact import MaskingFilter, install_record_masking
+from simmim.redact import install_record_masking
 
 
 def configure_logging(level: str = "INFO", *, debug: bool = False) -> None:
@@ -22,7 +22,6 @@ def configure_logging(level: str = "INFO", *, debug: bool = False) -> None:
         markup=False,
     )
     handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(MaskingFilter())  # no credential in a URL reaches a log
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else level)
     # Third-party chatter stays at WARNING unless debugging.

@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from simmim.db import display_url
 from simmim.errors import DatabaseError
-from simmim.redact import mask_url
 
 # The migration scripts live beside the packages in the checkout (the layout alembic expects).
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
@@ -62,8 +62,7 @@ def require_head(engine: Engine) -> None:
     if current != head:
         state = "empty" if current is None else f"at revision {current}"
         raise DatabaseError(
-            f"database {mask_url(engine.url.render_as_string(hide_password=False))} is {state}, "
-            f"this SimMIM needs revision {head}",
+            f"database {display_url(engine)} is {state}, this SimMIM needs revision {head}",
             hint="run `simmim init` (or `simmim db upgrade`)",
         )
 
@@ -104,6 +103,6 @@ def _unreachable(engine: Engine, exc: SQLAlchemyError) -> DatabaseError:
     cause = getattr(exc, "orig", None) or exc  # the driver's own message when there is one
     reason = (str(cause).strip().splitlines() or [type(exc).__name__])[0]
     return DatabaseError(
-        f"database {mask_url(engine.url.render_as_string(hide_password=False))} failed: {reason}",
+        f"database {display_url(engine)} failed: {reason}",
         hint="check SIMMIM_DATABASE__URL and that the server is running",
     )

@@ -77,19 +77,12 @@ def _mask_record(record: logging.LogRecord) -> None:
         record.msg, record.args = masked, None
 
 
-class MaskingFilter(logging.Filter):
-    """Masks URLs in every record a handler emits, third-party records included."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        _mask_record(record)
-        return True
-
-
 _installed = False
 
 
 def install_record_masking() -> None:
-    """Mask URLs in every log record as it is made, before any handler or capture sees it."""
+    """Mask URLs in every log record as it is made (third-party ones included), so no
+    handler, filter or capture ever sees a credential."""
     global _installed
     if _installed:
         return

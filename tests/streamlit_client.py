@@ -129,31 +129,37 @@ def click(widget: Widget) -> WidgetState:
     return WidgetState(id=widget.id, trigger_value=True)
 
 
-@contextmanager
-def dashboard_process(env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real `simmim dashboard` on a free loopback port; stopped (and reaped) on exit,
-    also when the test fails."""
+def start_dashboard(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `simmim dashboard` on a free loopback port, in a process group of its own
+    (CLI + Streamlit can be stopped at once), once it answers its health check."""
     port = free_port()
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "simmim"), "dashboard", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env if env is not None else dict(os.environ),
-        start_new_session=True,  # the whole group (CLI + Streamlit) can be stopped at once
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process_group(process)
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise RuntimeError(f"dashboard did not start: {output[-2000:]}")
+        time.sleep(0.3)
+
+
+@contextmanager
+def dashboard_process(env: dict[str, str] | None = None) -> Iterator[str]:
+    """:func:`start_dashboard`, stopped (and reaped) on exit, also when the test fails."""
+    process, url = start_dashboard(env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"dashboard did not start: {output[-2000:]}")
-            time.sleep(0.3)
         yield url
     finally:
         stop_process_group(process)

@@ -255,30 +255,12 @@ def test_single_sign_on_sends_users_to_the_provider(
 def test_sigterm_to_the_dashboard_command_stops_streamlit_too(seeded_env: Path) -> None:
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
-    from tests.smtp_server import free_port
-    from tests.streamlit_client import stop_process_group
+    from tests.streamlit_client import start_dashboard, stop_process_group
 
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "simmim"), "dashboard", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own group: what is left of it can be looked for
-    )
+    process, _ = start_dashboard()  # its own group: what is left of it can be looked for
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the dashboard did not start"
-            time.sleep(0.3)
         process.send_signal(signal.SIGTERM)  # to the CLI only, as systemd or a shell would
         process.wait(timeout=30)
         deadline = time.monotonic() + 10

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from huggingface_hub import constants as hub_constants
 from sqlalchemy import Engine, select
 
 from encoder.errors import EncoderError
@@ -40,12 +41,12 @@ def test_unreachable_hub_fails_fast_with_the_fix(
     def unreachable(*args: object, **kwargs: object) -> None:
         raise OSError(101, "Network is unreachable")
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr("encoder.loading.socket.create_connection", unreachable)
     with pytest.raises(EncoderError, match="cannot be reached") as info:
         load_encoder(offline_settings)
     assert "SIMMIM_ENCODER__PRETRAINED" in str(info.value)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)  # as HF_HUB_OFFLINE=1 sets it
     with pytest.raises(EncoderError, match="HF_HUB_OFFLINE"):
         load_encoder(offline_settings)
 
@@ -53,7 +54,7 @@ def test_unreachable_hub_fails_fast_with_the_fix(
 def test_scoring_goes_on_without_the_model(
     offline_settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)  # as HF_HUB_OFFLINE=1 sets it
     with session_scope(session_factory(engine)) as session:
         source = Source(name="wire", kind=SourceKind.RSS, location="https://wire.example/rss")
         session.add(source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from typing import Annotated
 import typer
 
 from app.cli.context import err_console, state
+from simmim.files import atomic_write_bytes
 from simmim.settings import OidcSettings
 
 app = typer.Typer()  # merged into the root app by app.cli
@@ -55,24 +57,18 @@ def write_oidc_secrets(oidc: OidcSettings, folder: Path) -> Path:
     """Streamlit's st.login reads its provider from secrets: write them from our settings,
     readable by this user only."""
     assert oidc.client_secret is not None and oidc.cookie_secret is not None
-
-    def quoted(value: str) -> str:
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = [
-        "[auth]",
-        f"redirect_uri = {quoted(oidc.redirect_uri or '')}",
-        f"cookie_secret = {quoted(oidc.cookie_secret.get_secret_value())}",
-        f"client_id = {quoted(oidc.client_id or '')}",
-        f"client_secret = {quoted(oidc.client_secret.get_secret_value())}",
-        f"server_metadata_url = {quoted(oidc.server_metadata_url or '')}",
-    ]
-    folder.mkdir(parents=True, exist_ok=True)
+    values = {
+        "redirect_uri": oidc.redirect_uri or "",
+        "cookie_secret": oidc.cookie_secret.get_secret_value(),
+        "client_id": oidc.client_id or "",
+        "client_secret": oidc.client_secret.get_secret_value(),
+        "server_metadata_url": oidc.server_metadata_url or "",
+    }
+    # A JSON string is a valid TOML basic string; the temp file atomic_write renames into
+    # place is created with mode 600, so the secrets are never readable by others.
+    text = "[auth]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
     path = folder / "dashboard-secrets.toml"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.chmod(path, 0o600)  # also when the file existed with wider rights
+    atomic_write_bytes(path, text.encode())
     return path
 
 

@@ -8,7 +8,7 @@ import typer
 
 from app.cli.context import console, state
 from simmim import migrations
-from simmim.redact import mask_url
+from simmim.db import display_url
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -41,7 +41,7 @@ def downgrade(
     cli = state(ctx)
     if not yes:
         typer.confirm(
-            f"Downgrade {mask_url(cli.engine.url.render_as_string(hide_password=False))} to {revision}?",
+            f"Downgrade {display_url(cli.engine)} to {revision}?",
             abort=True,
         )
     before = migrations.current_revision(cli.engine)
@@ -56,6 +56,4 @@ def current(ctx: typer.Context) -> None:
     revision = migrations.current_revision(cli.engine)
     head = migrations.head_revision(cli.settings.database_url)
     status = "up to date" if revision == head else f"behind head {head}: run `simmim db upgrade`"
-    console.print(
-        f"{mask_url(cli.engine.url.render_as_string(hide_password=False))}: {revision or 'empty'} ({status})"
-    )
+    console.print(f"{display_url(cli.engine)}: {revision or 'empty'} ({status})")

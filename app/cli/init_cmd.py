@@ -6,8 +6,8 @@ import typer
 
 from app.cli.context import console, state
 from simmim import migrations
+from simmim.db import display_url
 from simmim.paths import DataLayout
-from simmim.redact import mask_url
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -26,9 +26,7 @@ def init(ctx: typer.Context) -> None:
     console.print(
         f"data directory  {layout.root}" + ("  (created)" if layout.root in created else "")
     )
-    console.print(
-        f"database        {mask_url(cli.engine.url.render_as_string(hide_password=False))}"
-    )
+    console.print(f"database        {display_url(cli.engine)}")
     if before == after:
         console.print(f"schema          {after} (already up to date)")
     else:

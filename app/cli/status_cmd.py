@@ -8,8 +8,7 @@ from rich.table import Table
 from app.cli.context import console, state
 from indexer.source_admin import corpus_counts
 from simmim import migrations
-from simmim.db import session_factory, session_scope
-from simmim.redact import mask_url
+from simmim.db import display_url, session_factory, session_scope
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -25,7 +24,7 @@ def status(ctx: typer.Context) -> None:
 
     table = Table(show_header=False, box=None)
     table.add_row("data directory", str(settings.data_dir))
-    table.add_row("database", mask_url(cli.engine.url.render_as_string(hide_password=False)))
+    table.add_row("database", display_url(cli.engine))
     table.add_row("schema", f"{migrations.current_revision(cli.engine)} (up to date)")
     table.add_row("encoder", f"{settings.encoder.model} / {settings.encoder.pretrained}")
     table.add_row("sources", f"{counts.sources} ({counts.enabled_sources} enabled)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -89,41 +88,20 @@ def _quiet_logs() -> Iterator[None]:
         root.setLevel(level)
 
 
-def hub_reachable(timeout_s: float = 3.0) -> bool:
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout_s).close()
-        return True
-    except OSError:
-        return False
-
-
 def load_pretrained(settings: Settings, say: Callable[[str], None]) -> Any | None:
-    """The configured model from the cache, or downloaded when the hub answers; None when
-    neither works. The loaded encoder is handed on, not loaded a second time.
-
-    Offline, only the cache is tried (huggingface_hub's offline switch, flipped for this
-    call), so an unreachable hub costs a 3-second probe, not minutes of retries.
-    """
-    from huggingface_hub import constants
-
+    """The configured model from the cache, or downloaded when its server answers; None when
+    neither works (the loader finds that out in seconds offline). The loaded encoder is
+    handed on, not loaded a second time."""
     from encoder import load_encoder
 
-    online = hub_reachable()
-    previous = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = not online
     try:
-        if online:
-            say(
-                f"loading {settings.encoder.model} / {settings.encoder.pretrained} (cache or download)"
-            )
         with _quiet_logs():  # open_clip logs each failed try; the demo says it once
             return load_encoder(settings)
     except Exception as exc:  # not cached offline, or a failed download: the tiny model it is
-        if online:
-            say(f"could not load the pretrained weights ({exc})")
+        say(
+            f"pretrained weights unavailable: {exc.message if isinstance(exc, SimmimError) else exc}"
+        )
         return None
-    finally:
-        constants.HF_HUB_OFFLINE = previous
 
 
 def fit_tiny_model(
@@ -274,10 +252,7 @@ def run_demo(
             result.model = f"{settings.encoder.model} ({settings.encoder.pretrained})"
         else:
             if model == "auto":
-                say(
-                    f"pretrained weights {settings.encoder.model}/{settings.encoder.pretrained} "
-                    "are not cached and the hub is unreachable: fitting the tiny model on the demo corpus"
-                )
+                say("fitting the tiny model on the demo corpus instead")
             checkpoint = fit_tiny_model(settings, engine, train_epochs, say)
             settings = settings.model_copy(
                 update={

@@ -8,6 +8,7 @@ last, so a crash leaves the previous pair or the new one, never half of each.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -198,9 +199,8 @@ class VectorIndex:
         folder.mkdir(parents=True, exist_ok=True)
         index_path, manifest_path = paths(folder, self.manifest.space)
         self.manifest.count = self.count
-        self.manifest.checksum = atomic_write(
-            index_path, lambda tmp: faiss.write_index(self.index, tmp)
-        )
+        atomic_write(index_path, lambda tmp: faiss.write_index(self.index, tmp))
+        self.manifest.checksum = file_checksum(index_path)  # the index lock keeps it ours
         text = json.dumps(asdict(self.manifest), indent=2).encode()
         atomic_write_bytes(manifest_path, text)
 
@@ -225,24 +225,40 @@ class VectorIndex:
                 f"but the encoder is now {fingerprint}",
                 hint="re-encode everything with `simmim index --rebuild` (or restore the old model settings)",
             )
-        if manifest.checksum and file_checksum(index_path) != manifest.checksum:
-            raise IndexFileError(
-                f"index file {index_path} is damaged: its checksum does not match the one "
-                "recorded when it was saved",
-                hint="re-encode it with `simmim index --rebuild` (search keeps failing until then)",
-            )
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if read_only else 0
+        if not read_only:  # one read: the bytes that are checked are the bytes loaded
+            data = index_path.read_bytes()
+            _require_checksum(index_path, manifest, hashlib.sha256(data).hexdigest())
+            try:
+                index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+            except RuntimeError as exc:
+                raise _damaged(index_path, exc) from exc
+            return cls(index, manifest)
+        _require_checksum(
+            index_path, manifest, file_checksum(index_path) if manifest.checksum else ""
+        )
         try:
-            index = faiss.read_index(str(index_path), flags)
+            index = faiss.read_index(str(index_path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError:
             try:
                 index = faiss.read_index(str(index_path))  # types that cannot be mapped
             except RuntimeError as exc:
-                raise IndexFileError(
-                    f"index file {index_path} is damaged: {exc}",
-                    hint="run `simmim index --rebuild`",
-                ) from exc
+                raise _damaged(index_path, exc) from exc
         return cls(index, manifest)
+
+
+def _require_checksum(index_path: Path, manifest: Manifest, actual: str) -> None:
+    if manifest.checksum and actual != manifest.checksum:
+        raise IndexFileError(
+            f"index file {index_path} is damaged: its checksum does not match the one "
+            "recorded when it was saved",
+            hint="re-encode it with `simmim index --rebuild` (search keeps failing until then)",
+        )
+
+
+def _damaged(index_path: Path, exc: Exception) -> IndexFileError:
+    return IndexFileError(
+        f"index file {index_path} is damaged: {exc}", hint="run `simmim index --rebuild`"
+    )
 
 
 def paths(folder: Path, space: str) -> tuple[Path, Path]:

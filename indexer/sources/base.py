@@ -62,21 +62,26 @@ def isolated(where: str, build: Callable[[], Candidate | Rejected]) -> Candidate
 
 
 def decode_line(raw: bytes, charset: str | None = None) -> tuple[str, bool]:
-    """One line of a dump, decoded on its own: the declared charset, else UTF-8; a line that
-    is neither is read as Windows-1252 (the usual legacy export), this line only, so one
-    stray byte never turns the good lines into mojibake. Returns the text and whether the
-    fallback was needed."""
+    """One line of a dump, decoded on its own (as :func:`decode_text`, but a legacy line is
+    read as Windows-1252, the usual export), so one stray byte never turns the good lines
+    into mojibake. Returns the text and whether the fallback was needed."""
+    return _decode(raw, charset, legacy=("cp1252", "latin-1"))
+
+
+def _decode(data: bytes, charset: str | None, *, legacy: tuple[str, ...]) -> tuple[str, bool]:
     for encoding in (charset, "utf-8"):
         if not encoding:
             continue
         try:
-            return raw.decode(encoding), False
+            return data.decode(encoding), False
         except (LookupError, UnicodeDecodeError):
             continue
-    try:
-        return raw.decode("cp1252"), True
-    except UnicodeDecodeError:
-        return raw.decode("latin-1"), True
+    for encoding in legacy[:-1]:
+        try:
+            return data.decode(encoding), True
+        except UnicodeDecodeError:
+            continue
+    return data.decode(legacy[-1]), True  # latin-1: never fails
 
 
 class SourceReader(Protocol):
@@ -85,11 +90,4 @@ class SourceReader(Protocol):
 
 def decode_text(data: bytes, charset: str | None) -> str:
     """Declared charset first, then UTF-8, then Latin-1 (which never fails)."""
-    for encoding in (charset, "utf-8"):
-        if not encoding:
-            continue
-        try:
-            return data.decode(encoding)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return data.decode("latin-1")
+    return _decode(data, charset, legacy=("latin-1",))[0]
