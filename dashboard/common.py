@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -20,12 +19,11 @@ from sqlalchemy.orm import Session
 
 from simmim.db import make_engine, session_factory, session_scope
 from simmim.errors import SimmimError
-from simmim.paths import DataLayout
 from simmim.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from encoder import Encoder
-    from indexer.index import IndexSet
+    from indexer.index import StoreSet
     from indexer.search import SearchResult
 
 T = TypeVar("T")
@@ -63,30 +61,28 @@ def encoder() -> Encoder:
     )
 
 
-def _manifest_stamp(folder: Path) -> str:
-    return ",".join(
-        f"{p.name}:{p.stat().st_mtime_ns}" for p in sorted(folder.glob("*.json")) if p.is_file()
+@st.cache_resource(show_spinner="Loading the indexes…")
+def _indexes(data_dir: str, backend: str, fingerprint: str, dim: int, stamp: str) -> StoreSet:
+    from indexer.index import open_stores
+
+    return open_stores(settings(), fingerprint, dim, read_only=True)
+
+
+def indexes() -> StoreSet:
+    """Reopened whenever the stores changed (a save or a rebuild's swap changes the stamp)."""
+    from indexer.index import stores_stamp
+
+    enc = encoder()
+    config = settings()
+    return _indexes(
+        str(config.data_dir), config.index.backend, enc.fingerprint, enc.dim, stores_stamp(config)
     )
 
 
-@st.cache_resource(show_spinner="Loading the indexes…")
-def _indexes(data_dir: str, fingerprint: str, dim: int, stamp: str) -> IndexSet:
-    from indexer.index import IndexSet
-
-    return IndexSet(settings(), fingerprint, dim, read_only=True)
-
-
-def indexes() -> IndexSet:
-    """Reloaded whenever an index file was rewritten (the manifest's mtime changes)."""
-    enc = encoder()
-    folder = DataLayout(settings().data_dir).indexes
-    return _indexes(str(settings().data_dir), enc.fingerprint, enc.dim, _manifest_stamp(folder))
-
-
 def index_manifests() -> dict[str, dict[str, Any]]:
-    from indexer.index.store import built_manifests
+    from indexer.index import stores_status
 
-    return built_manifests(DataLayout(settings().data_dir).indexes)
+    return stores_status(settings())
 
 
 @contextmanager
@@ -203,7 +199,9 @@ def search(
 
 
 def index_stamp() -> str:
-    return _manifest_stamp(DataLayout(settings().data_dir).indexes)
+    from indexer.index import stores_stamp
+
+    return stores_stamp(settings())
 
 
 @st.cache_data(ttl=300, show_spinner=False)

@@ -1,7 +1,9 @@
 """The ingest pipeline: reader (pending items) → encode (vectors) → writer (indexes, then marks).
 
 ``--rebuild`` re-encodes everything into a new set beside the live one and swaps it in
-(:mod:`indexer.index.folder`): search never finds the indexes gone.
+(FAISS: a new folder; Milvus: new collections): search never finds the indexes gone.
+The stores are the configured backend's (:func:`indexer.index.open_stores`); this module
+only speaks the ``StoreSet`` protocol.
 
 Order matters for agreement between database and indexes: the writer adds vectors, saves
 the index files (atomic rename), and only then marks the items indexed. A crash in between
@@ -23,10 +25,16 @@ from sqlalchemy import Engine, func, select, update
 from tqdm import tqdm
 
 from encoder import EncodedBatch, Encoder, ItemInput
-from indexer.index import SPACES, IndexSet, Space
-from indexer.index.folder import recover, start_staging, swap_in
+from indexer.index import (
+    SPACES,
+    Space,
+    StoreSet,
+    VectorMeta,
+    open_stores,
+    recover_stores,
+)
+from indexer.index.protocol import timestamp
 from simmim.db import session_factory, session_scope
-from simmim.files import sweep_temp_files
 from simmim.models import Item, ItemStatus, item_text
 from simmim.paths import DataLayout
 from simmim.settings import Settings
@@ -90,6 +98,14 @@ class EncodedItems:
     ids: dict[Space, list[int]] = field(default_factory=lambda: {s: [] for s in SPACES})
     marks: list[dict[str, object]] = field(default_factory=list)
     unreadable_images: int = 0
+    fields: dict[int, tuple[int, int]] = field(default_factory=dict)  # id → (source, time)
+
+    def meta(self, space: Space) -> VectorMeta:
+        """The stored fields (source, time) of this space's vectors, aligned with its ids."""
+        pairs = [self.fields.get(key, (0, timestamp(None))) for key in self.ids[space]]
+        return VectorMeta(
+            np.asarray([p[0] for p in pairs], np.int64), np.asarray([p[1] for p in pairs], np.int64)
+        )
 
     def take(self, encoded: EncodedBatch) -> None:
         for row, key in enumerate(encoded.keys):
@@ -125,7 +141,9 @@ def encode_rows(encoder: Encoder, layout: DataLayout, rows: list[Item]) -> Encod
         )
         for row in rows
     ]
-    out = EncodedItems()
+    out = EncodedItems(
+        fields={row.id: (row.source_id, timestamp(row.published_at)) for row in rows}
+    )
     for encoded in encoder.encode_items(inputs):
         out.take(encoded)
     return out
@@ -137,7 +155,7 @@ def encode_rows(encoder: Encoder, layout: DataLayout, rows: list[Item]) -> Encod
 class IndexWriter:
     """Owns "save the index, then mark the items": the one order that keeps them agreeing."""
 
-    def __init__(self, engine: Engine, indexes: IndexSet, *, save_every_s: float) -> None:
+    def __init__(self, engine: Engine, indexes: StoreSet, *, save_every_s: float) -> None:
         self.factory = session_factory(engine)
         self.indexes = indexes
         self.save_every_s = save_every_s
@@ -156,7 +174,9 @@ class IndexWriter:
         for space in SPACES:
             if batch.ids[space]:
                 self.indexes.get(space).add(
-                    np.asarray(batch.ids[space], np.int64), np.stack(batch.vectors[space])
+                    np.asarray(batch.ids[space], np.int64),
+                    np.stack(batch.vectors[space]),
+                    batch.meta(space),
                 )
                 summary.added[space] += len(batch.ids[space])
                 self.dirty.add(space)
@@ -184,7 +204,7 @@ class IndexWriter:
 # ---- keeping database and indexes in agreement
 
 
-def reconcile(engine: Engine, indexes: IndexSet) -> tuple[int, int]:
+def reconcile(engine: Engine, indexes: StoreSet) -> tuple[int, int]:
     """Make indexes and database agree: returns (requeued items, removed vectors)."""
     factory = session_factory(engine)
     requeue: set[int] = set()
@@ -233,9 +253,24 @@ def rebuild_indexes(
     as it was (the next index run removes the half-built one), a crash after it leaves the
     new set, and the next run's reconcile settles any item marked differently."""
     layout = DataLayout(settings.data_dir)
-    live = layout.indexes
-    staging = start_staging(live)
-    indexes = IndexSet(settings, encoder.fingerprint, encoder.dim, load=False, folder=staging)
+    # The old stores may belong to another model: never load them, only replace them.
+    live = open_stores(settings, encoder.fingerprint, encoder.dim, load=False)
+    try:
+        return _rebuild_into(live, engine, encoder, layout, batch=batch, progress=progress)
+    finally:
+        live.close()
+
+
+def _rebuild_into(
+    live: StoreSet,
+    engine: Engine,
+    encoder: Encoder,
+    layout: DataLayout,
+    *,
+    batch: int,
+    progress: bool,
+) -> IngestSummary:
+    indexes = live.start_rebuild()
     writer = IndexWriter(engine, indexes, save_every_s=float("inf"))
     summary = IngestSummary()
     bar = tqdm(
@@ -250,8 +285,7 @@ def rebuild_indexes(
         bar.update(len(rows))
     bar.close()
     summary.rebuilt = [space for space in SPACES if indexes.grow_if_needed(space)]
-    indexes.save()
-    swap_in(live)
+    live.finish_rebuild(indexes)
     writer.mark()  # only now: until the swap the database describes the old set
     return summary
 
@@ -269,16 +303,36 @@ def run_ingest(
     """Index every pending item. Work since the last save (at most ``save_every_s`` of it)
     is what a crash can cost; the next run's reconcile puts it back in the queue."""
     layout = DataLayout(settings.data_dir)
-    done = recover(layout.indexes)  # an interrupted rebuild: finished or undone first
-    if done:
+    for done in recover_stores(settings):  # an interrupted rebuild: finished or undone first
         log.warning("indexes: %s", done)
-    swept = sweep_temp_files(layout.indexes)
-    if swept:
-        log.info("indexes: removed %d temp file(s) of interrupted saves", swept)
-    if rebuild:  # the old files may belong to another model: never load them
+    if rebuild:
         return rebuild_indexes(settings, engine, encoder, batch=batch, progress=progress)
+    indexes = open_stores(settings, encoder.fingerprint, encoder.dim)
+    try:
+        return _ingest_into(
+            indexes,
+            engine,
+            encoder,
+            layout,
+            batch=batch,
+            progress=progress,
+            save_every_s=save_every_s,
+        )
+    finally:
+        indexes.close()
+
+
+def _ingest_into(
+    indexes: StoreSet,
+    engine: Engine,
+    encoder: Encoder,
+    layout: DataLayout,
+    *,
+    batch: int,
+    progress: bool,
+    save_every_s: float,
+) -> IngestSummary:
     summary = IngestSummary()
-    indexes = IndexSet(settings, encoder.fingerprint, encoder.dim)
     summary.requeued, summary.removed = reconcile(engine, indexes)
 
     writer = IndexWriter(engine, indexes, save_every_s=save_every_s)

@@ -16,8 +16,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Engine, select
 
 from encoder import Encoder, ItemInput
-from indexer.index import SPACES, IndexSet, Space
-from indexer.index.store import VectorIndex
+from indexer.index import SPACES, FieldFilter, Space, StoreSet, VectorStore
 from simmim.db import session_factory, session_scope
 from simmim.errors import SimmimError
 from simmim.images import ImageInput
@@ -42,6 +41,10 @@ class SearchFilters:
     until: datetime | None = None
     source_ids: Sequence[int] = ()
     conditions: list[ColumnElement[bool]] = field(default_factory=list)
+
+    def fields(self) -> FieldFilter:
+        """The part a store that keeps source and time beside each vector applies itself."""
+        return FieldFilter(self.since, self.until, tuple(self.source_ids))
 
     def clauses(self) -> list[ColumnElement[bool]]:
         clauses = list(self.conditions)
@@ -89,7 +92,7 @@ def query_vector(encoder: Encoder | None, text: str | None, image: ImageInput | 
 def search(
     engine: Engine,
     encoder: Encoder | None,
-    indexes: IndexSet,
+    indexes: StoreSet,
     *,
     text: str | None = None,
     image: ImageInput | None = None,
@@ -101,7 +104,9 @@ def search(
 ) -> list[SearchResult]:
     """Top-k items; with filters, still k results whenever k matching items exist.
 
-    ``vector`` skips encoding (a saved query's embedding, or a benchmark's).
+    ``vector`` skips encoding (a saved query's embedding, or a benchmark's). Source and
+    time filters run inside a store that keeps those fields (Milvus); every filter is also
+    checked in SQL, which widens the search until k matching items are found.
     """
     if space not in SPACES:
         raise SearchError(f"unknown space {space!r}", hint=f"choose one of {', '.join(SPACES)}")
@@ -111,11 +116,15 @@ def search(
             f"the {space} index is empty", hint="run `simmim crawl` then `simmim index`"
         )
     query = (vector if vector is not None else query_vector(encoder, text, image))[None]
-    clauses = (filters or SearchFilters()).clauses()
-    fetch = k * (4 if clauses or collapse else 1) + 1
+    filters = filters or SearchFilters()
+    clauses = filters.clauses()
+    where = filters.fields() if index.filters_fields else None
+    sql_only = bool(filters.conditions) or (bool(clauses) and where is None)
+    count = index.count
+    fetch = min(index.max_k, k * (4 if sql_only or collapse else 1) + 1)
     factory = session_factory(engine)
     while True:
-        scores, ids = index.search(query, fetch)
+        scores, ids = index.search(query, fetch, where)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         with session_scope(factory) as session:
             rows = {
@@ -145,13 +154,14 @@ def search(
         ]
         if collapse:
             results = _collapse(results, index)
-        exhausted = fetch >= index.count
+        # Exhausted: the store had no more to give (all of it, or all that passed its filter).
+        exhausted = fetch >= count or len(found) < fetch or fetch >= index.max_k
         if len(results) >= k or exhausted:
             return results[:k]
-        fetch = min(index.count, fetch * 4)
+        fetch = min(count, index.max_k, fetch * 4)
 
 
-def _collapse(results: list[SearchResult], index: VectorIndex) -> list[SearchResult]:
+def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchResult]:
     """Drop results nearly identical (cosine ≥ 0.94) to a better-ranked one."""
     if len(results) < 2:
         return results

@@ -115,7 +115,7 @@ class Runtime:
         return {"indexed": result.indexed, "failed": result.failed}
 
     def score(self) -> dict[str, Any]:
-        from indexer.index import IndexSet
+        from indexer.index import open_stores
         from monitor.scoring import score_new_items
 
         try:
@@ -126,8 +126,13 @@ class Runtime:
                 self.settings, self.engine, self.keyword_scorers, None, stop=self.stop
             )
             return {**asdict(result), "topics_by": f"keywords only ({exc.message})"}
-        indexes = IndexSet(self.settings, encoder.fingerprint, encoder.dim, read_only=True)
-        result = score_new_items(self.settings, self.engine, self.scorers, indexes, stop=self.stop)
+        indexes = open_stores(self.settings, encoder.fingerprint, encoder.dim, read_only=True)
+        try:
+            result = score_new_items(
+                self.settings, self.engine, self.scorers, indexes, stop=self.stop
+            )
+        finally:
+            indexes.close()
         return asdict(result)
 
     def detect(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from encoder import Encoder
-from indexer.index import IndexSet, Space
+from indexer.index import Space, StoreSet
 from monitor import rollup
 from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryVector, active_query_vectors
@@ -90,7 +90,7 @@ class Scorers:
         return f"{self.topics.name}@{self.topics.version}"
 
 
-def _vectors(indexes: IndexSet | None, space: str, ids: list[int]) -> dict[int, np.ndarray]:
+def _vectors(indexes: StoreSet | None, space: str, ids: list[int]) -> dict[int, np.ndarray]:
     index = indexes.spaces.get(Space(space)) if indexes is not None else None
     if index is None or not index.count or not ids:
         return {}
@@ -123,7 +123,7 @@ def score_new_items(
     settings: Settings,
     engine: Engine,
     scorers: Scorers,
-    indexes: IndexSet | None,
+    indexes: StoreSet | None,
     *,
     stop: threading.Event | None = None,
 ) -> ScoreSummary:
@@ -179,7 +179,7 @@ def _score_batch(
     session: Session,
     items: list[Item],
     scorers: Scorers,
-    indexes: IndexSet | None,
+    indexes: StoreSet | None,
     queries: list[QueryVector],
     summary: ScoreSummary,
 ) -> None:

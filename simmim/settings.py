@@ -96,6 +96,24 @@ class CrawlerSettings(_Group):
 class IndexSettings(_Group):
     memory_budget_mb: int = Field(default=4096, gt=0)
     recall_target: float = Field(default=0.95, gt=0, le=1)
+    backend: Literal["faiss", "milvus"] = Field(
+        default="faiss",
+        description="Where vectors live: FAISS files in data_dir (one machine) or Milvus.",
+    )
+    milvus_uri: str = Field(
+        default="",
+        description="Milvus: http://host:19530 for a server or cluster, or a file path "
+        "ending in .db for Milvus Lite (one process); empty: data_dir/milvus.db.",
+    )
+    milvus_token: SecretStr | None = Field(
+        default=None, description="Milvus: user:password or an API token, if the server wants one."
+    )
+    milvus_prefix: str = Field(
+        default="simmim",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="Milvus: collection name prefix, so several deployments can share a server.",
+    )
+    milvus_timeout_s: float = Field(default=10.0, gt=0, description="Milvus: connect/call timeout.")
 
 
 class SmtpSettings(_Group):

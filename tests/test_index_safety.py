@@ -63,7 +63,7 @@ def test_a_rebuild_that_dies_before_the_swap_leaves_the_old_set(
     def crash(live: Path) -> None:
         raise KeyboardInterrupt("killed mid-rebuild")
 
-    monkeypatch.setattr("indexer.ingest.swap_in", crash)
+    monkeypatch.setattr("indexer.index.index_set.swap_in", crash)
     with pytest.raises(KeyboardInterrupt):
         run_ingest(settings, engine, encoder, rebuild=True)
     live = DataLayout(settings.data_dir).indexes

@@ -64,19 +64,30 @@ def index(
 @index_app.command()
 def status(ctx: typer.Context) -> None:
     """Per space: index type, vectors, measured recall, model fingerprint."""
-    from indexer.index import SPACES
-    from indexer.index.store import built_manifests
-    from simmim.paths import DataLayout
+    from indexer.index import SPACES, stores_status
 
-    manifests = built_manifests(DataLayout(state(ctx).settings.data_dir).indexes, verify=True)
-    table = new_table("space", "type", "vectors", "nprobe", "recall@10", "fingerprint", "built")
+    settings = state(ctx).settings
+    manifests = stores_status(settings, verify=True)
+    table = new_table(
+        "space",
+        "type",
+        "vectors",
+        "nprobe",
+        "recall@10",
+        "fingerprint",
+        "built",
+        title=f"backend: {settings.index.backend}",
+    )
     for space in SPACES:
         m = manifests.get(space)
         if m is None:
             table.add_row(space, "-", "0", "-", "-", "-", "not built yet")
             continue
         recall = "-" if m.get("recall_at_10") is None else f"{m['recall_at_10']:.3f}"
-        size = "file missing" if m["bytes"] is None else f"{m['bytes'] / 1e6:.1f} MB"
+        if m.get("backend") == "milvus":
+            size = m["location"]
+        else:
+            size = "file missing" if m["bytes"] is None else f"{m['bytes'] / 1e6:.1f} MB"
         table.add_row(
             space,
             m["factory"],
@@ -92,7 +103,7 @@ def status(ctx: typer.Context) -> None:
         console.print(f"{name}: {health}")
     if damaged:
         raise typer.Exit(1)
-    if manifests:
+    if manifests and settings.index.backend == "faiss":
         console.print(f"checksums verified: {', '.join(manifests)} ok")
 
 
@@ -121,12 +132,12 @@ def search_command(
     from datetime import UTC
 
     from encoder import load_encoder
-    from indexer.index import IndexSet
+    from indexer.index import open_stores
     from indexer.search import SearchFilters, search
 
     cli = ready_state(ctx)
     encoder = load_encoder(cli.settings)
-    indexes = IndexSet(cli.settings, encoder.fingerprint, encoder.dim, read_only=True)
+    indexes = open_stores(cli.settings, encoder.fingerprint, encoder.dim, read_only=True)
     filters = SearchFilters(
         since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, source_ids=source or ()
     )

@@ -294,13 +294,12 @@ def _summarise(
     import email
     from email.policy import default
 
-    from indexer.index import IndexSet
-    from indexer.index.store import built_manifests
+    from indexer.index import open_stores, stores_status
     from indexer.search import search
     from monitor.alerts import list_alerts
     from monitor.trends import series_keys
 
-    result.indexes = built_manifests(DataLayout(settings.data_dir).indexes)
+    result.indexes = stores_status(settings)
     result.topics = series_keys(engine, "topic")[:6]
     result.alerts = [a.summary for a in list_alerts(engine)]
     result.emails = list(emails)
@@ -308,7 +307,7 @@ def _summarise(
         message = email.message_from_bytes(path.read_bytes(), policy=default)
         result.subjects.append(str(message["Subject"]).strip())
     encoder = runtime.encoder
-    indexes = IndexSet(settings, encoder.fingerprint, encoder.dim, read_only=True)
+    indexes = open_stores(settings, encoder.fingerprint, encoder.dim, read_only=True)
     chart = price_chart(-1, seed=4242, tint=TINTS[BURST_TICKER])  # a new picture, not crawled
     for label, space, kwargs in (
         (f'text: "{KNOWN_HEADLINE}"', "text", {"text": KNOWN_HEADLINE}),

@@ -1,12 +1,28 @@
-"""Vector indexes, one per space (image, text, fused), kept in step with the database.
+"""Vector stores, one per space (image, text, fused), kept in step with the database.
 
-``IndexSet`` (the three spaces) and ``build_index`` live in :mod:`indexer.index.index_set`;
-search, scoring and the ingest writer import them from here, never from the pipeline.
+``open_stores`` gives the configured backend's set (FAISS files by default, or Milvus);
+both satisfy the ``StoreSet``/``VectorStore`` protocols in :mod:`indexer.index.protocol`.
+Search, scoring and the ingest writer import from here, never from the pipeline.
 """
 
 from __future__ import annotations
 
+from indexer.index.backends import open_stores, recover_stores, stores_stamp, stores_status
 from indexer.index.index_set import IndexSet, build_index
+from indexer.index.protocol import FieldFilter, StoreSet, VectorMeta, VectorStore
 from simmim.models import SPACES, Space
 
-__all__ = ["SPACES", "IndexSet", "Space", "build_index"]
+__all__ = [
+    "SPACES",
+    "FieldFilter",
+    "IndexSet",
+    "Space",
+    "StoreSet",
+    "VectorMeta",
+    "VectorStore",
+    "build_index",
+    "open_stores",
+    "recover_stores",
+    "stores_stamp",
+    "stores_status",
+]

@@ -1,4 +1,5 @@
-"""The three spaces' indexes for one model fingerprint, and building one from vectors."""
+"""The FAISS store set: three spaces' index files for one model fingerprint, and building
+one index from vectors."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from indexer.index.chooser import IndexPlan, choose_index
-from indexer.index.folder import readable_folder
-from indexer.index.store import VectorIndex
+from indexer.index.folder import readable_folder, recover, start_staging, swap_in
+from indexer.index.store import VectorIndex, built_manifests
+from simmim.files import sweep_temp_files
 from simmim.models import SPACES, Space
 from simmim.paths import DataLayout
 from simmim.settings import Settings
@@ -20,7 +22,9 @@ TUNING_QUERIES = 500
 
 
 class IndexSet:
-    """The three spaces' indexes for one model fingerprint."""
+    """The three spaces' FAISS indexes for one model fingerprint (a ``StoreSet``)."""
+
+    backend = "faiss"
 
     def __init__(
         self,
@@ -33,6 +37,8 @@ class IndexSet:
         folder: Path | None = None,
     ) -> None:
         live = DataLayout(settings.data_dir).indexes
+        self.settings = settings
+        self.live = live
         # A reader in the instant of a rebuild's swap still finds a complete set.
         self.folder = folder or (readable_folder(live) if read_only else live)
         self.config = settings.index
@@ -87,6 +93,38 @@ class IndexSet:
             space, plan, ids, vectors, self.fingerprint, self.config.recall_target
         )
         return True
+
+    # ---- rebuild beside, then swap (see indexer.index.folder)
+
+    def start_rebuild(self) -> IndexSet:
+        staging = start_staging(self.live)
+        return IndexSet(self.settings, self.fingerprint, self.dim, load=False, folder=staging)
+
+    def finish_rebuild(self, staging: IndexSet) -> None:
+        staging.save()
+        swap_in(self.live)
+        self.spaces = staging.spaces
+        self.folder = self.live
+
+    def close(self) -> None:
+        """Nothing held open: indexes are in memory or memory-mapped read-only."""
+
+
+def recover_faiss(settings: Settings) -> list[str]:
+    """Finish or undo an interrupted swap, remove temp files of interrupted saves."""
+    live = DataLayout(settings.data_dir).indexes
+    done = [recover(live) or ""]
+    swept = sweep_temp_files(live)
+    if swept:
+        done.append(f"removed {swept} temp file(s) of interrupted saves")
+    return [line for line in done if line]
+
+
+def faiss_status(settings: Settings, *, verify: bool = False) -> dict[str, dict]:
+    out = built_manifests(DataLayout(settings.data_dir).indexes, verify=verify)
+    for name, manifest in out.items():
+        manifest["location"] = str(DataLayout(settings.data_dir).indexes / f"{name}.faiss")
+    return out
 
 
 def build_index(

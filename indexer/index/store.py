@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +19,19 @@ import faiss
 import numpy as np
 
 from indexer.index.chooser import IndexPlan
-from simmim.clock import utcnow
-from simmim.errors import SimmimError
+from indexer.index.manifest import (
+    IndexFileError,
+    Manifest,
+    model_mismatch,
+    recall_at_k,
+    without_self,
+)
+from indexer.index.protocol import FieldFilter, VectorMeta
 from simmim.files import atomic_write, atomic_write_bytes, file_checksum
 from simmim.models import SPACES
 
 log = logging.getLogger(__name__)
 NPROBE_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
-
-
-class IndexFileError(SimmimError):
-    """An index file is missing, damaged or belongs to another model."""
-
-
-@dataclass
-class Manifest:
-    space: str
-    factory: str
-    kind: str
-    dim: int
-    fingerprint: str
-    count: int = 0
-    nprobe: int = 0
-    recall_at_10: float | None = None  # measured against exact search when built
-    recall_target: float = 0.95
-    checksum: str = ""
-    built_at: str = field(default_factory=lambda: utcnow().isoformat(timespec="seconds"))
 
 
 def gpu_count() -> int:
@@ -59,30 +46,12 @@ def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
         return None
 
 
-def _without_self(scores: np.ndarray, ids: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
-    """Scores of the top k results other than the query's own entry (-inf pads)."""
-    masked = np.where(ids == query_ids[:, None], -np.inf, scores)
-    return -np.sort(-masked, axis=1)[:, :k]
-
-
-def recall_at_k(
-    exact_scores: np.ndarray, approx_scores: np.ndarray, k: int = 10, eps: float = 1e-5
-) -> float:
-    """Tie-aware Recall@k from scores alone.
-
-    With t the k-th exact score, an approximate result scoring above t is surely a true
-    neighbour; results scoring t (ties) count up to the number of top-k places the exact
-    list leaves for score t.
-    """
-    t = exact_scores[:, k - 1 : k]
-    approx = approx_scores[:, :k]
-    above = (approx > t + eps).sum(axis=1)
-    tied = (np.abs(approx - t) <= eps).sum(axis=1)
-    room = k - (exact_scores[:, :k] > t + eps).sum(axis=1)
-    return float((above + np.minimum(tied, room)).mean() / k)
-
-
 class VectorIndex:
+    """The FAISS store: one index in memory, saved to a file with its manifest."""
+
+    filters_fields = False  # source/time filters are applied in SQL by search's widening loop
+    max_k = 1 << 30
+
     def __init__(self, index: faiss.Index, manifest: Manifest) -> None:
         self.index = index
         self.manifest = manifest
@@ -118,7 +87,7 @@ class VectorIndex:
             ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlatL2(ivf.d))
         self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, ids: np.ndarray, vectors: np.ndarray, meta: VectorMeta | None = None) -> None:
         """Add or replace: ids already present are removed first, so a re-add never duplicates."""
         if not len(ids):
             return
@@ -155,8 +124,13 @@ class VectorIndex:
 
     # ---- search
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) [n, k]; ids are -1 past the end."""
+    def search(
+        self, queries: np.ndarray, k: int, where: FieldFilter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) [n, k]; ids are -1 past the end. ``where`` must be empty: this
+        store keeps no fields (``filters_fields`` is False)."""
+        if where:
+            raise ValueError("the FAISS store cannot filter by field; filter in SQL")
         k = max(1, min(k, self.count)) if self.count else 1
         target = self.index
         if gpu_count():
@@ -181,12 +155,12 @@ class VectorIndex:
         ids = self.ids()
         exact.add_with_ids(self.vectors(ids), ids)
         found_scores, found_ids = exact.search(queries, k + 1)
-        exact_scores = _without_self(found_scores, found_ids, query_ids, k)
+        exact_scores = without_self(found_scores, found_ids, query_ids, k)
         recall = 0.0
         for nprobe in (n for n in NPROBE_STEPS if n <= ivf.nlist):
             ivf.nprobe = nprobe
             found_scores, found_ids = self.index.search(queries, k + 1)
-            scores = _without_self(found_scores, found_ids, query_ids, k)
+            scores = without_self(found_scores, found_ids, query_ids, k)
             recall = recall_at_k(exact_scores, scores, k)
             if recall >= recall_target:
                 break
@@ -220,11 +194,7 @@ class VectorIndex:
                 hint="run `simmim index --rebuild`",
             ) from exc
         if manifest.fingerprint != fingerprint:
-            raise IndexFileError(
-                f"the {space} index was built with model {manifest.fingerprint}, "
-                f"but the encoder is now {fingerprint}",
-                hint="re-encode everything with `simmim index --rebuild` (or restore the old model settings)",
-            )
+            raise model_mismatch(space, manifest.fingerprint, fingerprint)
         if not read_only:  # one read: the bytes that are checked are the bytes loaded
             data = index_path.read_bytes()
             _require_checksum(index_path, manifest, hashlib.sha256(data).hexdigest())

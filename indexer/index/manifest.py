@@ -1,0 +1,65 @@
+"""What a built index is (manifest), how its recall is scored, and the error for a bad one.
+
+Shared by every store: the FAISS files keep the manifest as JSON beside the index, the
+Milvus store in its own small collection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simmim.clock import utcnow
+from simmim.errors import SimmimError
+
+
+class IndexFileError(SimmimError):
+    """An index is missing, damaged or belongs to another model."""
+
+
+@dataclass
+class Manifest:
+    space: str
+    factory: str
+    kind: str
+    dim: int
+    fingerprint: str
+    count: int = 0
+    nprobe: int = 0  # FAISS/Milvus IVF lists probed; Milvus HNSW: ef
+    recall_at_10: float | None = None  # measured against exact search when built
+    recall_target: float = 0.95
+    checksum: str = ""
+    built_at: str = field(default_factory=lambda: utcnow().isoformat(timespec="seconds"))
+    backend: str = "faiss"
+    collection: str = ""  # Milvus: the collection holding this space's vectors
+
+
+def model_mismatch(space: str, built_with: str, now: str) -> IndexFileError:
+    return IndexFileError(
+        f"the {space} index was built with model {built_with}, but the encoder is now {now}",
+        hint="re-encode everything with `simmim index --rebuild` (or restore the old model settings)",
+    )
+
+
+def without_self(scores: np.ndarray, ids: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
+    """Scores of the top k results other than the query's own entry (-inf pads)."""
+    masked = np.where(ids == query_ids[:, None], -np.inf, scores)
+    return -np.sort(-masked, axis=1)[:, :k]
+
+
+def recall_at_k(
+    exact_scores: np.ndarray, approx_scores: np.ndarray, k: int = 10, eps: float = 1e-5
+) -> float:
+    """Tie-aware Recall@k from scores alone.
+
+    With t the k-th exact score, an approximate result scoring above t is surely a true
+    neighbour; results scoring t (ties) count up to the number of top-k places the exact
+    list leaves for score t.
+    """
+    t = exact_scores[:, k - 1 : k]
+    approx = approx_scores[:, :k]
+    above = (approx > t + eps).sum(axis=1)
+    tied = (np.abs(approx - t) <= eps).sum(axis=1)
+    room = k - (exact_scores[:, :k] > t + eps).sum(axis=1)
+    return float((above + np.minimum(tied, room)).mean() / k)

@@ -1,0 +1,563 @@
+"""The Milvus store: the same three spaces in Milvus collections, chosen by one URI.
+
+``index.milvus_uri`` picks the deployment: a file path ending in ``.db`` runs Milvus Lite
+inside this process (one process per file), ``http://host:19530`` a Milvus server or
+cluster. One collection per space holds ``id`` (primary key = item id), ``vector``,
+``source_id`` and ``published_ts``, so source and time filters run inside Milvus.
+
+What FAISS keeps in JSON files beside the index lives in one small collection,
+``{prefix}_meta``: a manifest per space, naming the collection that holds its vectors.
+Rebuilds and growth fill a *new* collection and then repoint the manifest (the swap), so
+search always finds a complete one; collections no manifest names are leftovers of an
+interrupted rebuild and :meth:`MilvusStores.recover` drops them.
+
+Every collection is created with ``consistency_level="Strong"``: a server's default
+("Bounded") lets a count or reconcile right after an insert miss it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from indexer.index import chooser
+from indexer.index.chooser import IndexPlan
+from indexer.index.manifest import (
+    IndexFileError,
+    Manifest,
+    model_mismatch,
+    recall_at_k,
+    without_self,
+)
+from indexer.index.protocol import NO_TIME, FieldFilter, VectorMeta, timestamp
+from simmim.errors import SimmimError
+from simmim.models import SPACES, Space
+from simmim.redact import mask_url
+from simmim.settings import IndexSettings, Settings
+
+log = logging.getLogger(__name__)
+
+MAX_K = 16384  # Milvus's own limit on topk
+CHUNK = 2000  # rows per insert/get call (gRPC messages stay well under 64 MB at 4096 dims)
+SEARCH_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
+HNSW_M, HNSW_EF_CONSTRUCTION = 16, 200
+CONSISTENCY = "Strong"
+INDEX_WAIT_S = 600.0
+
+
+class MilvusSetupError(SimmimError):
+    """Milvus cannot be reached or used as configured."""
+
+
+def resolve_uri(config: IndexSettings, data_dir: Path) -> str:
+    """The URI to connect to: a server URL, or the Milvus Lite file (default in data_dir)."""
+    uri = config.milvus_uri.strip()
+    if not uri:
+        return str(Path(data_dir) / "milvus.db")
+    if uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:")):
+        return uri
+    if not uri.endswith(".db"):
+        raise MilvusSetupError(
+            f"SIMMIM_INDEX__MILVUS_URI={mask_url(uri)!r} is neither a server URL nor a "
+            "Milvus Lite file",
+            hint="use http://HOST:19530 for a Milvus server, or a path ending in .db for Milvus Lite",
+        )
+    path = Path(uri).expanduser()
+    return str(path if path.is_absolute() else Path(data_dir) / path)
+
+
+def is_lite(uri: str) -> bool:
+    return uri.endswith(".db") and "://" not in uri
+
+
+def connect(settings: Settings) -> tuple[Any, str]:
+    """A MilvusClient for the configured URI, or one error that names the setting."""
+    from pymilvus import MilvusClient
+
+    config = settings.index
+    uri = resolve_uri(config, settings.data_dir)
+    if is_lite(uri):
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    token = config.milvus_token.get_secret_value() if config.milvus_token else ""
+    try:
+        client = MilvusClient(uri=uri, token=token, timeout=config.milvus_timeout_s)
+        client.list_collections()
+    except Exception as exc:  # pymilvus raises MilvusException, grpc errors, lite lock errors
+        locked = "lock" in str(exc).lower()
+        raise MilvusSetupError(
+            f"cannot use Milvus at SIMMIM_INDEX__MILVUS_URI={mask_url(uri)!r}: {exc}",
+            hint=(
+                "Milvus Lite opens its file in one process at a time: stop the other "
+                "simmim process, or run a Milvus server for several"
+                if locked
+                else "check that the server is running and the URI/token are right "
+                "(or set SIMMIM_INDEX__BACKEND=faiss)"
+            ),
+        ) from exc
+    return client, uri
+
+
+def choose_milvus_index(count: int, recall_target: float) -> IndexPlan:
+    """FLAT while exact search is cheap, then IVF_FLAT; HNSW for recall targets above 0.99.
+
+    The same size thresholds as the FAISS chooser; Milvus deletes from HNSW too, so it is
+    offered here for the highest targets (IVF needs many lists probed to get there)."""
+    flat_max = chooser.FLAT_MAX_HIGH_RECALL if recall_target > 0.99 else chooser.FLAT_MAX
+    if count <= flat_max:
+        return IndexPlan("FLAT", "flat")
+    if recall_target > 0.99:
+        return IndexPlan(f"HNSW,M{HNSW_M}", "hnsw")
+    nlist = chooser.ivf_lists(count)
+    return IndexPlan(f"IVF_FLAT,nlist{nlist}", "ivf", nlist)
+
+
+def _index_params(client: Any, plan: IndexPlan) -> Any:
+    params = client.prepare_index_params()
+    if plan.kind == "flat":
+        params.add_index("vector", index_type="FLAT", metric_type="IP")
+    elif plan.kind == "hnsw":
+        params.add_index(
+            "vector",
+            index_type="HNSW",
+            metric_type="IP",
+            params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION},
+        )
+    else:
+        params.add_index(
+            "vector", index_type="IVF_FLAT", metric_type="IP", params={"nlist": plan.nlist}
+        )
+    return params
+
+
+def _filter_expression(where: FieldFilter | None) -> str:
+    if not where:
+        return ""
+    parts = []
+    if where.source_ids:
+        parts.append(f"source_id in [{', '.join(str(int(s)) for s in where.source_ids)}]")
+    if where.since is not None:
+        parts.append(f"published_ts >= {timestamp(where.since)}")
+    if where.until is not None:
+        parts.append(f"published_ts < {timestamp(where.until)} and published_ts > {NO_TIME}")
+    return " and ".join(parts)
+
+
+class MilvusStore:
+    """One space's vectors in one Milvus collection."""
+
+    filters_fields = True
+    max_k = MAX_K
+
+    def __init__(self, client: Any, manifest: Manifest, *, flush_on_save: bool) -> None:
+        self.client = client
+        self.manifest = manifest
+        self.flush_on_save = flush_on_save
+
+    @property
+    def name(self) -> str:
+        return self.manifest.collection
+
+    # ---- contents
+
+    @property
+    def count(self) -> int:
+        rows = self.client.query(self.name, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, meta: VectorMeta | None = None) -> None:
+        """Upsert: the primary key is the item id, so a re-add replaces, never duplicates."""
+        if not len(ids):
+            return
+        meta = meta or VectorMeta.empty(len(ids))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        for start in range(0, len(ids), CHUNK):
+            stop = start + CHUNK
+            rows = [
+                {"id": int(i), "vector": v, "source_id": int(s), "published_ts": int(t)}
+                for i, v, s, t in zip(
+                    ids[start:stop],
+                    vectors[start:stop],
+                    meta.source_ids[start:stop],
+                    meta.published_ts[start:stop],
+                    strict=True,
+                )
+            ]
+            self.client.upsert(self.name, rows)
+
+    def remove(self, ids: np.ndarray) -> int:
+        removed = 0
+        for start in range(0, len(ids), CHUNK):
+            chunk = [int(i) for i in ids[start : start + CHUNK]]
+            present = self.client.query(
+                self.name, filter=f"id in {chunk}", output_fields=["id"], limit=len(chunk)
+            )
+            if present:
+                self.client.delete(self.name, ids=[row["id"] for row in present])
+                removed += len(present)
+        return removed
+
+    def rows(self, fields: list[str], batch: int = 4000) -> Iterator[list[dict[str, Any]]]:
+        """Every stored row, in batches (a query iterator: no offset limit)."""
+        iterator = self.client.query_iterator(
+            self.name, batch_size=batch, filter="", output_fields=fields
+        )
+        try:
+            while rows := iterator.next():
+                yield rows
+        finally:
+            iterator.close()
+
+    def ids(self) -> np.ndarray:
+        parts = [np.fromiter((r["id"] for r in rows), np.int64) for rows in self.rows(["id"])]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(ids), self.manifest.dim), np.float32)
+        position = {int(i): n for n, i in enumerate(ids)}
+        for start in range(0, len(ids), CHUNK):
+            chunk = [int(i) for i in ids[start : start + CHUNK]]
+            for row in self.client.get(self.name, ids=chunk, output_fields=["vector"]):
+                out[position[int(row["id"])]] = row["vector"]
+        return out
+
+    def contents(self) -> tuple[np.ndarray, np.ndarray, VectorMeta]:
+        """Everything stored (ids, vectors, fields): what a copy to a new collection reads."""
+        ids: list[int] = []
+        vectors: list[list[float]] = []
+        sources: list[int] = []
+        times: list[int] = []
+        for rows in self.rows(["id", "vector", "source_id", "published_ts"]):
+            ids.extend(r["id"] for r in rows)
+            vectors.extend(r["vector"] for r in rows)
+            sources.extend(r["source_id"] for r in rows)
+            times.extend(r["published_ts"] for r in rows)
+        matrix = np.asarray(vectors, np.float32).reshape(len(ids), self.manifest.dim)
+        meta = VectorMeta(np.asarray(sources, np.int64), np.asarray(times, np.int64))
+        return np.asarray(ids, np.int64), matrix, meta
+
+    # ---- search
+
+    def search_params(self, k: int) -> dict[str, Any]:
+        if self.manifest.kind == "ivf":
+            return {"metric_type": "IP", "params": {"nprobe": max(1, self.manifest.nprobe)}}
+        if self.manifest.kind == "hnsw":
+            return {"metric_type": "IP", "params": {"ef": max(k, self.manifest.nprobe)}}
+        return {"metric_type": "IP", "params": {}}
+
+    def search(
+        self, queries: np.ndarray, k: int, where: FieldFilter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, MAX_K))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        hits = self.client.search(
+            self.name,
+            data=list(queries),
+            limit=k,
+            filter=_filter_expression(where),
+            search_params=self.search_params(k),
+            output_fields=["id"],  # nothing else: Milvus Lite returns the vector otherwise
+        )
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        found = np.full((len(queries), k), -1, np.int64)
+        for row, results in enumerate(hits):
+            for col, hit in enumerate(results[:k]):
+                scores[row, col] = hit["distance"]
+                found[row, col] = hit["id"]
+        return scores, found
+
+    def wait_for_index(self, timeout_s: float = INDEX_WAIT_S) -> None:
+        """Flush and wait until the server has indexed every row (for tuning)."""
+        self.client.flush(self.name)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = self.client.describe_index(self.name, "vector")
+            if int(state.get("pending_index_rows", 0)) == 0 and int(
+                state.get("indexed_rows", 0)
+            ) >= int(state.get("total_rows", 0)):
+                return
+            time.sleep(0.5)
+        log.warning("%s: index still building after %.0f s; tuning anyway", self.name, timeout_s)
+
+    def tune(self, ids: np.ndarray, vectors: np.ndarray, query_rows: np.ndarray) -> None:
+        """Smallest nprobe (IVF) or ef (HNSW) whose tie-aware recall@10 against exact search
+        over the stored vectors meets the target; each query's own entry is left out."""
+        manifest = self.manifest
+        if manifest.kind == "flat" or len(ids) < 2:
+            manifest.nprobe, manifest.recall_at_10 = 0, 1.0
+            return
+        self.wait_for_index()
+        k = min(10, len(ids) - 1)
+        queries, query_ids = vectors[query_rows], ids[query_rows]
+        exact = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dim))
+        exact.add_with_ids(vectors, ids)
+        found_scores, found_ids = exact.search(queries, k + 1)
+        exact_scores = without_self(found_scores, found_ids, query_ids, k)
+        steps = [
+            s for s in SEARCH_STEPS if manifest.kind == "hnsw" or s <= max(1, _nlist(manifest))
+        ]
+        recall = 0.0
+        for step in steps:
+            manifest.nprobe = step
+            scores, found = self.search(queries, k + 1)
+            recall = recall_at_k(exact_scores, without_self(scores, found, query_ids, k), k)
+            if recall >= manifest.recall_target:
+                break
+        manifest.recall_at_10 = round(recall, 4)
+        log.info("%s: search step %d gives recall@%d %.3f", self.name, manifest.nprobe, k, recall)
+
+
+def _nlist(manifest: Manifest) -> int:
+    _, _, tail = manifest.factory.partition("nlist")
+    return int(tail) if tail.isdigit() else 0
+
+
+class MilvusStores:
+    """The three spaces in Milvus for one model fingerprint (see the module docstring)."""
+
+    backend = "milvus"
+
+    def __init__(
+        self,
+        settings: Settings,
+        fingerprint: str,
+        dim: int,
+        *,
+        read_only: bool = False,
+        load: bool = True,
+        staging: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.index
+        self.fingerprint = fingerprint
+        self.dim = dim
+        self.read_only = read_only
+        self.staging = staging  # a rebuild's set: manifests are published by finish_rebuild
+        self.client, self.uri = connect(settings)
+        self.prefix = self.config.milvus_prefix
+        self.meta_name = f"{self.prefix}_meta"
+        self.flush_on_save = is_lite(self.uri)  # a server's inserts are durable on ack (WAL)
+        self.spaces: dict[Space, MilvusStore | None] = dict.fromkeys(SPACES)
+        if load:
+            for space, manifest in self.manifests().items():
+                self.spaces[space] = self._open(space, manifest)
+
+    # ---- manifests (the meta collection)
+
+    def _ensure_meta(self) -> None:
+        if self.client.has_collection(self.meta_name):
+            return
+        from pymilvus import DataType
+
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("space", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("manifest", DataType.VARCHAR, max_length=8192)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants one vector field
+        params = self.client.prepare_index_params()
+        params.add_index("v", index_type="FLAT", metric_type="L2")
+        self.client.create_collection(
+            self.meta_name, schema=schema, index_params=params, consistency_level=CONSISTENCY
+        )
+
+    def manifests(self) -> dict[Space, Manifest]:
+        """The published manifest of each built space."""
+        if not self.client.has_collection(self.meta_name):
+            return {}
+        rows = self.client.query(self.meta_name, filter="", output_fields=["space", "manifest"])
+        out = {}
+        for row in rows:
+            if row["space"] in SPACES:
+                try:
+                    out[Space(row["space"])] = Manifest(**json.loads(row["manifest"]))
+                except (json.JSONDecodeError, TypeError) as exc:
+                    raise IndexFileError(
+                        f"the Milvus manifest of the {row['space']} space is damaged: {exc}",
+                        hint="run `simmim index --rebuild`",
+                    ) from exc
+        return out
+
+    def _publish(self, store: MilvusStore) -> None:
+        if self.read_only:
+            return
+        self._ensure_meta()
+        text = json.dumps(asdict(store.manifest))
+        self.client.upsert(
+            self.meta_name, [{"space": store.manifest.space, "manifest": text, "v": [0.0, 0.0]}]
+        )
+
+    def _open(self, space: Space, manifest: Manifest) -> MilvusStore | None:
+        if manifest.fingerprint != self.fingerprint:
+            raise model_mismatch(space, manifest.fingerprint, self.fingerprint)
+        if manifest.dim != self.dim:
+            raise IndexFileError(
+                f"the {space} collection holds {manifest.dim}-d vectors, the encoder makes {self.dim}-d",
+                hint="re-encode everything with `simmim index --rebuild`",
+            )
+        if not self.client.has_collection(manifest.collection):
+            log.warning(
+                "%s: collection %s is gone; the next index run re-queues its items",
+                space,
+                manifest.collection,
+            )
+            return None
+        return MilvusStore(self.client, manifest, flush_on_save=self.flush_on_save)
+
+    # ---- collections
+
+    def _create(self, space: Space, plan: IndexPlan) -> MilvusStore:
+        from pymilvus import DataType
+
+        name = f"{self.prefix}_{space}_{uuid.uuid4().hex[:12]}"
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("source_id", DataType.INT64)
+        schema.add_field("published_ts", DataType.INT64)
+        self.client.create_collection(
+            name,
+            schema=schema,
+            index_params=_index_params(self.client, plan),
+            consistency_level=CONSISTENCY,
+        )
+        manifest = Manifest(
+            space,
+            plan.factory,
+            plan.kind,
+            self.dim,
+            self.fingerprint,
+            recall_target=self.config.recall_target,
+            backend="milvus",
+            collection=name,
+        )
+        return MilvusStore(self.client, manifest, flush_on_save=self.flush_on_save)
+
+    def get(self, space: Space) -> MilvusStore:
+        store = self.spaces[space]
+        if store is None:
+            store = self._create(space, choose_milvus_index(0, self.config.recall_target))
+            store.manifest.recall_at_10 = 1.0
+            self.spaces[space] = store
+            if not self.staging:
+                self._publish(store)  # readers and reconcile find it from now on
+        return store
+
+    def save(self, spaces: Iterable[Space] = SPACES) -> None:
+        for space in spaces:
+            store = self.spaces[space]
+            if store is None:
+                continue
+            if store.flush_on_save:
+                self.client.flush(store.name)
+            store.manifest.count = store.count
+            if not self.staging:
+                self._publish(store)
+
+    def build(
+        self, space: Space, ids: np.ndarray, vectors: np.ndarray, meta: VectorMeta
+    ) -> MilvusStore:
+        """A new collection with these vectors, its index type chosen and tuned."""
+        plan = choose_milvus_index(len(ids), self.config.recall_target)
+        store = self._create(space, plan)
+        store.add(ids, vectors, meta)
+        rng = np.random.default_rng(0)
+        store.tune(ids, vectors, rng.choice(len(ids), size=min(len(ids), 500), replace=False))
+        store.manifest.count = len(ids)
+        return store
+
+    def _replace(self, space: Space, new: MilvusStore) -> None:
+        old = self.spaces[space]
+        self.spaces[space] = new
+        if not self.staging:
+            self._publish(new)
+        if old is not None and old.name != new.name:
+            self.client.drop_collection(old.name)
+
+    def grow_if_needed(self, space: Space) -> bool:
+        store = self.spaces[space]
+        if store is None:
+            return False
+        count = store.count
+        if not count:
+            return False
+        plan = choose_milvus_index(count, self.config.recall_target)
+        if plan.factory == store.manifest.factory and store.manifest.recall_at_10 is not None:
+            return False
+        log.info(
+            "%s: %d vectors outgrew %s; re-indexing as %s in a new collection",
+            space,
+            count,
+            store.manifest.factory,
+            plan.factory,
+        )
+        self._replace(space, self.build(space, *store.contents()))
+        return True
+
+    # ---- rebuild beside, then swap
+
+    def start_rebuild(self) -> MilvusStores:
+        return MilvusStores(self.settings, self.fingerprint, self.dim, load=False, staging=True)
+
+    def finish_rebuild(self, staging: MilvusStores) -> None:
+        """Publish the rebuilt collections (the swap), then drop the ones they replace."""
+        previous = {space: m.collection for space, m in self.manifests().items()}
+        staging.staging = False
+        for space in SPACES:
+            store = staging.spaces[space]
+            if store is not None:
+                staging.save([space])  # publishes its manifest
+            elif space in previous:  # nothing of this space any more
+                self.client.delete(self.meta_name, ids=[str(space)])
+            self.spaces[space] = store
+        for space, name in previous.items():
+            current = self.spaces[space]
+            if current is None or current.name != name:
+                self.client.drop_collection(name)
+
+    def recover(self) -> str | None:
+        """Drop collections of this prefix that no manifest names (an interrupted rebuild)."""
+        named = {m.collection for m in self.manifests().values()}
+        orphans = [
+            name
+            for name in self.client.list_collections()
+            if name != self.meta_name
+            and any(name.startswith(f"{self.prefix}_{space}_") for space in SPACES)
+            and name not in named
+        ]
+        for name in orphans:
+            self.client.drop_collection(name)
+        return (
+            f"dropped {len(orphans)} collection(s) of an interrupted rebuild" if orphans else None
+        )
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for space, manifest in self.manifests().items():
+            data = asdict(manifest)
+            exists = self.client.has_collection(manifest.collection)
+            data["bytes"] = None
+            data["health"] = (
+                "ok" if exists else "collection missing: run `simmim index` (it re-queues)"
+            )
+            data["location"] = f"{mask_url(self.uri)} / {manifest.collection}"
+            out[space] = data
+        return out
+
+    def drop_all(self) -> None:
+        """Remove every collection of this prefix (tests, and `index migrate` cleanup)."""
+        for name in self.client.list_collections():
+            if name == self.meta_name or any(
+                name.startswith(f"{self.prefix}_{space}_") for space in SPACES
+            ):
+                self.client.drop_collection(name)
+        self.spaces = dict.fromkeys(SPACES)
+
+    def close(self) -> None:
+        self.client.close()
