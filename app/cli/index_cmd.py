@@ -107,6 +107,43 @@ def status(ctx: typer.Context) -> None:
         console.print(f"checksums verified: {', '.join(manifests)} ok")
 
 
+@index_app.command()
+def migrate(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", help="Target backend: milvus or faiss.")],
+    uri: Annotated[
+        str | None,
+        typer.Option("--uri", help="Milvus URI for the target (default: index.milvus_uri)."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Queue behind an index run already in progress.")
+    ] = False,
+) -> None:
+    """Copy the vectors into the other backend (re-encodes only when they cannot be copied)."""
+    from encoder import load_encoder
+    from indexer.migrate import migrate_index, with_backend
+    from simmim.locks import run_lock
+    from simmim.redact import mask_url
+
+    if to not in ("milvus", "faiss"):
+        raise typer.BadParameter(f"--to {to!r}: choose milvus or faiss", param_hint="--to")
+    cli = ready_state(ctx)
+    target = with_backend(cli.settings, to, uri)
+    with run_lock(cli.engine, "index", wait=wait):
+        encoder = load_encoder(cli.settings)
+        try:
+            summary = migrate_index(cli.settings, cli.engine, encoder, target)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--to") from exc
+    how = f"re-encoded ({summary.reason})" if summary.reencoded else "copied"
+    counts = ", ".join(f"{space} {n}" for space, n in summary.copied.items()) or "nothing"
+    console.print(f"{summary.source} → {summary.target}: {how}: {counts}")
+    setting = f"SIMMIM_INDEX__BACKEND={to}"
+    if to == "milvus":
+        setting += f" SIMMIM_INDEX__MILVUS_URI={mask_url(target.index.milvus_uri) or '(default: data_dir/milvus.db)'}"
+    console.print(f"now switch with: {setting} (the {summary.source} index is left as it was)")
+
+
 @app.command("search")
 def search_command(
     ctx: typer.Context,

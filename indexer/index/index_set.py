@@ -45,7 +45,7 @@ class IndexSet:
         self.fingerprint = fingerprint
         self.dim = dim
         self.spaces: dict[Space, VectorIndex | None] = {
-            space: VectorIndex.load(self.folder, space, fingerprint, read_only=read_only)
+            space: VectorIndex.load(self.folder, space, fingerprint, read_only=read_only, dim=dim)
             if load
             else None
             for space in SPACES

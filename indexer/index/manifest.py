@@ -42,6 +42,13 @@ def model_mismatch(space: str, built_with: str, now: str) -> IndexFileError:
     )
 
 
+def dimension_mismatch(space: str, stored: int, now: int) -> IndexFileError:
+    return IndexFileError(
+        f"the {space} index holds {stored}-d vectors, but the encoder makes {now}-d vectors",
+        hint="re-encode everything with `simmim index --rebuild`",
+    )
+
+
 def without_self(scores: np.ndarray, ids: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
     """Scores of the top k results other than the query's own entry (-inf pads)."""
     masked = np.where(ids == query_ids[:, None], -np.inf, scores)

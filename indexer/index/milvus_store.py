@@ -34,6 +34,7 @@ from indexer.index.chooser import IndexPlan
 from indexer.index.manifest import (
     IndexFileError,
     Manifest,
+    dimension_mismatch,
     model_mismatch,
     recall_at_k,
     without_self,
@@ -47,6 +48,8 @@ from simmim.settings import IndexSettings, Settings
 log = logging.getLogger(__name__)
 
 MAX_K = 16384  # Milvus's own limit on topk
+RESULT_WINDOW = 16384  # the most rows one query returns
+MAX_ID = 2**62
 CHUNK = 2000  # rows per insert/get call (gRPC messages stay well under 64 MB at 4096 dims)
 SEARCH_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 200
@@ -151,6 +154,13 @@ def _filter_expression(where: FieldFilter | None) -> str:
     return " and ".join(parts)
 
 
+def ensure_loaded(client: Any, name: str) -> None:
+    """Load a collection into memory if it is not (Milvus Lite reopens files released)."""
+    state = client.get_load_state(name).get("state")
+    if "NotLoad" in str(state):
+        client.load_collection(name)
+
+
 class MilvusStore:
     """One space's vectors in one Milvus collection."""
 
@@ -205,16 +215,31 @@ class MilvusStore:
                 removed += len(present)
         return removed
 
-    def rows(self, fields: list[str], batch: int = 4000) -> Iterator[list[dict[str, Any]]]:
-        """Every stored row, in batches (a query iterator: no offset limit)."""
-        iterator = self.client.query_iterator(
-            self.name, batch_size=batch, filter="", output_fields=fields
-        )
-        try:
-            while rows := iterator.next():
+    def rows(self, fields: list[str]) -> Iterator[list[dict[str, Any]]]:
+        """Every stored row, in batches of id ranges (ids are item ids: dense, positive).
+
+        Not pymilvus's query iterator: it asks for a session timestamp that neither Milvus
+        Lite nor 2.3 servers give, and logs an error each time. Ranges widen while they come
+        back thin and narrow when one hits Milvus's result window."""
+        remaining = self.count
+        low, width = 0, CHUNK
+        while remaining > 0 and low < MAX_ID:
+            high = min(low + width, MAX_ID)
+            rows = self.client.query(
+                self.name,
+                filter=f"id >= {low} and id < {high}",
+                output_fields=fields,
+                limit=RESULT_WINDOW,
+            )
+            if len(rows) >= RESULT_WINDOW and width > 1:
+                width //= 2  # too many in this range: look at less of it
+                continue
+            if rows:
                 yield rows
-        finally:
-            iterator.close()
+            remaining -= len(rows)
+            low = high
+            if len(rows) < CHUNK // 2:
+                width *= 2
 
     def ids(self) -> np.ndarray:
         parts = [np.fromiter((r["id"] for r in rows), np.int64) for rows in self.rows(["id"])]
@@ -301,13 +326,19 @@ class MilvusStore:
         exact.add_with_ids(vectors, ids)
         found_scores, found_ids = exact.search(queries, k + 1)
         exact_scores = without_self(found_scores, found_ids, query_ids, k)
-        steps = [
-            s for s in SEARCH_STEPS if manifest.kind == "hnsw" or s <= max(1, _nlist(manifest))
-        ]
-        recall = 0.0
-        for step in steps:
+        # Not capped at the nlist asked for: an engine may choose its own (Milvus Lite
+        # does); probing more lists than exist is simply all of them.
+        bound = max(_nlist(manifest), min(len(ids), SEARCH_STEPS[-1]))
+        recall, good = 0.0, 1
+        for step in (s for s in SEARCH_STEPS if manifest.kind == "hnsw" or s <= bound):
             manifest.nprobe = step
-            scores, found = self.search(queries, k + 1)
+            try:
+                scores, found = self.search(queries, k + 1)
+            except Exception as exc:  # a server that refuses the step: keep the last one
+                log.info("%s: search step %d refused (%s)", self.name, step, exc)
+                manifest.nprobe = good
+                break
+            good = step
             recall = recall_at_k(exact_scores, without_self(scores, found, query_ids, k), k)
             if recall >= manifest.recall_target:
                 break
@@ -371,7 +402,10 @@ class MilvusStores:
         """The published manifest of each built space."""
         if not self.client.has_collection(self.meta_name):
             return {}
-        rows = self.client.query(self.meta_name, filter="", output_fields=["space", "manifest"])
+        ensure_loaded(self.client, self.meta_name)
+        rows = self.client.query(
+            self.meta_name, filter="", output_fields=["space", "manifest"], limit=len(SPACES) + 1
+        )
         out = {}
         for row in rows:
             if row["space"] in SPACES:
@@ -397,10 +431,7 @@ class MilvusStores:
         if manifest.fingerprint != self.fingerprint:
             raise model_mismatch(space, manifest.fingerprint, self.fingerprint)
         if manifest.dim != self.dim:
-            raise IndexFileError(
-                f"the {space} collection holds {manifest.dim}-d vectors, the encoder makes {self.dim}-d",
-                hint="re-encode everything with `simmim index --rebuild`",
-            )
+            raise dimension_mismatch(space, manifest.dim, self.dim)
         if not self.client.has_collection(manifest.collection):
             log.warning(
                 "%s: collection %s is gone; the next index run re-queues its items",
@@ -408,6 +439,7 @@ class MilvusStores:
                 manifest.collection,
             )
             return None
+        ensure_loaded(self.client, manifest.collection)
         return MilvusStore(self.client, manifest, flush_on_save=self.flush_on_save)
 
     # ---- collections

@@ -21,7 +21,7 @@ import numpy as np
 from indexer.index.manifest import Manifest
 from simmim.models import Space
 
-NO_TIME = -(2**63)  # published_ts of an item without a date: outside every time filter
+NO_TIME = -(2**62)  # published_ts of an item without a date: outside every time filter
 
 
 def timestamp(when: datetime | None) -> int:

@@ -22,6 +22,7 @@ from indexer.index.chooser import IndexPlan
 from indexer.index.manifest import (
     IndexFileError,
     Manifest,
+    dimension_mismatch,
     model_mismatch,
     recall_at_k,
     without_self,
@@ -180,7 +181,13 @@ class VectorIndex:
 
     @classmethod
     def load(
-        cls, folder: Path, space: str, fingerprint: str, *, read_only: bool = False
+        cls,
+        folder: Path,
+        space: str,
+        fingerprint: str,
+        *,
+        read_only: bool = False,
+        dim: int | None = None,
     ) -> VectorIndex | None:
         """The saved index, or None when there is none. A model mismatch is an error."""
         index_path, manifest_path = paths(folder, space)
@@ -195,6 +202,8 @@ class VectorIndex:
             ) from exc
         if manifest.fingerprint != fingerprint:
             raise model_mismatch(space, manifest.fingerprint, fingerprint)
+        if dim is not None and manifest.dim != dim:
+            raise dimension_mismatch(space, manifest.dim, dim)
         if not read_only:  # one read: the bytes that are checked are the bytes loaded
             data = index_path.read_bytes()
             _require_checksum(index_path, manifest, hashlib.sha256(data).hexdigest())
