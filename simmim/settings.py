@@ -114,6 +114,11 @@ class IndexSettings(_Group):
         description="Milvus: collection name prefix, so several deployments can share a server.",
     )
     milvus_timeout_s: float = Field(default=10.0, gt=0, description="Milvus: connect/call timeout.")
+    milvus_search_consistency: Literal["Strong", "Session", "Bounded", "Eventually"] = Field(
+        default="Session",
+        description="Milvus: consistency of search reads. Session sees this process's writes "
+        "at once; Strong also other processes' (about 0.3 s per search on a server).",
+    )
 
 
 class SmtpSettings(_Group):

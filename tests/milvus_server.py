@@ -80,7 +80,8 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     server.start()
-    print(f"READY {listener.getsockname()[1]}", flush=True)
+    sys.stdout.write(f"READY {listener.getsockname()[1]}\n")
+    sys.stdout.flush()
     asyncio.run(_forward(listener, server.listen_port))
 
 

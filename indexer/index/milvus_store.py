@@ -12,7 +12,11 @@ search always finds a complete one; collections no manifest names are leftovers 
 interrupted rebuild and :meth:`MilvusStores.recover` drops them.
 
 Every collection is created with ``consistency_level="Strong"``: a server's default
-("Bounded") lets a count or reconcile right after an insert miss it.
+("Bounded") lets a count or reconcile right after an insert miss it. Strong reads wait
+for the server's time tick (~0.3 s on a standalone server), so only what reconciles
+(ids, removals) reads at Strong; search, counts and vector reads use "Session" (this
+process sees its own writes at once, others' within the server's bound) or what
+``index.milvus_search_consistency`` says.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ CHUNK = 2000  # rows per insert/get call (gRPC messages stay well under 64 MB at
 SEARCH_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 200
 CONSISTENCY = "Strong"
+SESSION = "Session"
 INDEX_WAIT_S = 600.0
 
 
@@ -167,10 +172,13 @@ class MilvusStore:
     filters_fields = True
     max_k = MAX_K
 
-    def __init__(self, client: Any, manifest: Manifest, *, flush_on_save: bool) -> None:
+    def __init__(
+        self, client: Any, manifest: Manifest, *, flush_on_save: bool, reads: str = SESSION
+    ) -> None:
         self.client = client
         self.manifest = manifest
         self.flush_on_save = flush_on_save
+        self.reads = reads  # consistency of search, count and vector reads
 
     @property
     def name(self) -> str:
@@ -180,7 +188,12 @@ class MilvusStore:
 
     @property
     def count(self) -> int:
-        rows = self.client.query(self.name, filter="", output_fields=["count(*)"])
+        return self._count(self.reads)
+
+    def _count(self, consistency: str) -> int:
+        rows = self.client.query(
+            self.name, filter="", output_fields=["count(*)"], consistency_level=consistency
+        )
         return int(rows[0]["count(*)"]) if rows else 0
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, meta: VectorMeta | None = None) -> None:
@@ -208,7 +221,11 @@ class MilvusStore:
         for start in range(0, len(ids), CHUNK):
             chunk = [int(i) for i in ids[start : start + CHUNK]]
             present = self.client.query(
-                self.name, filter=f"id in {chunk}", output_fields=["id"], limit=len(chunk)
+                self.name,
+                filter=f"id in {chunk}",
+                output_fields=["id"],
+                limit=len(chunk),
+                consistency_level=CONSISTENCY,
             )
             if present:
                 self.client.delete(self.name, ids=[row["id"] for row in present])
@@ -221,7 +238,7 @@ class MilvusStore:
         Not pymilvus's query iterator: it asks for a session timestamp that neither Milvus
         Lite nor 2.3 servers give, and logs an error each time. Ranges widen while they come
         back thin and narrow when one hits Milvus's result window."""
-        remaining = self.count
+        remaining = self._count(CONSISTENCY)  # what reconcile lists must include every write
         low, width = 0, CHUNK
         while remaining > 0 and low < MAX_ID:
             high = min(low + width, MAX_ID)
@@ -230,6 +247,7 @@ class MilvusStore:
                 filter=f"id >= {low} and id < {high}",
                 output_fields=fields,
                 limit=RESULT_WINDOW,
+                consistency_level=CONSISTENCY,
             )
             if len(rows) >= RESULT_WINDOW and width > 1:
                 width //= 2  # too many in this range: look at less of it
@@ -250,7 +268,10 @@ class MilvusStore:
         position = {int(i): n for n, i in enumerate(ids)}
         for start in range(0, len(ids), CHUNK):
             chunk = [int(i) for i in ids[start : start + CHUNK]]
-            for row in self.client.get(self.name, ids=chunk, output_fields=["vector"]):
+            rows = self.client.get(
+                self.name, ids=chunk, output_fields=["vector"], consistency_level=self.reads
+            )
+            for row in rows:
                 out[position[int(row["id"])]] = row["vector"]
         return out
 
@@ -290,6 +311,7 @@ class MilvusStore:
             filter=_filter_expression(where),
             search_params=self.search_params(k),
             output_fields=["id"],  # nothing else: Milvus Lite returns the vector otherwise
+            consistency_level=self.reads,
         )
         scores = np.full((len(queries), k), -np.inf, np.float32)
         found = np.full((len(queries), k), -1, np.int64)
@@ -440,7 +462,12 @@ class MilvusStores:
             )
             return None
         ensure_loaded(self.client, manifest.collection)
-        return MilvusStore(self.client, manifest, flush_on_save=self.flush_on_save)
+        return MilvusStore(
+            self.client,
+            manifest,
+            flush_on_save=self.flush_on_save,
+            reads=self.config.milvus_search_consistency,
+        )
 
     # ---- collections
 
@@ -469,7 +496,12 @@ class MilvusStores:
             backend="milvus",
             collection=name,
         )
-        return MilvusStore(self.client, manifest, flush_on_save=self.flush_on_save)
+        return MilvusStore(
+            self.client,
+            manifest,
+            flush_on_save=self.flush_on_save,
+            reads=self.config.milvus_search_consistency,
+        )
 
     def get(self, space: Space) -> MilvusStore:
         store = self.spaces[space]
