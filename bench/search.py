@@ -7,7 +7,13 @@ our index API (``VectorIndex.search``) over the raw faiss call on the same index
 queries. With ``--db`` it also times the full ``search()`` (index + database hydration of
 the results) on a SQLite database holding N items.
 
+With ``--backend faiss|milvus`` it instead runs the store-level comparison in
+``bench/search_backends.py`` (FAISS beside the asked-for backend, filtered recall through
+``search()``); ``--uri`` picks the Milvus store (default: Milvus Lite in a temp folder),
+``--server`` starts a real Milvus standalone server on loopback.
+
 Usage: python bench/search.py [-n 1000000] [--dim 512] [--queries 1000] [--db]
+       python bench/search.py --backend milvus --server -n 100000
 The last stdout line is one JSON object.
 """
 
@@ -65,7 +71,15 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--db", action="store_true", help="also time the full search() with SQLite")
+    parser.add_argument("--backend", choices=["faiss", "milvus"], help="store-level comparison")
+    parser.add_argument("--uri", help="Milvus URI (default: Milvus Lite in a temp folder)")
+    parser.add_argument("--server", action="store_true", help="start a real Milvus server")
     args = parser.parse_args()
+    if args.backend:
+        from bench.search_backends import main as backends_main
+
+        backends_main(args, clustered)
+        return
     settings = Settings()
     rng = np.random.default_rng(0)
 

@@ -13,16 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from encoder import Encoder, ItemInput
 from indexer.index import SPACES, FieldFilter, Space, StoreSet, VectorStore
+from indexer.index.chooser import FLAT_MAX
 from simmim.db import session_factory, session_scope
 from simmim.errors import SimmimError
 from simmim.images import ImageInput
 from simmim.models import Item, ItemStatus
 
 COLLAPSE_COSINE = 0.94
+EXACT_AMONG_MAX = FLAT_MAX  # a filter leaving this few items gets exact search among them
+IS_INDEXED = Item.status == ItemStatus.INDEXED
 
 
 class SearchError(SimmimError):
@@ -104,9 +108,10 @@ def search(
 ) -> list[SearchResult]:
     """Top-k items; with filters, still k results whenever k matching items exist.
 
-    ``vector`` skips encoding (a saved query's embedding, or a benchmark's). Source and
-    time filters run inside a store that keeps those fields (Milvus); every filter is also
-    checked in SQL, which widens the search until k matching items are found.
+    ``vector`` skips encoding (a saved query's embedding, or a benchmark's). A filter that
+    leaves few items gets exact search among them; a broader one runs inside a store that
+    keeps source and time (Milvus) or widens the search until k matching items are found.
+    Every filter is also checked in SQL when the results are read.
     """
     if space not in SPACES:
         raise SearchError(f"unknown space {space!r}", hint=f"choose one of {', '.join(SPACES)}")
@@ -118,13 +123,29 @@ def search(
     query = (vector if vector is not None else query_vector(encoder, text, image))[None]
     filters = filters or SearchFilters()
     clauses = filters.clauses()
-    where = filters.fields() if index.filters_fields else None
-    sql_only = bool(filters.conditions) or (bool(clauses) and where is None)
+    factory = session_factory(engine)
     count = index.count
+    where = filters.fields() if index.filters_fields else None
+    widen = 1.0
+    among: np.ndarray | None = None
+    if clauses:
+        # A filter passing a fraction s of the vectors leaves an approximate index ~s of
+        # its usual candidates, and the best matches of a narrow filter lie all over the
+        # space. So: few matching items (as many as exact search handles in a blink) →
+        # exact search among just those; more → look 1/s further.
+        passing = _matching_count(factory, clauses)
+        if passing == 0:
+            return []
+        if passing <= EXACT_AMONG_MAX:
+            among = _matching_ids(factory, clauses)
+            where = None
+        else:
+            widen = max(1.0, count / passing)
+    sql_only = bool(clauses) and where is None and among is None
     fetch = min(index.max_k, k * (4 if sql_only or collapse else 1) + 1)
     factory = session_factory(engine)
     while True:
-        scores, ids = index.search(query, fetch, where)
+        scores, ids = index.search(query, fetch, where, widen=widen, among=among)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         with session_scope(factory) as session:
             rows = {
@@ -154,11 +175,28 @@ def search(
         ]
         if collapse:
             results = _collapse(results, index)
-        # Exhausted: the store had no more to give (all of it, or all that passed its filter).
-        exhausted = fetch >= count or len(found) < fetch or fetch >= index.max_k
+        # Exhausted: the store has no more to give (everything was fetched, or a search
+        # that saw every vector returned fewer than asked).
+        exhausted = (
+            fetch >= count
+            or fetch >= index.max_k
+            or (len(found) < fetch and (among is not None or index.exhaustive(widen)))
+        )
         if len(results) >= k or exhausted:
             return results[:k]
         fetch = min(count, index.max_k, fetch * 4)
+        widen *= 4
+
+
+def _matching_count(factory: sessionmaker[Session], clauses: list[ColumnElement[bool]]) -> int:
+    with session_scope(factory) as session:
+        return session.scalar(select(func.count(Item.id)).where(IS_INDEXED, *clauses)) or 0
+
+
+def _matching_ids(factory: sessionmaker[Session], clauses: list[ColumnElement[bool]]) -> np.ndarray:
+    with session_scope(factory) as session:
+        ids = session.scalars(select(Item.id).where(IS_INDEXED, *clauses)).all()
+    return np.asarray(ids, np.int64)
 
 
 def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchResult]:

@@ -51,7 +51,11 @@ def demo_command(
     for space, m in result.indexes.items():
         recall = "-" if m.get("recall_at_10") is None else f"{m['recall_at_10']:.3f}"
         indexes.add_row(
-            space, m["factory"], str(m["count"]), f"{(m['bytes'] or 0) / 1e3:.0f} kB", recall
+            space,
+            m["factory"],
+            str(m["count"]),
+            "in Milvus" if m.get("backend") == "milvus" else f"{(m['bytes'] or 0) / 1e3:.0f} kB",
+            recall,
         )
     console.print(indexes)
     console.print("top topics: " + ", ".join(f"{name} ({n})" for name, n in result.topics))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -52,6 +53,7 @@ from simmim.settings import IndexSettings, Settings
 log = logging.getLogger(__name__)
 
 MAX_K = 16384  # Milvus's own limit on topk
+MAX_EF = 32768  # and on HNSW's ef
 RESULT_WINDOW = 16384  # the most rows one query returns
 MAX_ID = 2**62
 CHUNK = 2000  # rows per insert/get call (gRPC messages stay well under 64 MB at 4096 dims)
@@ -292,24 +294,49 @@ class MilvusStore:
 
     # ---- search
 
-    def search_params(self, k: int) -> dict[str, Any]:
+    def search_params(self, k: int, widen: float = 1.0) -> dict[str, Any]:
+        scaled = max(1, self.manifest.nprobe) * widen  # may be inf: "every list"
         if self.manifest.kind == "ivf":
-            return {"metric_type": "IP", "params": {"nprobe": max(1, self.manifest.nprobe)}}
+            nlist = max(1, _nlist(self.manifest))
+            return {
+                "metric_type": "IP",
+                "params": {"nprobe": int(min(nlist, math.ceil(min(scaled, nlist))))},
+            }
         if self.manifest.kind == "hnsw":
-            return {"metric_type": "IP", "params": {"ef": max(k, self.manifest.nprobe)}}
+            ef = int(min(MAX_EF, math.ceil(min(scaled, MAX_EF))))
+            return {"metric_type": "IP", "params": {"ef": max(k, ef)}}
         return {"metric_type": "IP", "params": {}}
 
+    def exhaustive(self, widen: float = 1.0) -> bool:
+        step = max(1, self.manifest.nprobe) * widen
+        if self.manifest.kind == "ivf":
+            return step >= _nlist(self.manifest)
+        if self.manifest.kind == "hnsw":
+            return step >= MAX_EF
+        return True
+
     def search(
-        self, queries: np.ndarray, k: int, where: FieldFilter | None = None
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: FieldFilter | None = None,
+        *,
+        widen: float = 1.0,
+        among: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, MAX_K))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        expression = _filter_expression(where)
+        if among is not None:  # exact among these ids: every list probed
+            listed = f"id in [{', '.join(str(int(i)) for i in among)}]"
+            expression = f"({expression}) and {listed}" if expression else listed
+            widen = math.inf
         hits = self.client.search(
             self.name,
             data=list(queries),
             limit=k,
-            filter=_filter_expression(where),
-            search_params=self.search_params(k),
+            filter=expression,
+            search_params=self.search_params(k, widen),
             output_fields=["id"],  # nothing else: Milvus Lite returns the vector otherwise
             consistency_level=self.reads,
         )
@@ -471,7 +498,8 @@ class MilvusStores:
 
     # ---- collections
 
-    def _create(self, space: Space, plan: IndexPlan) -> MilvusStore:
+    def create_collection(self, space: Space, plan: IndexPlan) -> MilvusStore:
+        """A new, empty collection for this space (not published: see get/_replace)."""
         from pymilvus import DataType
 
         name = f"{self.prefix}_{space}_{uuid.uuid4().hex[:12]}"
@@ -506,7 +534,7 @@ class MilvusStores:
     def get(self, space: Space) -> MilvusStore:
         store = self.spaces[space]
         if store is None:
-            store = self._create(space, choose_milvus_index(0, self.config.recall_target))
+            store = self.create_collection(space, choose_milvus_index(0, self.config.recall_target))
             store.manifest.recall_at_10 = 1.0
             self.spaces[space] = store
             if not self.staging:
@@ -529,7 +557,7 @@ class MilvusStores:
     ) -> MilvusStore:
         """A new collection with these vectors, its index type chosen and tuned."""
         plan = choose_milvus_index(len(ids), self.config.recall_target)
-        store = self._create(space, plan)
+        store = self.create_collection(space, plan)
         store.add(ids, vectors, meta)
         rng = np.random.default_rng(0)
         store.tune(ids, vectors, rng.choice(len(ids), size=min(len(ids), 500), replace=False))

@@ -80,9 +80,21 @@ class VectorStore(Protocol):
         """Stored vectors by id, in the order asked (every id must be stored)."""
 
     def search(
-        self, queries: np.ndarray, k: int, where: FieldFilter | None = None
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: FieldFilter | None = None,
+        *,
+        widen: float = 1.0,
+        among: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) [n, k] by inner product; ids are -1 past the end."""
+        """(scores, ids) [n, k] by inner product; ids are -1 past the end. ``widen`` > 1
+        looks further (more IVF lists, a larger HNSW beam) for a filtered search: with a
+        fraction s of vectors passing, 1/s keeps the candidates per query as unfiltered.
+        ``among`` (an id filter) searches only those ids, exactly."""
+
+    def exhaustive(self, widen: float = 1.0) -> bool:
+        """Whether a search at this widening sees every vector (fewer hits means no more)."""
 
 
 class StoreSet(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class VectorIndex:
         self.manifest = manifest
         self._gpu: faiss.Index | None = None
         ivf = _ivf(index)
+        self._ivf = ivf  # kept: search widens its nprobe without looking it up again
         if ivf is not None:
             ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
             ivf.nprobe = max(1, manifest.nprobe)
@@ -126,19 +128,42 @@ class VectorIndex:
     # ---- search
 
     def search(
-        self, queries: np.ndarray, k: int, where: FieldFilter | None = None
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: FieldFilter | None = None,
+        *,
+        widen: float = 1.0,
+        among: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) [n, k]; ids are -1 past the end. ``where`` must be empty: this
-        store keeps no fields (``filters_fields`` is False)."""
+        """(scores, ids) [n, k]; ids are -1 past the end. ``widen`` multiplies nprobe (a
+        filtered search probes more lists); ``among`` limits the search to these ids, every
+        list probed; ``where`` must be empty: this store keeps no fields."""
         if where:
             raise ValueError("the FAISS store cannot filter by field; filter in SQL")
         k = max(1, min(k, self.count)) if self.count else 1
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if among is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
+            params: faiss.SearchParameters = (
+                faiss.SearchParametersIVF(sel=selector, nprobe=self._ivf.nlist)
+                if self._ivf is not None
+                else faiss.SearchParameters(sel=selector)
+            )
+            return self.index.search(queries, k, params=params)
+        if widen > 1 and self._ivf is not None:
+            nprobe = min(self._ivf.nlist, math.ceil(self._ivf.nprobe * widen))
+            return self.index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
         target = self.index
         if gpu_count():
             if self._gpu is None:
                 self._gpu = faiss.index_cpu_to_all_gpus(self.index)
             target = self._gpu
-        return target.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return target.search(queries, k)
+
+    def exhaustive(self, widen: float = 1.0) -> bool:
+        """Whether a search at this widening sees every vector (so fewer hits = no more)."""
+        return self._ivf is None or self._ivf.nprobe * widen >= self._ivf.nlist
 
     def tune(self, query_ids: np.ndarray, recall_target: float, k: int = 10) -> None:
         """Smallest nprobe whose tie-aware Recall@k against exact search meets the target.
