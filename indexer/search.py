@@ -8,6 +8,7 @@ finds captions, either → ``fused`` finds items by their combined content.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,7 +137,9 @@ def search(
         passing = _matching_count(factory, clauses)
         if passing == 0:
             return []
-        if passing <= EXACT_AMONG_MAX:
+        if passing <= EXACT_AMONG_MAX and where is not None and not filters.conditions:
+            widen = math.inf  # the store filters its own fields: probe everything, exactly
+        elif passing <= EXACT_AMONG_MAX:
             among = _matching_ids(factory, clauses)
             where = None
         else:

@@ -215,8 +215,13 @@ def test_another_model_or_dimension_is_refused_until_rebuilt(
 # ---- through ingest and search
 
 
-def test_filters_still_return_k(world: tuple[Settings, Engine, Encoder]) -> None:
+@pytest.mark.parametrize("path", ["exact among the matches", "store filter, widened"])
+def test_filters_still_return_k(
+    world: tuple[Settings, Engine, Encoder], path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings, engine, encoder = world
+    if path != "exact among the matches":  # as if the filter left more than exact search takes
+        monkeypatch.setattr("indexer.search.EXACT_AMONG_MAX", 0)
     seed_items(settings, engine, n=40)
     run_ingest(settings, engine, encoder)
     with session_scope(session_factory(engine)) as session:

@@ -152,7 +152,7 @@ class VectorIndex:
             )
             return self.index.search(queries, k, params=params)
         if widen > 1 and self._ivf is not None:
-            nprobe = min(self._ivf.nlist, math.ceil(self._ivf.nprobe * widen))
+            nprobe = math.ceil(min(self._ivf.nlist, self._ivf.nprobe * widen))
             return self.index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
         target = self.index
         if gpu_count():
