@@ -34,7 +34,7 @@ with c2:
     url = mask_url(settings.database_url)
     st.markdown(f"- database `{url}`\n- data directory `{settings.data_dir}`")
 
-st.subheader("Indexes")
+st.subheader(f"Indexes ({settings.index.backend})")
 manifests = common.index_manifests()
 if manifests:
     st.dataframe(
@@ -48,6 +48,7 @@ if manifests:
                 "nprobe": m.get("nprobe") or None,
                 "built": m["built_at"],
                 "fingerprint": m["fingerprint"],
+                "where": m.get("location"),
             }
             for space, m in manifests.items()
         ],

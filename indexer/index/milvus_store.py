@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 MAX_K = 16384  # Milvus's own limit on topk
 MAX_EF = 32768  # and on HNSW's ef
+MAX_NPROBE = 65536
 RESULT_WINDOW = 16384  # the most rows one query returns
 MAX_ID = 2**62
 CHUNK = 2000  # rows per insert/get call (gRPC messages stay well under 64 MB at 4096 dims)
@@ -296,21 +298,28 @@ class MilvusStore:
 
     def search_params(self, k: int, widen: float = 1.0) -> dict[str, Any]:
         scaled = max(1, self.manifest.nprobe) * widen  # may be inf: "every list"
-        if self.manifest.kind == "ivf":
-            nlist = max(1, _nlist(self.manifest))
-            return {
-                "metric_type": "IP",
-                "params": {"nprobe": int(min(nlist, math.ceil(min(scaled, nlist))))},
-            }
+        if self.manifest.kind == "ivf":  # Milvus takes min(nprobe, nlist) itself
+            return {"metric_type": "IP", "params": {"nprobe": math.ceil(min(scaled, MAX_NPROBE))}}
         if self.manifest.kind == "hnsw":
-            ef = int(min(MAX_EF, math.ceil(min(scaled, MAX_EF))))
+            ef = math.ceil(min(scaled, MAX_EF))
             return {"metric_type": "IP", "params": {"ef": max(k, ef)}}
         return {"metric_type": "IP", "params": {}}
+
+    @cached_property
+    def lists(self) -> int:
+        """IVF lists the engine really built: the server reports them; Milvus Lite picks its
+        own (it ignores the nlist asked for), so it counts as "as many as may be"."""
+        try:
+            described = self.client.describe_index(self.name, "vector")
+        except Exception:  # an engine without describe_index
+            described = {}
+        value = described.get("nlist") or (described.get("params") or {}).get("nlist")
+        return int(value) if value else MAX_NPROBE
 
     def exhaustive(self, widen: float = 1.0) -> bool:
         step = max(1, self.manifest.nprobe) * widen
         if self.manifest.kind == "ivf":
-            return step >= _nlist(self.manifest)
+            return step >= self.lists
         if self.manifest.kind == "hnsw":
             return step >= MAX_EF
         return True
