@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -364,3 +364,39 @@ def test_unreachable_or_wrong_milvus_uri_names_the_setting(tmp_path: Path) -> No
     with pytest.raises(MilvusSetupError) as caught:
         open_stores(wrong, "fp", 8)
     assert "SIMMIM_INDEX__MILVUS_URI" in caught.value.message and ".db" in (caught.value.hint or "")
+
+
+# ---- the commands
+
+
+def test_migrate_status_and_search_commands_on_milvus_lite(
+    tiny_weights: Path, tmp_path: Path, cli: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's path: index on FAISS, migrate, switch the setting, search; and back."""
+    monkeypatch.setenv("SIMMIM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SIMMIM_ENCODER__MODEL", "simmim-tiny")
+    monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", str(tiny_weights))
+    monkeypatch.setenv("SIMMIM_ENCODER__CPU_INT8", "false")
+    lite = tmp_path / "vectors.db"
+    monkeypatch.setenv("SIMMIM_INDEX__MILVUS_URI", str(lite))
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    migrations.upgrade(engine)
+    seed_items(settings, engine, n=10)
+    try:
+        assert "indexed 10 item(s)" in cli("index")
+        before = cli("search", f"{CAPTIONS[1]} (1)", "--space", "text", "-k", "3")
+        out = cli("index", "migrate", "--to", "milvus")
+        assert "faiss → milvus: copied: image 8, text 10, fused 10" in out, out
+        assert "SIMMIM_INDEX__BACKEND=milvus" in out
+
+        monkeypatch.setenv("SIMMIM_INDEX__BACKEND", "milvus")
+        status = cli("index", "status")
+        assert "backend: milvus" in status and "FLAT" in status and "simmim_text_" in status
+        assert cli("search", f"{CAPTIONS[1]} (1)", "--space", "text", "-k", "3") == before
+        assert "indexed 0 item(s)" in cli("index"), "nothing pending: the copy was complete"
+        assert "indexed 10 item(s)" in cli("index", "--rebuild")
+        assert cli("search", f"{CAPTIONS[1]} (1)", "--space", "text", "-k", "3") == before
+    finally:
+        _release_lite(str(lite))
+        engine.dispose()
