@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
 
 from simmim.clock import utcnow
@@ -53,6 +54,17 @@ def without_self(scores: np.ndarray, ids: np.ndarray, query_ids: np.ndarray, k: 
     """Scores of the top k results other than the query's own entry (-inf pads)."""
     masked = np.where(ids == query_ids[:, None], -np.inf, scores)
     return -np.sort(-masked, axis=1)[:, :k]
+
+
+def exact_neighbour_scores(
+    ids: np.ndarray, vectors: np.ndarray, query_ids: np.ndarray, queries: np.ndarray, k: int
+) -> np.ndarray:
+    """Exact top-k scores of stored queries among the stored vectors, each query's own entry
+    left out: the ground truth both stores tune against."""
+    exact = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    exact.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+    found_scores, found_ids = exact.search(np.ascontiguousarray(queries, dtype=np.float32), k + 1)
+    return without_self(found_scores, found_ids, query_ids, k)
 
 
 def recall_at_k(

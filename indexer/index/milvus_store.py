@@ -32,7 +32,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from indexer.index import chooser
@@ -41,6 +40,7 @@ from indexer.index.manifest import (
     IndexFileError,
     Manifest,
     dimension_mismatch,
+    exact_neighbour_scores,
     model_mismatch,
     recall_at_k,
     without_self,
@@ -380,10 +380,7 @@ class MilvusStore:
         self.wait_for_index()
         k = min(10, len(ids) - 1)
         queries, query_ids = vectors[query_rows], ids[query_rows]
-        exact = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dim))
-        exact.add_with_ids(vectors, ids)
-        found_scores, found_ids = exact.search(queries, k + 1)
-        exact_scores = without_self(found_scores, found_ids, query_ids, k)
+        exact_scores = exact_neighbour_scores(ids, vectors, query_ids, queries, k)
         # Not capped at the nlist asked for: an engine may choose its own (Milvus Lite
         # does); probing more lists than exist is simply all of them.
         bound = max(_nlist(manifest), min(len(ids), SEARCH_STEPS[-1]))

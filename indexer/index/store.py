@@ -24,6 +24,7 @@ from indexer.index.manifest import (
     IndexFileError,
     Manifest,
     dimension_mismatch,
+    exact_neighbour_scores,
     model_mismatch,
     recall_at_k,
     without_self,
@@ -177,11 +178,8 @@ class VectorIndex:
             return
         k = min(k, self.count - 1)
         queries = self.vectors(query_ids)
-        exact = faiss.IndexIDMap2(faiss.IndexFlatIP(self.manifest.dim))
         ids = self.ids()
-        exact.add_with_ids(self.vectors(ids), ids)
-        found_scores, found_ids = exact.search(queries, k + 1)
-        exact_scores = without_self(found_scores, found_ids, query_ids, k)
+        exact_scores = exact_neighbour_scores(ids, self.vectors(ids), query_ids, queries, k)
         recall = 0.0
         for nprobe in (n for n in NPROBE_STEPS if n <= ivf.nlist):
             ivf.nprobe = nprobe
