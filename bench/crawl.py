@@ -95,8 +95,9 @@ def serve(
         servers.append(server)
         ports.put(f"http://127.0.0.{h + 1}:{server.server_address[1]}")
     stop.wait()
-    stop.set()
-    server.join(timeout=10)
+    for server in servers:  # a ThreadingHTTPServer stops with shutdown(), not join()
+        server.shutdown()
+        server.server_close()
 
 
 def baseline(urls: list[str]) -> float:

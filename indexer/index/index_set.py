@@ -19,6 +19,7 @@ from simmim.settings import Settings
 
 log = logging.getLogger(__name__)
 TUNING_QUERIES = 500
+TRAIN_POINTS_PER_LIST = 40
 
 
 class IndexSet:
@@ -137,14 +138,17 @@ def build_index(
     *,
     seed: int = 0,
 ) -> VectorIndex:
-    """Train on a sample, add everything, tune nprobe against exact search."""
+    """Train on a sample, add everything, tune nprobe against exact search over ``vectors``
+    (the originals: the recall recorded is what a user gets, compression included)."""
     index = VectorIndex.create(space, plan, vectors.shape[1], fingerprint, recall_target)
     rng = np.random.default_rng(seed)
     if not index.index.is_trained:
-        sample = vectors[rng.choice(len(vectors), size=min(len(vectors), 256 * 256), replace=False)]
+        # k-means wants ≥ 39 points per list; PQ's codebooks 256 per centroid (65,536).
+        size = min(len(vectors), max(256 * 256, TRAIN_POINTS_PER_LIST * plan.nlist))
+        sample = vectors[rng.choice(len(vectors), size=size, replace=False)]
         index.train(sample)
     for start in range(0, len(ids), 100_000):
         index.add(ids[start : start + 100_000], vectors[start : start + 100_000])
     sample = rng.choice(len(ids), size=min(len(ids), TUNING_QUERIES), replace=False)
-    index.tune(ids[sample], recall_target)
+    index.tune(ids[sample], recall_target, originals=(ids, vectors))
     return index

@@ -6,7 +6,8 @@ Milvus store in its own small collection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import faiss
 import numpy as np
@@ -29,11 +30,19 @@ class Manifest:
     count: int = 0
     nprobe: int = 0  # FAISS/Milvus IVF lists probed; Milvus HNSW: ef
     recall_at_10: float | None = None  # measured against exact search when built
+    recall_basis: str = ""  # what that exact search ran over (original or stored vectors)
     recall_target: float = 0.95
     checksum: str = ""
     built_at: str = field(default_factory=lambda: utcnow().isoformat(timespec="seconds"))
     backend: str = "faiss"
     collection: str = ""  # Milvus: the collection holding this space's vectors
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """Fields this version knows; others (written by a newer version) are ignored, so
+        processes of two versions can share indexes during an upgrade."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 def model_mismatch(space: str, built_with: str, now: str) -> IndexFileError:

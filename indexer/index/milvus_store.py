@@ -465,8 +465,8 @@ class MilvusStores:
         for row in rows:
             if row["space"] in SPACES:
                 try:
-                    out[Space(row["space"])] = Manifest(**json.loads(row["manifest"]))
-                except (json.JSONDecodeError, TypeError) as exc:
+                    out[Space(row["space"])] = Manifest.from_dict(json.loads(row["manifest"]))
+                except (json.JSONDecodeError, TypeError, AttributeError) as exc:
                     raise IndexFileError(
                         f"the Milvus manifest of the {row['space']} space is damaged: {exc}",
                         hint="run `simmim index --rebuild`",

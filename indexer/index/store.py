@@ -166,25 +166,55 @@ class VectorIndex:
         """Whether a search at this widening sees every vector (so fewer hits = no more)."""
         return self._ivf is None or self._ivf.nprobe * widen >= self._ivf.nlist
 
-    def tune(self, query_ids: np.ndarray, recall_target: float, k: int = 10) -> None:
+    def tune(
+        self,
+        query_ids: np.ndarray,
+        recall_target: float,
+        k: int = 10,
+        *,
+        originals: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         """Smallest nprobe whose tie-aware Recall@k against exact search meets the target.
 
         Queries are stored vectors; each one's own entry is left out of both result
         lists, so recall measures finding the neighbours, not finding the query itself.
+        Every returned id is re-scored exactly, and with ``originals`` (ids, vectors: what
+        a build was given) queries and ground truth are the original vectors, so a
+        compressed index (PQ) cannot hide what compression lost. Without them the stored
+        vectors stand in, lossy for PQ, and the manifest's ``recall_basis`` says so.
         """
         ivf = _ivf(self.index)
         if ivf is None or not self.count:
             self.manifest.nprobe, self.manifest.recall_at_10 = 0, 1.0
+            self.manifest.recall_basis = "exact index"
             return
         k = min(k, self.count - 1)
-        queries = self.vectors(query_ids)
-        ids = self.ids()
-        exact_scores = exact_neighbour_scores(ids, self.vectors(ids), query_ids, queries, k)
+        if originals is not None:
+            ids, base = originals
+            self.manifest.recall_basis = "original vectors"
+        else:
+            ids = self.ids()
+            base = self.vectors(ids)
+            lossy = "PQ" in self.manifest.factory
+            self.manifest.recall_basis = (
+                "reconstructed vectors (lossy: PQ)" if lossy else "stored vectors"
+            )
+        order = np.argsort(ids)
+        sorted_ids = ids[order]
+
+        def rows_of(wanted: np.ndarray) -> np.ndarray:
+            at = np.clip(np.searchsorted(sorted_ids, wanted), 0, len(sorted_ids) - 1)
+            return order[at]
+
+        queries = np.ascontiguousarray(base[rows_of(query_ids)], dtype=np.float32)
+        exact_scores = exact_neighbour_scores(ids, base, query_ids, queries, k)
         recall = 0.0
         for nprobe in (n for n in NPROBE_STEPS if n <= ivf.nlist):
             ivf.nprobe = nprobe
-            found_scores, found_ids = self.index.search(queries, k + 1)
-            scores = without_self(found_scores, found_ids, query_ids, k)
+            _, found_ids = self.index.search(queries, k + 1)
+            rescored = np.einsum("qd,qkd->qk", queries, base[rows_of(found_ids)])
+            rescored[found_ids < 0] = -np.inf
+            scores = without_self(rescored, found_ids, query_ids, k)
             recall = recall_at_k(exact_scores, scores, k)
             if recall >= recall_target:
                 break
@@ -217,8 +247,8 @@ class VectorIndex:
         if not manifest_path.is_file() or not index_path.is_file():
             return None
         try:
-            manifest = Manifest(**json.loads(manifest_path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError) as exc:
+            manifest = Manifest.from_dict(json.loads(manifest_path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise IndexFileError(
                 f"index manifest {manifest_path} is damaged: {exc}",
                 hint="run `simmim index --rebuild`",
