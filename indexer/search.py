@@ -146,7 +146,6 @@ def search(
             widen = max(1.0, count / passing)
     sql_only = bool(clauses) and where is None and among is None
     fetch = min(index.max_k, k * (4 if sql_only or collapse else 1) + 1)
-    factory = session_factory(engine)
     while True:
         scores, ids = index.search(query, fetch, where, widen=widen, among=among)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
