@@ -259,3 +259,41 @@ def test_sources_page_masks_credentials(seeded_env: Path) -> None:
     table = at.dataframe[0].value.to_csv()
     assert "feeds.example.org" in table
     assert "PW-h0rse" not in table and "TOK-staple" not in table
+
+
+def test_search_and_system_pages_on_milvus_lite(
+    seeded_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same pages on the other backend: the seeded index copied into Milvus Lite."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    from encoder import load_encoder
+    from indexer.migrate import migrate_index, with_backend
+    from simmim.db import make_engine
+    from simmim.settings import Settings
+
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    try:
+        summary = migrate_index(
+            settings, engine, load_encoder(settings), with_backend(settings, "milvus")
+        )
+    finally:
+        engine.dispose()
+    assert summary.copied["text"] > 4 and not summary.reencoded
+    monkeypatch.setenv("SIMMIM_INDEX__BACKEND", "milvus")
+    try:
+        at = page("views/search.py")
+        at.text_input[0].input("Fed raises interest rates by 25 basis points")
+        at.radio(key="space").set_value("text")
+        at.button[0].click()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        titles = [m.value for m in at.markdown if m.value.startswith("**")]
+        assert titles[0] == "**Fed raises interest rates by 25 basis points**"
+        at = page("views/system.py")
+        assert "Indexes (milvus)" in texts(at)
+        rows = at.dataframe[0].value
+        assert "simmim_fused_" in rows.loc[rows["space"] == "fused", "where"].iloc[0]
+    finally:
+        server_manager_instance.release_server(str(seeded_env / "milvus.db"))
