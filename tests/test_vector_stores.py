@@ -400,3 +400,17 @@ def test_migrate_status_and_search_commands_on_milvus_lite(
     finally:
         _release_lite(str(lite))
         engine.dispose()
+
+
+def test_a_store_that_goes_away_mid_run_gives_one_error_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    lite = str(tmp_path / "gone.db")
+    settings = Settings(data_dir=tmp_path, index={"backend": "milvus", "milvus_uri": lite})  # type: ignore[arg-type]
+    stores = open_stores(settings, "fp", 8)
+    store = stores.get(Space.TEXT)
+    store.add(np.arange(1, 4, dtype=np.int64), np.eye(3, 8, dtype=np.float32))
+    _release_lite(lite)  # the server stops under the open client
+    with pytest.raises(MilvusSetupError) as caught:
+        store.search(np.eye(1, 8, dtype=np.float32), 2)
+    assert "SIMMIM_INDEX__MILVUS_URI" in caught.value.message

@@ -91,6 +91,35 @@ def is_lite(uri: str) -> bool:
     return uri.endswith(".db") and "://" not in uri
 
 
+class _Guarded:
+    """The client, with every failure of a call turned into one error naming the setting
+    (a server that went away mid-run, a collection dropped by hand)."""
+
+    def __init__(self, client: Any, uri: str) -> None:
+        self._client = client
+        self._uri = uri
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except SimmimError:
+                raise
+            except Exception as exc:  # MilvusException, grpc errors
+                raise MilvusSetupError(
+                    f"Milvus at SIMMIM_INDEX__MILVUS_URI={mask_url(self._uri)!r} failed "
+                    f"in {name}: {exc}",
+                    hint="check the server (and `simmim index status`); the next index run "
+                    "reconciles whatever a failed write left",
+                ) from exc
+
+        return call
+
+
 def connect(settings: Settings) -> tuple[Any, str]:
     """A MilvusClient for the configured URI, or one error that names the setting."""
     from pymilvus import MilvusClient
@@ -115,7 +144,7 @@ def connect(settings: Settings) -> tuple[Any, str]:
                 "(or set SIMMIM_INDEX__BACKEND=faiss)"
             ),
         ) from exc
-    return client, uri
+    return _Guarded(client, uri), uri
 
 
 def choose_milvus_index(count: int, recall_target: float) -> IndexPlan:
