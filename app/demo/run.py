@@ -176,6 +176,14 @@ def write_config(result_dir: Path, settings: Settings) -> Path:
         f"model = {json.dumps(settings.encoder.model)}",
         f"pretrained = {json.dumps(str(settings.encoder.pretrained))}",
         "",
+        "[index]",
+        f"backend = {json.dumps(settings.index.backend)}",
+        *(
+            [f"milvus_uri = {json.dumps(settings.index.milvus_uri)}"]
+            if settings.index.milvus_uri
+            else []
+        ),
+        "",
         "[monitor]",
         f"topic_vector_weight = {settings.monitor.topic_vector_weight}",
         "",
@@ -321,3 +329,8 @@ def _summarise(
         result.searches.append(
             DemoSearch(label, space, search(engine, encoder, indexes, space=space, k=3, **kwargs))
         )
+    indexes.close()
+    if settings.index.backend == "milvus":  # Milvus Lite: let the dashboard open the file next
+        from indexer.index.milvus_store import release_lite
+
+        release_lite(settings)

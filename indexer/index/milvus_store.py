@@ -147,6 +147,16 @@ def connect(settings: Settings) -> tuple[Any, str]:
     return _Guarded(client, uri), uri
 
 
+def release_lite(settings: Settings) -> None:
+    """Stop this process's Milvus Lite server for the configured file, so that another
+    process (the dashboard after the demo) can open it. Nothing to do for a server."""
+    uri = resolve_uri(settings.index, settings.data_dir)
+    if is_lite(uri):
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(uri)
+
+
 def choose_milvus_index(count: int, recall_target: float) -> IndexPlan:
     """FLAT while exact search is cheap, then IVF_FLAT; HNSW for recall targets above 0.99.
 
