@@ -414,3 +414,21 @@ def test_a_store_that_goes_away_mid_run_gives_one_error_naming_the_setting(
     with pytest.raises(MilvusSetupError) as caught:
         store.search(np.eye(1, 8, dtype=np.float32), 2)
     assert "SIMMIM_INDEX__MILVUS_URI" in caught.value.message
+
+
+@pytest.mark.parametrize("backend_settings", ["milvus-lite", "milvus-server"], indirect=True)
+def test_listing_ids_finds_every_one_across_gaps_and_dense_blocks(
+    backend_settings: Settings,
+) -> None:
+    """Milvus ids are listed in id ranges (no query iterator): nothing may fall between."""
+    dense = np.arange(1, 20_001, dtype=np.int64)  # more than one query's result window
+    sparse = np.array([50_000, 1_000_003, 2**40 + 7], dtype=np.int64)
+    ids = np.concatenate([dense, sparse])
+    stores = open_stores(backend_settings, "fp", 4)
+    try:
+        store = stores.get(Space.IMAGE)
+        store.add(ids, np.tile(np.eye(1, 4, dtype=np.float32), (len(ids), 1)))
+        assert np.array_equal(np.sort(store.ids()), ids)
+        assert store.remove(sparse) == 3 and store.count == len(dense)
+    finally:
+        stores.close()

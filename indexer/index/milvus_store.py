@@ -222,6 +222,7 @@ class MilvusStore:
         self.manifest = manifest
         self.flush_on_save = flush_on_save
         self.reads = reads  # consistency of search, count and vector reads
+        self._deleted = False
 
     @property
     def name(self) -> str:
@@ -231,7 +232,10 @@ class MilvusStore:
 
     @property
     def count(self) -> int:
-        return self._count(self.reads)
+        # pymilvus's session does not cover deletes: after one, read at Strong once
+        consistency = CONSISTENCY if self._deleted else self.reads
+        self._deleted = False
+        return self._count(consistency)
 
     def _count(self, consistency: str) -> int:
         rows = self.client.query(
@@ -273,6 +277,7 @@ class MilvusStore:
             if present:
                 self.client.delete(self.name, ids=[row["id"] for row in present])
                 removed += len(present)
+                self._deleted = True
         return removed
 
     def rows(self, fields: list[str]) -> Iterator[list[dict[str, Any]]]:
@@ -299,7 +304,7 @@ class MilvusStore:
                 yield rows
             remaining -= len(rows)
             low = high
-            if len(rows) < CHUNK // 2:
+            if len(rows) < RESULT_WINDOW // 4:  # few Strong reads: each waits for a time tick
                 width *= 2
 
     def ids(self) -> np.ndarray:
