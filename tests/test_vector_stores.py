@@ -432,3 +432,27 @@ def test_listing_ids_finds_every_one_across_gaps_and_dense_blocks(
         assert store.remove(sparse) == 3 and store.count == len(dense)
     finally:
         stores.close()
+
+
+@pytest.mark.parametrize("backend_settings", ["milvus-lite", "milvus-server"], indirect=True)
+def test_a_recall_target_above_0_99_grows_into_a_tuned_hnsw(
+    backend_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chooser, "FLAT_MAX_HIGH_RECALL", 25)
+    index = backend_settings.index.model_copy(update={"recall_target": 0.995})
+    settings = backend_settings.model_copy(update={"index": index})
+    rng = np.random.default_rng(5)
+    vectors = unit(rng, 400, 16)
+    stores = open_stores(settings, "fp", 16)
+    try:
+        stores.get(Space.TEXT).add(np.arange(1, 401, dtype=np.int64), vectors)
+        assert stores.grow_if_needed(Space.TEXT)
+        store = stores.spaces[Space.TEXT]
+        assert store is not None
+        manifest = store.manifest
+        assert manifest.kind == "hnsw" and manifest.recall_basis == "original vectors"
+        assert manifest.recall_at_10 is not None and manifest.recall_at_10 >= 0.995
+        _, found = store.search(vectors[:20], 3)
+        assert found[:, 0].tolist() == list(range(1, 21))
+    finally:
+        stores.close()

@@ -420,7 +420,9 @@ class MilvusStore:
         manifest = self.manifest
         if manifest.kind == "flat" or len(ids) < 2:
             manifest.nprobe, manifest.recall_at_10 = 0, 1.0
+            manifest.recall_basis = "exact index"
             return
+        manifest.recall_basis = "original vectors"  # Milvus keeps full float32 vectors
         self.wait_for_index()
         k = min(10, len(ids) - 1)
         queries, query_ids = vectors[query_rows], ids[query_rows]
