@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from indexer.index import build_index
 from indexer.index.chooser import choose_index
-from indexer.index.store import recall_at_k
+from indexer.index.manifest import exact_scores_of, recall_at_k
 from simmim.settings import Settings
 
 
@@ -125,8 +125,7 @@ def main() -> None:
     _, approx_ids = raw.search(queries, 10)
     # each returned id re-scored exactly on the original vectors: a compressed index's
     # own distances would flatter it
-    rescored = np.einsum("qd,qkd->qk", queries, vectors[np.maximum(approx_ids, 1) - 1])
-    rescored[approx_ids < 0] = -np.inf
+    rescored = exact_scores_of(queries, approx_ids, ids, vectors)
     recall = recall_at_k(exact_scores, -np.sort(-rescored, axis=1))
 
     log("single queries: raw faiss vs our API")

@@ -25,7 +25,7 @@ import faiss
 import numpy as np
 
 from indexer.index import SPACES, Space, VectorMeta
-from indexer.index.manifest import recall_at_k
+from indexer.index.manifest import exact_scores_of, recall_at_k
 from indexer.index.protocol import timestamp
 from simmim.settings import Settings
 
@@ -211,9 +211,8 @@ def run_backend(
 def rescore(queries: np.ndarray, found: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Each returned id (item id = row + 1) scored exactly on the original vectors, best
     first: a compressed index's own distances would flatter it."""
-    scores = np.einsum("qd,qkd->qk", queries, vectors[np.maximum(found, 1) - 1])
-    scores[found < 0] = -np.inf
-    return -np.sort(-scores, axis=1)
+    ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
+    return -np.sort(-exact_scores_of(queries, found, ids, vectors), axis=1)
 
 
 def store_add_time(store: Any, ids: np.ndarray, vectors: np.ndarray, meta: VectorMeta) -> float:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,10 +103,7 @@ class EncodedItems:
 
     def meta(self, space: Space) -> VectorMeta:
         """The stored fields (source, time) of this space's vectors, aligned with its ids."""
-        pairs = [self.fields.get(key, (0, timestamp(None))) for key in self.ids[space]]
-        return VectorMeta(
-            np.asarray([p[0] for p in pairs], np.int64), np.asarray([p[1] for p in pairs], np.int64)
-        )
+        return VectorMeta.lookup(self.fields, self.ids[space])
 
     def take(self, encoded: EncodedBatch) -> None:
         for row, key in enumerate(encoded.keys):
@@ -254,39 +252,24 @@ def rebuild_indexes(
     new set, and the next run's reconcile settles any item marked differently."""
     layout = DataLayout(settings.data_dir)
     # The old stores may belong to another model: never load them, only replace them.
-    live = open_stores(settings, encoder.fingerprint, encoder.dim, load=False)
-    try:
-        return _rebuild_into(live, engine, encoder, layout, batch=batch, progress=progress)
-    finally:
-        live.close()
-
-
-def _rebuild_into(
-    live: StoreSet,
-    engine: Engine,
-    encoder: Encoder,
-    layout: DataLayout,
-    *,
-    batch: int,
-    progress: bool,
-) -> IngestSummary:
-    indexes = live.start_rebuild()
-    writer = IndexWriter(engine, indexes, save_every_s=float("inf"))
-    summary = IngestSummary()
-    bar = tqdm(
-        total=count_items(engine, USABLE),
-        desc="rebuild",
-        unit="item",
-        delay=2,
-        disable=not progress,
-    )
-    for rows in item_batches(engine, batch, USABLE):
-        writer.add(encode_rows(encoder, layout, rows), summary)
-        bar.update(len(rows))
-    bar.close()
-    summary.rebuilt = [space for space in SPACES if indexes.grow_if_needed(space)]
-    live.finish_rebuild(indexes)
-    writer.mark()  # only now: until the swap the database describes the old set
+    with closing(open_stores(settings, encoder.fingerprint, encoder.dim, load=False)) as live:
+        indexes = live.start_rebuild()
+        writer = IndexWriter(engine, indexes, save_every_s=float("inf"))
+        summary = IngestSummary()
+        bar = tqdm(
+            total=count_items(engine, USABLE),
+            desc="rebuild",
+            unit="item",
+            delay=2,
+            disable=not progress,
+        )
+        for rows in item_batches(engine, batch, USABLE):
+            writer.add(encode_rows(encoder, layout, rows), summary)
+            bar.update(len(rows))
+        bar.close()
+        summary.rebuilt = [space for space in SPACES if indexes.grow_if_needed(space)]
+        live.finish_rebuild(indexes)
+        writer.mark()  # only now: until the swap the database describes the old set
     return summary
 
 
@@ -307,44 +290,20 @@ def run_ingest(
         log.warning("indexes: %s", done)
     if rebuild:
         return rebuild_indexes(settings, engine, encoder, batch=batch, progress=progress)
-    indexes = open_stores(settings, encoder.fingerprint, encoder.dim)
-    try:
-        return _ingest_into(
-            indexes,
-            engine,
-            encoder,
-            layout,
-            batch=batch,
-            progress=progress,
-            save_every_s=save_every_s,
-        )
-    finally:
-        indexes.close()
-
-
-def _ingest_into(
-    indexes: StoreSet,
-    engine: Engine,
-    encoder: Encoder,
-    layout: DataLayout,
-    *,
-    batch: int,
-    progress: bool,
-    save_every_s: float,
-) -> IngestSummary:
     summary = IngestSummary()
-    summary.requeued, summary.removed = reconcile(engine, indexes)
-
-    writer = IndexWriter(engine, indexes, save_every_s=save_every_s)
-    bar = tqdm(total=count_items(engine), desc="index", unit="item", delay=2, disable=not progress)
-    for rows in item_batches(engine, batch):
-        writer.write(encode_rows(encoder, layout, rows), summary)
-        bar.update(len(rows))
-    writer.flush()
-    bar.close()
-
-    grown = [space for space in SPACES if indexes.grow_if_needed(space)]
-    if grown:
-        indexes.save()
-        summary.rebuilt = grown
+    with closing(open_stores(settings, encoder.fingerprint, encoder.dim)) as indexes:
+        summary.requeued, summary.removed = reconcile(engine, indexes)
+        writer = IndexWriter(engine, indexes, save_every_s=save_every_s)
+        bar = tqdm(
+            total=count_items(engine), desc="index", unit="item", delay=2, disable=not progress
+        )
+        for rows in item_batches(engine, batch):
+            writer.write(encode_rows(encoder, layout, rows), summary)
+            bar.update(len(rows))
+        writer.flush()
+        bar.close()
+        grown = [space for space in SPACES if indexes.grow_if_needed(space)]
+        if grown:
+            indexes.save()
+            summary.rebuilt = grown
     return summary

@@ -10,13 +10,14 @@ was, so switching back is one setting.
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import Engine, select
 
 from encoder import Encoder
-from indexer.index import SPACES, Space, StoreSet, VectorMeta, open_stores, recover_stores
+from indexer.index import SPACES, StoreSet, VectorMeta, open_stores, recover_stores
 from indexer.index.manifest import IndexFileError
 from indexer.index.protocol import timestamp
 from indexer.ingest import rebuild_indexes
@@ -56,10 +57,7 @@ def item_fields(engine: Engine, ids: np.ndarray) -> VectorMeta:
                 )
             )
             found.update({row.id: (row.source_id, timestamp(row.published_at)) for row in rows})
-    pairs = [found.get(i, (0, timestamp(None))) for i in wanted]
-    return VectorMeta(
-        np.asarray([p[0] for p in pairs], np.int64), np.asarray([p[1] for p in pairs], np.int64)
-    )
+    return VectorMeta.lookup(found, wanted)
 
 
 def migrate_index(
@@ -76,23 +74,18 @@ def migrate_index(
     try:
         source = open_stores(settings, encoder.fingerprint, encoder.dim, read_only=True)
     except IndexFileError as exc:  # another model built it: its vectors are of no use
-        summary.reencoded, summary.reason = True, exc.message
+        summary.reason = exc.message
     else:
-        lossy = [
-            s
-            for s in SPACES
-            if (st := source.spaces[s]) is not None and "PQ" in st.manifest.factory
-        ]
-        if lossy:
-            summary.reencoded = True
-            summary.reason = f"{', '.join(lossy)} hold compressed (PQ) vectors"
-        else:
-            try:
+        with closing(source):
+            lossy = [
+                s for s in SPACES if (st := source.spaces[s]) is not None and st.manifest.lossy
+            ]
+            if lossy:
+                summary.reason = f"{', '.join(lossy)} hold compressed (PQ) vectors"
+            else:
                 _copy(source, engine, encoder, target, summary)
-            finally:
-                source.close()
-            return summary
-        source.close()
+                return summary
+    summary.reencoded = True
     rebuilt = rebuild_indexes(target, engine, encoder)
     summary.copied = {str(space): n for space, n in rebuilt.added.items()}
     return summary
@@ -101,8 +94,7 @@ def migrate_index(
 def _copy(
     source: StoreSet, engine: Engine, encoder: Encoder, target: Settings, summary: MigrateSummary
 ) -> None:
-    live = open_stores(target, encoder.fingerprint, encoder.dim, load=False)
-    try:
+    with closing(open_stores(target, encoder.fingerprint, encoder.dim, load=False)) as live:
         staging = live.start_rebuild()
         for space in SPACES:
             store = source.spaces[space]
@@ -111,11 +103,7 @@ def _copy(
             ids = np.sort(store.ids())
             for start in range(0, len(ids), COPY_BATCH):
                 chunk = ids[start : start + COPY_BATCH]
-                staging.get(Space(space)).add(
-                    chunk, store.vectors(chunk), item_fields(engine, chunk)
-                )
-            staging.grow_if_needed(Space(space))
+                staging.get(space).add(chunk, store.vectors(chunk), item_fields(engine, chunk))
+            staging.grow_if_needed(space)
             summary.copied[str(space)] = len(ids)
         live.finish_rebuild(staging)
-    finally:
-        live.close()

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -126,13 +127,11 @@ class Runtime:
                 self.settings, self.engine, self.keyword_scorers, None, stop=self.stop
             )
             return {**asdict(result), "topics_by": f"keywords only ({exc.message})"}
-        indexes = open_stores(self.settings, encoder.fingerprint, encoder.dim, read_only=True)
-        try:
+        stores = open_stores(self.settings, encoder.fingerprint, encoder.dim, read_only=True)
+        with closing(stores) as indexes:
             result = score_new_items(
                 self.settings, self.engine, self.scorers, indexes, stop=self.stop
             )
-        finally:
-            indexes.close()
         return asdict(result)
 
     def detect(self) -> dict[str, Any]:

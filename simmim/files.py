@@ -36,7 +36,7 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> None:
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 

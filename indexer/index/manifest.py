@@ -37,6 +37,11 @@ class Manifest:
     backend: str = "faiss"
     collection: str = ""  # Milvus: the collection holding this space's vectors
 
+    @property
+    def lossy(self) -> bool:
+        """Compressed codes (PQ): the index cannot give its vectors back exactly."""
+        return "PQ" in self.factory
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         """Fields this version knows; others (written by a newer version) are ignored, so
@@ -74,6 +79,18 @@ def exact_neighbour_scores(
     exact.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
     found_scores, found_ids = exact.search(np.ascontiguousarray(queries, dtype=np.float32), k + 1)
     return without_self(found_scores, found_ids, query_ids, k)
+
+
+def exact_scores_of(
+    queries: np.ndarray, found: np.ndarray, ids: np.ndarray, vectors: np.ndarray
+) -> np.ndarray:
+    """The exact score of each returned id (rows of ``vectors``, keyed by ``ids``), -inf for
+    the -1 padding: recall judged by these cannot be flattered by an index's own distances."""
+    order = np.argsort(ids)
+    at = np.clip(np.searchsorted(ids[order], found), 0, len(ids) - 1)
+    scores = np.einsum("qd,qkd->qk", queries, vectors[order[at]])
+    scores[found < 0] = -np.inf
+    return scores
 
 
 def recall_at_k(

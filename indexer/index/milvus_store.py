@@ -41,6 +41,7 @@ from indexer.index.manifest import (
     Manifest,
     dimension_mismatch,
     exact_neighbour_scores,
+    exact_scores_of,
     model_mismatch,
     recall_at_k,
     without_self,
@@ -427,29 +428,19 @@ class MilvusStore:
         k = min(10, len(ids) - 1)
         queries, query_ids = vectors[query_rows], ids[query_rows]
         exact_scores = exact_neighbour_scores(ids, vectors, query_ids, queries, k)
-        # Not capped at the nlist asked for: an engine may choose its own (Milvus Lite
-        # does); probing more lists than exist is simply all of them.
-        bound = max(_nlist(manifest), min(len(ids), SEARCH_STEPS[-1]))
-        recall, good = 0.0, 1
-        for step in (s for s in SEARCH_STEPS if manifest.kind == "hnsw" or s <= bound):
+        # Not capped at the nlist asked for: an engine may build its own (Milvus Lite
+        # does), and Milvus takes min(nprobe, lists) itself; no index has more lists than
+        # vectors.
+        recall = 0.0
+        for step in (s for s in SEARCH_STEPS if manifest.kind == "hnsw" or s <= len(ids)):
             manifest.nprobe = step
-            try:
-                scores, found = self.search(queries, k + 1)
-            except Exception as exc:  # a server that refuses the step: keep the last one
-                log.info("%s: search step %d refused (%s)", self.name, step, exc)
-                manifest.nprobe = good
-                break
-            good = step
+            _, found = self.search(queries, k + 1)
+            scores = exact_scores_of(queries, found, ids, vectors)
             recall = recall_at_k(exact_scores, without_self(scores, found, query_ids, k), k)
             if recall >= manifest.recall_target:
                 break
         manifest.recall_at_10 = round(recall, 4)
         log.info("%s: search step %d gives recall@%d %.3f", self.name, manifest.nprobe, k, recall)
-
-
-def _nlist(manifest: Manifest) -> int:
-    _, _, tail = manifest.factory.partition("nlist")
-    return int(tail) if tail.isdigit() else 0
 
 
 class MilvusStores:
@@ -541,12 +532,19 @@ class MilvusStores:
             )
             return None
         ensure_loaded(self.client, manifest.collection)
+        return self._store(manifest)
+
+    def _store(self, manifest: Manifest) -> MilvusStore:
         return MilvusStore(
             self.client,
             manifest,
             flush_on_save=self.flush_on_save,
             reads=self.config.milvus_search_consistency,
         )
+
+    def _ours(self, name: str) -> bool:
+        """A space collection of this prefix (the meta collection is not one)."""
+        return any(name.startswith(f"{self.prefix}_{space}_") for space in SPACES)
 
     # ---- collections
 
@@ -576,18 +574,14 @@ class MilvusStores:
             backend="milvus",
             collection=name,
         )
-        return MilvusStore(
-            self.client,
-            manifest,
-            flush_on_save=self.flush_on_save,
-            reads=self.config.milvus_search_consistency,
-        )
+        if plan.kind == "flat":
+            manifest.recall_at_10, manifest.recall_basis = 1.0, "exact index"
+        return self._store(manifest)
 
     def get(self, space: Space) -> MilvusStore:
         store = self.spaces[space]
         if store is None:
             store = self.create_collection(space, choose_milvus_index(0, self.config.recall_target))
-            store.manifest.recall_at_10 = 1.0
             self.spaces[space] = store
             if not self.staging:
                 self._publish(store)  # readers and reconcile find it from now on
@@ -632,7 +626,7 @@ class MilvusStores:
         if not count:
             return False
         plan = choose_milvus_index(count, self.config.recall_target)
-        if plan.factory == store.manifest.factory and store.manifest.recall_at_10 is not None:
+        if plan.factory == store.manifest.factory:
             return False
         log.info(
             "%s: %d vectors outgrew %s; re-indexing as %s in a new collection",
@@ -671,9 +665,7 @@ class MilvusStores:
         orphans = [
             name
             for name in self.client.list_collections()
-            if name != self.meta_name
-            and any(name.startswith(f"{self.prefix}_{space}_") for space in SPACES)
-            and name not in named
+            if self._ours(name) and name not in named
         ]
         for name in orphans:
             self.client.drop_collection(name)
@@ -695,11 +687,9 @@ class MilvusStores:
         return out
 
     def drop_all(self) -> None:
-        """Remove every collection of this prefix (tests, and `index migrate` cleanup)."""
+        """Remove every collection of this prefix, manifests included (tests use it)."""
         for name in self.client.list_collections():
-            if name == self.meta_name or any(
-                name.startswith(f"{self.prefix}_{space}_") for space in SPACES
-            ):
+            if name == self.meta_name or self._ours(name):
                 self.client.drop_collection(name)
         self.spaces = dict.fromkeys(SPACES)
 

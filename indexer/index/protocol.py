@@ -11,10 +11,10 @@ fingerprint, plus the set-level steps (durability, growth, rebuild beside and sw
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self
 
 import numpy as np
 
@@ -44,6 +44,14 @@ class VectorMeta:
     def empty(cls, n: int) -> VectorMeta:
         return cls(np.zeros(n, np.int64), np.full(n, NO_TIME, np.int64))
 
+    @classmethod
+    def lookup(cls, fields: Mapping[int, tuple[int, int]], ids: Sequence[int]) -> VectorMeta:
+        """The (source, time) of each id from ``fields``; unknown ids get none of either."""
+        pairs = [fields.get(int(i), (0, NO_TIME)) for i in ids]
+        return cls(
+            np.asarray([p[0] for p in pairs], np.int64), np.asarray([p[1] for p in pairs], np.int64)
+        )
+
 
 @dataclass(frozen=True)
 class FieldFilter:
@@ -57,7 +65,6 @@ class FieldFilter:
         return self.since is not None or self.until is not None or bool(self.source_ids)
 
 
-@runtime_checkable
 class VectorStore(Protocol):
     """One space's vectors; vector id = item id."""
 
@@ -121,10 +128,3 @@ class StoreSet(Protocol):
         """Make the rebuilt set the live one in one swap; the old one is removed after."""
 
     def close(self) -> None: ...
-
-
-def store_status(manifest: Manifest, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A manifest as plain data for `index status`, the dashboard and the demo."""
-    out = asdict(manifest)
-    out.update(extra or {})
-    return out

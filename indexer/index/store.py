@@ -25,12 +25,13 @@ from indexer.index.manifest import (
     Manifest,
     dimension_mismatch,
     exact_neighbour_scores,
+    exact_scores_of,
     model_mismatch,
     recall_at_k,
     without_self,
 )
 from indexer.index.protocol import FieldFilter, VectorMeta
-from simmim.files import atomic_write, atomic_write_bytes, file_checksum
+from simmim.files import atomic_write_bytes, file_checksum
 from simmim.models import SPACES
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class VectorIndex:
     def train(self, sample: np.ndarray) -> None:
         if self.index.is_trained:
             return
-        ivf = _ivf(self.index)
+        ivf = self._ivf
         if isinstance(ivf, faiss.IndexIVFPQ):
             ivf.do_polysemous_training = False  # minutes of training for a filter we never use
         if ivf is not None and gpu_count():
@@ -110,7 +111,7 @@ class VectorIndex:
     def ids(self) -> np.ndarray:
         if isinstance(self.index, faiss.IndexIDMap2 | faiss.IndexIDMap):
             return faiss.vector_to_array(self.index.id_map).astype(np.int64)
-        ivf = _ivf(self.index)
+        ivf = self._ivf
         assert ivf is not None, f"unsupported index {type(self.index).__name__}"
         invlists = ivf.invlists
         parts = [
@@ -183,7 +184,7 @@ class VectorIndex:
         compressed index (PQ) cannot hide what compression lost. Without them the stored
         vectors stand in, lossy for PQ, and the manifest's ``recall_basis`` says so.
         """
-        ivf = _ivf(self.index)
+        ivf = self._ivf
         if ivf is None or not self.count:
             self.manifest.nprobe, self.manifest.recall_at_10 = 0, 1.0
             self.manifest.recall_basis = "exact index"
@@ -195,25 +196,17 @@ class VectorIndex:
         else:
             ids = self.ids()
             base = self.vectors(ids)
-            lossy = "PQ" in self.manifest.factory
             self.manifest.recall_basis = (
-                "reconstructed vectors (lossy: PQ)" if lossy else "stored vectors"
+                "reconstructed vectors (lossy: PQ)" if self.manifest.lossy else "stored vectors"
             )
-        order = np.argsort(ids)
-        sorted_ids = ids[order]
-
-        def rows_of(wanted: np.ndarray) -> np.ndarray:
-            at = np.clip(np.searchsorted(sorted_ids, wanted), 0, len(sorted_ids) - 1)
-            return order[at]
-
-        queries = np.ascontiguousarray(base[rows_of(query_ids)], dtype=np.float32)
+        queries = np.ascontiguousarray(base[np.isin(ids, query_ids)], dtype=np.float32)
+        query_ids = ids[np.isin(ids, query_ids)]
         exact_scores = exact_neighbour_scores(ids, base, query_ids, queries, k)
         recall = 0.0
         for nprobe in (n for n in NPROBE_STEPS if n <= ivf.nlist):
             ivf.nprobe = nprobe
             _, found_ids = self.index.search(queries, k + 1)
-            rescored = np.einsum("qd,qkd->qk", queries, base[rows_of(found_ids)])
-            rescored[found_ids < 0] = -np.inf
+            rescored = exact_scores_of(queries, found_ids, ids, base)
             scores = without_self(rescored, found_ids, query_ids, k)
             recall = recall_at_k(exact_scores, scores, k)
             if recall >= recall_target:
@@ -227,8 +220,9 @@ class VectorIndex:
         folder.mkdir(parents=True, exist_ok=True)
         index_path, manifest_path = paths(folder, self.manifest.space)
         self.manifest.count = self.count
-        atomic_write(index_path, lambda tmp: faiss.write_index(self.index, tmp))
-        self.manifest.checksum = file_checksum(index_path)  # the index lock keeps it ours
+        data = faiss.serialize_index(self.index)  # hashed as written: no second read
+        self.manifest.checksum = hashlib.sha256(data).hexdigest()
+        atomic_write_bytes(index_path, memoryview(data))
         text = json.dumps(asdict(self.manifest), indent=2).encode()
         atomic_write_bytes(manifest_path, text)
 
