@@ -12,6 +12,7 @@ from simmim import models as core_models  # noqa: F401  (registers the core tabl
 from simmim.db import Base, UTCDateTime, make_engine
 from simmim.migrations import migration_connection
 from simmim.settings import load_settings
+from simmim.task_queue_schema import is_ours
 
 config = context.config
 metadata = Base.metadata
@@ -29,6 +30,7 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
+        include_name=is_ours,  # the task queue's tables are Procrastinate's to manage
         render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTERs via table copy
     )

@@ -359,10 +359,13 @@ def crawl(
     source_ids: Sequence[int] | None = None,
     due_only: bool = False,
     on_done: Callable[[SourceOutcome], None] | None = None,
+    side_by_side: bool = False,
 ) -> list[SourceOutcome]:
     """Synchronous entry point for the CLI and the scheduler, which hold the crawl lock: so
-    any temp file in the image store is a leftover of an interrupted crawl, removed here."""
-    swept = sweep_temp_files(DataLayout(settings.data_dir).images)
+    any temp file in the image store is a leftover of an interrupted crawl, removed here.
+    Workers crawl sources ``side_by_side``: only temp files a day old are leftovers then."""
+    images = DataLayout(settings.data_dir).images
+    swept = sweep_temp_files(images, older_than_s=86_400.0 if side_by_side else 0.0)
     if swept:
         log.info("images: removed %d temp file(s) of an interrupted crawl", swept)
     return asyncio.run(

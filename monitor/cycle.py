@@ -8,6 +8,8 @@ due times from there after a restart, and the dashboard shows the last runs.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 
 from encoder.errors import EncoderError
-from monitor.alerts import detect
+from monitor.alerts import DetectSummary, detect
 from monitor.models import JobRun
 from monitor.rules import ensure_default_rules
 from simmim.clock import Clock, utcnow
@@ -29,6 +31,7 @@ from simmim.settings import Settings
 
 if TYPE_CHECKING:  # both import torch: loaded only when a step needs them
     from encoder import Encoder
+    from monitor.notify import NotifySummary
     from monitor.scoring import Scorers
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,7 @@ class Runtime:
         self.stop = threading.Event()
         self.sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self.wait_for_locks = False  # True: queue behind another run of a step, not refuse
+        self.runner = f"{socket.gethostname()} pid {os.getpid()}"[:120]
         self.blocked: RunInProgress | None = None  # why run_once stopped early
 
     def _interruptible_sleep(self, seconds: float) -> None:
@@ -135,17 +139,83 @@ class Runtime:
         return asdict(result)
 
     def detect(self) -> dict[str, Any]:
-        from monitor.notify import send_pending
-
-        ensure_default_rules(self.engine)
-        found = detect(self.settings, self.engine, clock=self.clock)
-        sent = send_pending(self.settings, self.engine, clock=self.clock, sleep=self.sleep)
+        found = self.detect_alerts()
         return {
             "rules": found.rules,
             "series": found.series,
             "fired": found.fired,
             "resolved": found.resolved,
             "suppressed": found.suppressed,
+            **self.notify_step(),
+        }
+
+    # ---- the same work cut into tasks, for workers (monitor.worker)
+
+    def due_sources(self) -> list[int]:
+        from indexer.crawl import select_sources
+
+        with session_scope(session_factory(self.engine)) as session:
+            due = select_sources(session, source_ids=None, due_only=True, now=self.clock())
+            return [source.id for source in due]
+
+    def crawl_source(self, source_id: int) -> dict[str, Any]:
+        from indexer.crawl import crawl
+
+        outcomes = crawl(
+            self.settings, self.engine, source_ids=[source_id], due_only=True, side_by_side=True
+        )
+        outcome = outcomes[0] if outcomes else None
+        if outcome is None:
+            return {"source": source_id, "skipped": "not due (crawled meanwhile) or deleted"}
+        if not outcome.ok:
+            # The source's health and back-off are recorded; retrying the task now would
+            # only hammer it. The next due time tries again.
+            return {"source": outcome.name, "new": 0, "error": outcome.error}
+        return {"source": outcome.name, "new": outcome.new, "failed": outcome.failed}
+
+    def index_backlog(self) -> tuple[int, int]:
+        """(pending items no worker has encoded yet, encoded items awaiting the writer)."""
+        from indexer.staging import staged_count, unstaged_pending
+
+        return unstaged_pending(self.engine), staged_count(self.engine)
+
+    def encode_batch(self) -> dict[str, Any]:
+        from indexer.staging import encode_claimed
+        from simmim.paths import DataLayout
+
+        outcome = encode_claimed(
+            self.engine,
+            self.encoder,
+            DataLayout(self.settings.data_dir),
+            batch=self.settings.worker.index_batch,
+        )
+        return asdict(outcome)
+
+    def write_index(self) -> dict[str, Any]:
+        """Staged vectors into the stores (the caller holds the index lock)."""
+        from indexer.index import open_stores, recover_stores
+        from indexer.staging import staged_count, write_staged
+
+        for done in recover_stores(self.settings):
+            log.warning("indexes: %s", done)
+        encoder = self.encoder
+        with closing(open_stores(self.settings, encoder.fingerprint, encoder.dim)) as stores:
+            summary = write_staged(self.engine, stores, encoder.fingerprint, encoder.dim)
+        return {
+            "indexed": summary.indexed,
+            "failed": summary.failed,
+            "requeued": summary.requeued,
+            "removed": summary.removed,
+            "grown": [space.value for space in summary.rebuilt],
+            "more": staged_count(self.engine) > 0,
+        }
+
+    def detect_step(self) -> dict[str, Any]:
+        return asdict(self.detect_alerts())
+
+    def notify_step(self) -> dict[str, Any]:
+        sent = self.send_outbox()
+        return {
             "emails": sent.messages,
             "notifications_sent": sent.sent,
             "notifications_pending": sent.pending,
@@ -153,27 +223,53 @@ class Runtime:
             "email_failed": sent.failed,
         }
 
+    def detect_alerts(self) -> DetectSummary:
+        ensure_default_rules(self.engine)
+        return detect(self.settings, self.engine, clock=self.clock)
+
+    def send_outbox(self) -> NotifySummary:
+        """One sender at a time (scheduler, CLI or worker): the outbox is read, then sent."""
+        from monitor.notify import send_pending
+
+        with run_lock(self.engine, "notify", wait=True):
+            return send_pending(self.settings, self.engine, clock=self.clock, sleep=self.sleep)
+
     def run_step(self, step: str) -> JobRun:
         """Run one step and record it; an exception is recorded, logged, and not raised.
 
         Each step holds its run lock meanwhile, so two processes never run the same step at
         once; RunInProgress (another process has it) is raised, with no JobRun recorded."""
         with run_lock(self.engine, step, wait=self.wait_for_locks):
-            return self._run_step(step)
+            return self.record(step, getattr(self, step))
 
-    def _run_step(self, step: str) -> JobRun:
+    def record(
+        self,
+        job: str,
+        work: Callable[[], dict[str, Any]],
+        *,
+        due_at: datetime | None = None,
+        task_id: int | None = None,
+    ) -> JobRun:
+        """Run ``work`` as one JobRun row (start, end, outcome, summary, who ran it).
+
+        An exception is recorded and logged, not raised: a failing step must not stop the
+        scheduler. Workers raise from the row to have the task retried."""
         factory = session_factory(self.engine)
         with session_scope(factory) as session:
-            run = JobRun(job=step, started_at=self.clock())
+            tag = {} if task_id is None else {"task": task_id}  # named while it runs, too
+            run = JobRun(
+                job=job, started_at=self.clock(), runner=self.runner, due_at=due_at, summary=tag
+            )
             session.add(run)
             session.flush()
             run_id = run.id
         ok, summary, error = True, {}, None
         try:
-            summary = getattr(self, step)()
-        except Exception as exc:  # a failing step must not stop the scheduler
-            log.exception("monitor step %s failed", step)
+            summary = work()
+        except Exception as exc:
+            log.exception("monitor step %s failed", job)
             ok, error = False, f"{type(exc).__name__}: {exc}"
+        summary = {**summary, **tag}
         with session_scope(factory) as session:
             done = session.get(JobRun, run_id)
             assert done is not None

@@ -223,6 +223,8 @@ class JobRun(Base):
     ok: Mapped[bool | None] = mapped_column(Boolean)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    runner: Mapped[str | None] = mapped_column(String(120))  # "host pid N" (a worker, a CLI)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the periodic time it ran for
 
     __table_args__ = (Index("ix_monitor_job_run_job_started", "job", "started_at"),)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,14 +58,19 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sweep_temp_files(folder: Path) -> int:
+def sweep_temp_files(folder: Path, *, older_than_s: float = 0.0) -> int:
     """Remove what interrupted atomic writes left behind. Call it only while holding the
-    lock of the step that writes there: then no temp file can still be in use."""
+    lock of the step that writes there (then no temp file can still be in use), or give
+    ``older_than_s`` longer than any write takes (workers crawl side by side)."""
     removed = 0
     if not folder.is_dir():
         return 0
+    cutoff = time.time() - older_than_s
     for path in folder.rglob(f"{TEMP_PREFIX}*"):
-        if path.is_file():
-            path.unlink(missing_ok=True)
-            removed += 1
+        try:
+            if path.is_file() and (not older_than_s or path.stat().st_mtime < cutoff):
+                path.unlink(missing_ok=True)
+                removed += 1
+        except FileNotFoundError:  # another process finished or swept it meanwhile
+            continue
     return removed

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -173,3 +174,25 @@ class CrawlRun(Base):
     error: Mapped[str | None] = mapped_column(Text)  # why the source as a whole failed
 
     __table_args__ = (Index("ix_indexer_crawl_run_source_started", "source_id", "started_at"),)
+
+
+class StagedVectors(Base):
+    """An item's vectors, encoded by a worker and waiting for the one index writer.
+
+    Encoding is the costly part and runs on every worker at once; adding to the index and
+    saving it is one writer's job. The row goes in the same transaction that releases the
+    item's claim, and leaves in the one that marks the item indexed.
+    """
+
+    __tablename__ = "indexer_staged_vectors"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("indexer_item.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64))  # the encoder's: others are dropped
+    indexed_spaces: Mapped[int] = mapped_column(Integer)  # which of the vectors below exist
+    error: Mapped[str | None] = mapped_column(Text)  # e.g. an unreadable image (text kept)
+    image: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32, the encoder's dim
+    text: Mapped[bytes | None] = mapped_column(LargeBinary)
+    fused: Mapped[bytes | None] = mapped_column(LargeBinary)
+    staged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -171,6 +171,36 @@ class MonitorSettings(_Group):
     )
 
 
+class WorkerSettings(_Group):
+    """`simmim worker`: processes on any machine that take tasks from PostgreSQL."""
+
+    concurrency: int = Field(default=1, ge=1, le=64, description="Tasks one worker runs at once.")
+    index_batch: int = Field(
+        default=256, ge=1, description="Items one encode task claims and encodes."
+    )
+    encode_slots: int = Field(
+        default=8,
+        ge=1,
+        description="Encode tasks queued at once; workers beyond this many sit idle on 'index'.",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Tries of a failing task before it stays failed."
+    )
+    retry_wait_s: int = Field(default=10, ge=0, description="Pause before a failed task's retry.")
+    heartbeat_s: float = Field(default=10.0, gt=0, description="How often a worker says it lives.")
+    stalled_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A worker silent this long is dead: its running task goes to another.",
+    )
+    poll_s: float = Field(
+        default=5.0, gt=0, description="Queue poll interval (new tasks also arrive by NOTIFY)."
+    )
+    keep_finished_h: int = Field(
+        default=72, ge=1, description="Finished task rows older than this are deleted."
+    )
+
+
 class OidcSettings(_Group):
     """Single sign-on through Streamlit's OIDC login (``st.login``), for any OpenID provider."""
 
@@ -261,6 +291,7 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(default_factory=IndexSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")

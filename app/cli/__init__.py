@@ -21,6 +21,7 @@ from app.cli import (
     source_cmd,
     status_cmd,
     train_cmd,
+    worker_cmd,
 )
 from app.cli.context import CliState, err_console
 from simmim.errors import SimmimError
@@ -45,6 +46,7 @@ for _module in (
     source_cmd,
     index_cmd,
     monitor_cmd,
+    worker_cmd,
     alerts_cmd,
     train_cmd,
     dashboard_cmd,

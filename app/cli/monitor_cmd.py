@@ -74,6 +74,56 @@ def run(ctx: typer.Context) -> None:
     err_console.print("monitor stopped")
 
 
+@monitor_app.command("status")
+def status(ctx: typer.Context) -> None:
+    """The last run of each step (scheduler or workers) and, with workers, the task queue:
+    tasks by queue and state, live workers, failed tasks with their error."""
+    from monitor.worker import monitor_status
+
+    cli = ready_state(ctx)
+    found = monitor_status(cli.engine)
+    steps = new_table("step", "last start", "seconds", "ok", "by", "summary", title="last runs")
+    for run in found.steps:
+        took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+        steps.add_row(
+            run.job,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            "running" if took is None else f"{took:.1f}",
+            {True: "yes", False: "NO", None: "-"}[run.ok],
+            run.runner or "-",
+            run.error or json.dumps(run.summary, default=str),
+        )
+    console.print(steps if found.steps else "no step has run yet")
+    if not found.queue:
+        console.print("mode: single process (`simmim monitor run`); no task queue")
+        return
+    now = utcnow()
+    stalled = cli.settings.worker.stalled_after_s
+    live = [beat for beat in found.workers if (now - beat).total_seconds() < stalled]
+    console.print(f"mode: workers on PostgreSQL; {len(live)} worker(s) alive")
+    tasks = new_table("queue", "queued", "running", "failed", "done", title="tasks")
+    for queue, counts in sorted(found.tasks.items()):
+        tasks.add_row(
+            queue,
+            str(counts["todo"]),
+            str(counts["doing"]),
+            str(counts["failed"]),
+            str(counts["succeeded"]),
+        )
+    console.print(tasks if found.tasks else "no task queued yet")
+    if found.failed:
+        failed = new_table("task", "id", "tries", "arguments", "last error", title="failed tasks")
+        for task in found.failed:
+            failed.add_row(
+                task.task,
+                str(task.id),
+                str(task.attempts),
+                json.dumps(task.args),
+                task.error or "-",
+            )
+        console.print(failed)
+
+
 @monitor_app.command("rescore")
 def rescore(ctx: typer.Context) -> None:
     """Drop scores from other scorer versions (after changing topics, model or scorer);

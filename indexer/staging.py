@@ -1,0 +1,201 @@
+"""Ingest split for many workers: any number encode, one writes the index.
+
+``encode_claimed`` claims a batch of pending items with ``FOR UPDATE SKIP LOCKED`` (no two
+workers take the same item; a worker that dies releases its claim with its connection),
+encodes it, and stages the vectors in the database in the same transaction.
+``write_staged`` (one at a time: the ``index`` lock) adds staged vectors to the stores,
+saves them, then marks the items and drops the staged rows in one transaction: the same
+save-then-mark order as the single-process ingest, so a crash anywhere leaves either a
+staged row to write again or a vector reconcile removes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine, delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from encoder import Encoder
+from indexer.index import SPACES, StoreSet, VectorMeta
+from indexer.index.protocol import timestamp
+from indexer.ingest import EncodedItems, IngestSummary, encode_rows, reconcile
+from simmim.clock import utcnow
+from simmim.db import session_factory, session_scope
+from simmim.models import Item, ItemStatus, StagedVectors
+from simmim.paths import DataLayout
+
+log = logging.getLogger(__name__)
+WRITE_CHUNK = 2000  # staged rows read and added per round
+
+
+@dataclass
+class EncodeOutcome:
+    claimed: int = 0  # items this call encoded and staged
+    unreadable_images: int = 0
+
+
+def unstaged_pending(engine: Engine) -> int:
+    """Pending items no worker has encoded yet: what encode tasks are still needed for."""
+    with session_scope(session_factory(engine)) as session:
+        return (
+            session.scalar(
+                select(func.count(Item.id)).where(
+                    Item.status == ItemStatus.PENDING,
+                    ~exists().where(StagedVectors.item_id == Item.id),
+                )
+            )
+            or 0
+        )
+
+
+def staged_count(engine: Engine) -> int:
+    with session_scope(session_factory(engine)) as session:
+        return session.scalar(select(func.count(StagedVectors.item_id))) or 0
+
+
+def encode_claimed(
+    engine: Engine, encoder: Encoder, layout: DataLayout, *, batch: int
+) -> EncodeOutcome:
+    """Claim up to ``batch`` pending, unstaged items nobody holds, encode and stage them."""
+    factory = session_factory(engine)
+    with session_scope(factory) as session:
+        rows = list(
+            session.scalars(
+                select(Item)
+                .where(
+                    Item.status == ItemStatus.PENDING,
+                    ~exists().where(StagedVectors.item_id == Item.id),
+                )
+                .order_by(Item.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True, of=Item)
+            )
+        )
+        if not rows:
+            return EncodeOutcome()
+        encoded = encode_rows(encoder, layout, rows)
+        staged = _staged_rows(encoded, encoder.fingerprint)
+        insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
+        # A claim that raced a commit (the row was free, its staged row not yet visible)
+        # re-encodes the same item: the first staged copy stands.
+        session.execute(
+            insert(StagedVectors).on_conflict_do_nothing(index_elements=["item_id"]), staged
+        )
+    return EncodeOutcome(claimed=len(rows), unreadable_images=encoded.unreadable_images)
+
+
+def _staged_rows(encoded: EncodedItems, fingerprint: str) -> list[dict[str, object]]:
+    vectors = {
+        space: dict(zip(encoded.ids[space], encoded.vectors[space], strict=True))
+        for space in SPACES
+    }
+    staged_at = utcnow()
+    rows = []
+    for mark in encoded.marks:
+        item_id = int(mark["id"])  # type: ignore[call-overload]
+        row: dict[str, object] = {
+            "item_id": item_id,
+            "fingerprint": fingerprint,
+            "indexed_spaces": mark["indexed_spaces"],
+            "error": mark.get("error"),
+            "staged_at": staged_at,
+        }
+        for space in SPACES:
+            vector = vectors[space].get(item_id)
+            row[space.value] = None if vector is None else _to_bytes(vector)
+        rows.append(row)
+    return rows
+
+
+def _to_bytes(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def write_staged(
+    engine: Engine, stores: StoreSet, fingerprint: str, dim: int, *, limit: int = 100_000
+) -> IngestSummary:
+    """Staged vectors of this model into the stores (reconciled first), saved, then marked.
+
+    Rows staged by another model are dropped: their items stay pending and are encoded
+    again by the current one."""
+    factory = session_factory(engine)
+    summary = IngestSummary()
+    summary.requeued, summary.removed = reconcile(engine, stores)
+    with session_scope(factory) as session:
+        stale = session.execute(
+            delete(StagedVectors).where(StagedVectors.fingerprint != fingerprint)
+        )
+        if stale.rowcount:  # type: ignore[attr-defined]
+            log.warning(
+                "dropped %d staged vector row(s) of another model; those items are encoded again",
+                stale.rowcount,  # type: ignore[attr-defined]
+            )
+    marks: list[dict[str, object]] = []
+    written: list[int] = []
+    dirty = set()
+    last = 0
+    while len(written) < limit:
+        with session_scope(factory) as session:
+            rows = session.execute(
+                select(StagedVectors, Item.source_id, Item.published_at)
+                .join(Item, Item.id == StagedVectors.item_id)
+                .where(StagedVectors.fingerprint == fingerprint, StagedVectors.item_id > last)
+                .order_by(StagedVectors.item_id)
+                .limit(WRITE_CHUNK)
+            ).all()
+        if not rows:
+            break
+        last = rows[-1][0].item_id
+        fields = {row[0].item_id: (row[1], timestamp(row[2])) for row in rows}
+        for space in SPACES:
+            ids = [row[0].item_id for row in rows if getattr(row[0], space.value) is not None]
+            if not ids:
+                continue
+            blobs = [getattr(row[0], space.value) for row in rows]
+            matrix = np.stack(
+                [np.frombuffer(blob, dtype="<f4") for blob in blobs if blob is not None]
+            ).astype(np.float32)
+            if matrix.shape[1] != dim:
+                raise ValueError(
+                    f"staged {space.value} vectors have {matrix.shape[1]} dimensions, "
+                    f"the index {dim}: staged by a model with the same fingerprint but "
+                    "another size; clear indexer_staged_vectors and index again"
+                )
+            stores.get(space).add(np.asarray(ids, np.int64), matrix, VectorMeta.lookup(fields, ids))
+            summary.added[space] += len(ids)
+            dirty.add(space)
+        for row in rows:
+            staged = row[0]
+            bits = staged.indexed_spaces
+            mark: dict[str, object] = {
+                "id": staged.item_id,
+                "indexed_spaces": bits,
+                "status": ItemStatus.INDEXED if bits else ItemStatus.FAILED,
+            }
+            if staged.error:
+                mark["error"] = staged.error
+                summary.unreadable_images += 1
+            marks.append(mark)
+            summary.indexed += bool(bits)
+            summary.failed += not bits
+            written.append(staged.item_id)
+    if not written:
+        return summary
+    stores.save(dirty)  # durable first ...
+    with session_scope(factory) as session:  # ... then the marks, with the staged rows gone
+        for start in range(0, len(marks), 1000):
+            session.execute(update(Item), marks[start : start + 1000])
+        for start in range(0, len(written), 1000):
+            session.execute(
+                delete(StagedVectors).where(
+                    StagedVectors.item_id.in_(written[start : start + 1000])
+                )
+            )
+    grown = [space for space in SPACES if stores.grow_if_needed(space)]
+    if grown:
+        stores.save()
+        summary.rebuilt = grown
+    return summary

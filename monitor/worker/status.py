@@ -1,0 +1,124 @@
+"""What the monitor is doing, for `simmim monitor status`, the dashboard and the API.
+
+Both modes record every step's runs as JobRun rows; with workers on PostgreSQL the task
+queue (Procrastinate's tables) adds tasks by queue and state, live workers and failed
+tasks with the error of their last try.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, inspect, select, text
+
+from monitor.models import JobRun
+from simmim.db import session_factory, session_scope
+
+# The periodic steps (and the work they fan out to), in the order data flows through them.
+STEP_JOBS = ("crawl", "crawl-source", "index", "encode", "index-write", "score", "detect", "notify")
+TASK_STATES = ("todo", "doing", "failed", "succeeded", "cancelled", "aborted")
+
+
+@dataclass
+class StepStatus:
+    job: str
+    started_at: datetime
+    finished_at: datetime | None
+    ok: bool | None
+    runner: str | None
+    error: str | None
+    summary: dict[str, Any]
+
+
+@dataclass
+class FailedTask:
+    id: int
+    task: str
+    queue: str
+    args: dict[str, Any]
+    attempts: int
+    error: str | None  # from the JobRun of its last try
+
+
+@dataclass
+class MonitorStatus:
+    queue: bool  # True: workers on PostgreSQL (the task queue's tables exist)
+    steps: list[StepStatus] = field(default_factory=list)  # the last run of each step
+    tasks: dict[str, dict[str, int]] = field(default_factory=dict)  # queue → state → count
+    workers: list[datetime] = field(default_factory=list)  # last heartbeat of each live worker
+    failed: list[FailedTask] = field(default_factory=list)
+
+
+def monitor_status(engine: Engine, *, failed_limit: int = 20) -> MonitorStatus:
+    has_queue = engine.dialect.name == "postgresql" and inspect(engine).has_table(
+        "procrastinate_jobs"
+    )
+    status = MonitorStatus(queue=has_queue, steps=last_runs(engine))
+    if not has_queue:
+        return status
+    with engine.connect() as connection:
+        for queue, state, count in connection.execute(
+            text(
+                "SELECT queue_name, status::text, count(*) FROM procrastinate_jobs"
+                " GROUP BY queue_name, status"
+            )
+        ):
+            status.tasks.setdefault(queue, dict.fromkeys(TASK_STATES, 0))[state] = count
+        status.workers = list(
+            connection.scalars(text("SELECT last_heartbeat FROM procrastinate_workers ORDER BY id"))
+        )
+        failed = connection.execute(
+            text(
+                "SELECT id, task_name, queue_name, args, attempts FROM procrastinate_jobs"
+                " WHERE status = 'failed' ORDER BY id DESC LIMIT :limit"
+            ),
+            {"limit": failed_limit},
+        ).all()
+    errors = _task_errors(engine, {row.id for row in failed})
+    status.failed = [
+        FailedTask(
+            row.id, row.task_name, row.queue_name, row.args, row.attempts, errors.get(row.id)
+        )
+        for row in failed
+    ]
+    return status
+
+
+def last_runs(engine: Engine) -> list[StepStatus]:
+    """The latest run of each step that has run, in data-flow order."""
+    steps = []
+    with session_scope(session_factory(engine)) as session:
+        for job in STEP_JOBS:
+            run = session.scalar(
+                select(JobRun).where(JobRun.job == job).order_by(JobRun.started_at.desc()).limit(1)
+            )
+            if run is not None:
+                steps.append(
+                    StepStatus(
+                        run.job,
+                        run.started_at,
+                        run.finished_at,
+                        run.ok,
+                        run.runner,
+                        run.error,
+                        dict(run.summary or {}),
+                    )
+                )
+    return steps
+
+
+def _task_errors(engine: Engine, task_ids: set[int]) -> dict[int, str | None]:
+    """Each task's last recorded error (a JobRun's summary names its task)."""
+    if not task_ids:
+        return {}
+    errors: dict[int, str | None] = {}
+    with session_scope(session_factory(engine)) as session:
+        for run in session.scalars(
+            select(JobRun).where(JobRun.ok.is_(False)).order_by(JobRun.id.desc()).limit(5000)
+        ):
+            task = (run.summary or {}).get("task")
+            if task in task_ids and task not in errors:
+                errors[task] = run.error
+    return errors
