@@ -25,6 +25,7 @@ from typing import Any
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.job_context import JobContext
+from procrastinate.jobs import JobDeferrer
 from sqlalchemy.engine import make_url
 
 from monitor.cycle import Runtime
@@ -90,7 +91,7 @@ def build_app(runtime: Runtime) -> procrastinate.App:
             raise TaskFailed(f"{job} failed: {run.error}")
         return run.summary
 
-    def defer(task: procrastinate.tasks.Task[Any, Any, Any], **kwargs: Any) -> bool:
+    def defer(task: procrastinate.tasks.Task[Any, Any, Any] | JobDeferrer, **kwargs: Any) -> bool:
         try:
             task.defer(**kwargs)
         except AlreadyEnqueued:  # a copy already waits: it will see this work too
