@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Engine, func, select, update
@@ -39,6 +40,9 @@ from simmim.db import session_factory, session_scope
 from simmim.models import Item, ItemStatus, item_text
 from simmim.paths import DataLayout
 from simmim.settings import Settings
+
+if TYPE_CHECKING:
+    from indexer.ray_encode import RayOptions
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +123,41 @@ class EncodedItems:
                     bits |= space.bit
                     self.vectors[space].append(getattr(encoded, space)[row])
                     self.ids[space].append(key)
-            mark: dict[str, object] = {
-                "id": key,
-                "indexed_spaces": bits,
-                "status": ItemStatus.INDEXED if bits else ItemStatus.FAILED,
-            }
-            if row in encoded.errors:
-                mark["error"] = f"image: {encoded.errors[row]}"
-                self.unreadable_images += 1
-            self.marks.append(mark)
+            error = f"image: {encoded.errors[row]}" if row in encoded.errors else None
+            self.unreadable_images += error is not None
+            self.marks.append(mark_for(key, bits, error))
+
+
+def mark_for(item_id: int, bits: int, error: str | None) -> dict[str, object]:
+    """What to record on an item once its vectors (``bits``: which spaces) are saved."""
+    mark: dict[str, object] = {
+        "id": item_id,
+        "indexed_spaces": bits,
+        "status": ItemStatus.INDEXED if bits else ItemStatus.FAILED,
+    }
+    if error:
+        mark["error"] = error
+    return mark
+
+
+def encoded_batches(
+    settings: Settings,
+    engine: Engine,
+    encoder: Encoder,
+    statuses: tuple[ItemStatus, ...],
+    *,
+    batch: int,
+    ray: RayOptions | None = None,
+) -> Iterator[EncodedItems]:
+    """The items in ``statuses``, encoded here or on Ray: the same vectors either way."""
+    if ray is not None:
+        from indexer.ray_encode import ray_encoded_batches
+
+        yield from ray_encoded_batches(settings, engine, statuses, ray)
+        return
+    layout = DataLayout(settings.data_dir)
+    for rows in item_batches(engine, batch, statuses):
+        yield encode_rows(encoder, layout, rows)
 
 
 def encode_rows(encoder: Encoder, layout: DataLayout, rows: list[Item]) -> EncodedItems:
@@ -244,13 +274,13 @@ def rebuild_indexes(
     *,
     batch: int = 512,
     progress: bool = False,
+    ray: RayOptions | None = None,
 ) -> IngestSummary:
     """Re-encode every usable item into a new set beside the live one, then swap it in.
 
     Search keeps reading the old set until the swap; a crash before it leaves the old set
     as it was (the next index run removes the half-built one), a crash after it leaves the
     new set, and the next run's reconcile settles any item marked differently."""
-    layout = DataLayout(settings.data_dir)
     # The old stores may belong to another model: never load them, only replace them.
     with closing(open_stores(settings, encoder.fingerprint, encoder.dim, load=False)) as live:
         indexes = live.start_rebuild()
@@ -263,9 +293,9 @@ def rebuild_indexes(
             delay=2,
             disable=not progress,
         )
-        for rows in item_batches(engine, batch, USABLE):
-            writer.add(encode_rows(encoder, layout, rows), summary)
-            bar.update(len(rows))
+        for encoded in encoded_batches(settings, engine, encoder, USABLE, batch=batch, ray=ray):
+            writer.add(encoded, summary)
+            bar.update(len(encoded.marks))
         bar.close()
         summary.rebuilt = [space for space in SPACES if indexes.grow_if_needed(space)]
         live.finish_rebuild(indexes)
@@ -282,14 +312,14 @@ def run_ingest(
     batch: int = 512,
     progress: bool = False,
     save_every_s: float = 120.0,
+    ray: RayOptions | None = None,
 ) -> IngestSummary:
     """Index every pending item. Work since the last save (at most ``save_every_s`` of it)
     is what a crash can cost; the next run's reconcile puts it back in the queue."""
-    layout = DataLayout(settings.data_dir)
     for done in recover_stores(settings):  # an interrupted rebuild: finished or undone first
         log.warning("indexes: %s", done)
     if rebuild:
-        return rebuild_indexes(settings, engine, encoder, batch=batch, progress=progress)
+        return rebuild_indexes(settings, engine, encoder, batch=batch, progress=progress, ray=ray)
     summary = IngestSummary()
     with closing(open_stores(settings, encoder.fingerprint, encoder.dim)) as indexes:
         summary.requeued, summary.removed = reconcile(engine, indexes)
@@ -297,9 +327,10 @@ def run_ingest(
         bar = tqdm(
             total=count_items(engine), desc="index", unit="item", delay=2, disable=not progress
         )
-        for rows in item_batches(engine, batch):
-            writer.write(encode_rows(encoder, layout, rows), summary)
-            bar.update(len(rows))
+        pending = (ItemStatus.PENDING,)
+        for encoded in encoded_batches(settings, engine, encoder, pending, batch=batch, ray=ray):
+            writer.write(encoded, summary)
+            bar.update(len(encoded.marks))
         writer.flush()
         bar.close()
         grown = [space for space in SPACES if indexes.grow_if_needed(space)]

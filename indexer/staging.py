@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from encoder import Encoder
 from indexer.index import SPACES, StoreSet, VectorMeta
 from indexer.index.protocol import timestamp
-from indexer.ingest import EncodedItems, IngestSummary, encode_rows, reconcile
+from indexer.ingest import EncodedItems, IngestSummary, encode_rows, mark_for, reconcile
 from simmim.clock import utcnow
 from simmim.db import session_factory, session_scope
 from simmim.models import Item, ItemStatus, StagedVectors
@@ -170,15 +170,8 @@ def write_staged(
         for row in rows:
             staged = row[0]
             bits = staged.indexed_spaces
-            mark: dict[str, object] = {
-                "id": staged.item_id,
-                "indexed_spaces": bits,
-                "status": ItemStatus.INDEXED if bits else ItemStatus.FAILED,
-            }
-            if staged.error:
-                mark["error"] = staged.error
-                summary.unreadable_images += 1
-            marks.append(mark)
+            marks.append(mark_for(staged.item_id, bits, staged.error))
+            summary.unreadable_images += bool(staged.error)
             summary.indexed += bool(bits)
             summary.failed += not bits
             written.append(staged.item_id)

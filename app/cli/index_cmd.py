@@ -32,18 +32,38 @@ def index(
     wait: Annotated[
         bool, typer.Option("--wait", help="Queue behind an index run already in progress.")
     ] = False,
+    ray: Annotated[
+        bool,
+        typer.Option("--ray", help="Encode on Ray actors (the `distributed` extra)."),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            envvar="RAY_ADDRESS",
+            help="Join this Ray cluster (ray://head:10001); default: a local Ray.",
+        ),
+    ] = None,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option("--ray-actors", min=1, help="Encoder actors (default: one per GPU)."),
+    ] = None,
 ) -> None:
     """Encode pending items and add them to the image, text and fused indexes."""
     if ctx.invoked_subcommand is not None:
         return
     from encoder import load_encoder
     from indexer.ingest import run_ingest
+    from indexer.ray_encode import RayOptions
     from simmim.locks import run_lock
 
     cli = ready_state(ctx)
+    on_ray = RayOptions(address=ray_address, actors=ray_actors) if ray or ray_address else None
     with run_lock(cli.engine, "index", wait=wait):  # the same lock as the monitor's index step
         encoder = load_encoder(cli.settings)
-        summary = run_ingest(cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True)
+        summary = run_ingest(
+            cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True, ray=on_ray
+        )
     added = ", ".join(f"{space} {count}" for space, count in summary.added.items())
     console.print(
         f"indexed {summary.indexed} item(s), failed {summary.failed}; vectors added: {added}"
