@@ -180,6 +180,21 @@ def encode_rows(encoder: Encoder, layout: DataLayout, rows: list[Item]) -> Encod
 # ---- writer
 
 
+def add_encoded(indexes: StoreSet, batch: EncodedItems, summary: IngestSummary) -> set[Space]:
+    """A batch's vectors into their spaces' stores; returns the spaces it changed."""
+    changed = set()
+    for space in SPACES:
+        if batch.ids[space]:
+            indexes.get(space).add(
+                np.asarray(batch.ids[space], np.int64),
+                np.stack(batch.vectors[space]),
+                batch.meta(space),
+            )
+            summary.added[space] += len(batch.ids[space])
+            changed.add(space)
+    return changed
+
+
 class IndexWriter:
     """Owns "save the index, then mark the items": the one order that keeps them agreeing."""
 
@@ -199,15 +214,7 @@ class IndexWriter:
 
     def add(self, batch: EncodedItems, summary: IngestSummary) -> None:
         """Vectors into the indexes, marks kept until the indexes are saved."""
-        for space in SPACES:
-            if batch.ids[space]:
-                self.indexes.get(space).add(
-                    np.asarray(batch.ids[space], np.int64),
-                    np.stack(batch.vectors[space]),
-                    batch.meta(space),
-                )
-                summary.added[space] += len(batch.ids[space])
-                self.dirty.add(space)
+        self.dirty |= add_encoded(self.indexes, batch, summary)
         self.marks.extend(batch.marks)
         for mark in batch.marks:
             summary.indexed += bool(mark["indexed_spaces"])

@@ -21,7 +21,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from encoder import Encoder
 from indexer.index import SPACES, StoreSet, VectorMeta
 from indexer.index.protocol import timestamp
-from indexer.ingest import EncodedItems, IngestSummary, encode_rows, mark_for, reconcile
+from indexer.ingest import (
+    EncodedItems,
+    IngestSummary,
+    add_encoded,
+    encode_rows,
+    mark_for,
+    reconcile,
+)
 from simmim.clock import utcnow
 from simmim.db import session_factory, session_scope
 from simmim.models import Item, ItemStatus, StagedVectors
@@ -33,7 +40,9 @@ WRITE_CHUNK = 2000  # staged rows read and added per round
 
 @dataclass
 class EncodeOutcome:
-    claimed: int = 0  # items this call encoded and staged
+    claimed: int = 0  # items this call encoded
+    staged: int = 0  # ... and left for the writer
+    written: int = 0  # ... or wrote to shared stores and marked itself
     unreadable_images: int = 0
 
 
@@ -57,9 +66,18 @@ def staged_count(engine: Engine) -> int:
 
 
 def encode_claimed(
-    engine: Engine, encoder: Encoder, layout: DataLayout, *, batch: int
+    engine: Engine,
+    encoder: Encoder,
+    layout: DataLayout,
+    *,
+    batch: int,
+    direct: StoreSet | None = None,
 ) -> EncodeOutcome:
-    """Claim up to ``batch`` pending, unstaged items nobody holds, encode and stage them."""
+    """Claim up to ``batch`` pending, unstaged items nobody holds, encode and stage them.
+
+    With ``direct`` (stores that take writes from many processes: a Milvus server, every
+    space created) the vectors go there instead, are saved, and the items are marked in
+    the claim's own transaction: no staging, no writer."""
     factory = session_factory(engine)
     with session_scope(factory) as session:
         rows = list(
@@ -77,14 +95,21 @@ def encode_claimed(
         if not rows:
             return EncodeOutcome()
         encoded = encode_rows(encoder, layout, rows)
-        staged = _staged_rows(encoded, encoder.fingerprint)
+        outcome = EncodeOutcome(claimed=len(rows), unreadable_images=encoded.unreadable_images)
+        if direct is not None:
+            direct.save(add_encoded(direct, encoded, IngestSummary()))  # durable first ...
+            session.execute(update(Item), encoded.marks)  # ... then marked, as the claim ends
+            outcome.written = len(rows)
+            return outcome
         insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
         # A claim that raced a commit (the row was free, its staged row not yet visible)
         # re-encodes the same item: the first staged copy stands.
         session.execute(
-            insert(StagedVectors).on_conflict_do_nothing(index_elements=["item_id"]), staged
+            insert(StagedVectors).on_conflict_do_nothing(index_elements=["item_id"]),
+            _staged_rows(encoded, encoder.fingerprint),
         )
-    return EncodeOutcome(claimed=len(rows), unreadable_images=encoded.unreadable_images)
+        outcome.staged = len(rows)
+    return outcome
 
 
 def _staged_rows(encoded: EncodedItems, fingerprint: str) -> list[dict[str, object]]:

@@ -180,20 +180,29 @@ class Runtime:
         return unstaged_pending(self.engine), staged_count(self.engine)
 
     def encode_batch(self) -> dict[str, Any]:
+        """Claim, encode and stage a batch; on stores that take many writers (a Milvus
+        server) write it there directly, beside other workers (a shared index lock: the
+        writer's reconcile and growth take it alone)."""
+        from indexer.index import SPACES, open_stores, shared_writes
         from indexer.staging import encode_claimed
         from simmim.paths import DataLayout
 
-        outcome = encode_claimed(
-            self.engine,
-            self.encoder,
-            DataLayout(self.settings.data_dir),
-            batch=self.settings.worker.index_batch,
-        )
-        return asdict(outcome)
+        encoder, layout = self.encoder, DataLayout(self.settings.data_dir)
+        batch = self.settings.worker.index_batch
+        if not shared_writes(self.settings):
+            return asdict(encode_claimed(self.engine, encoder, layout, batch=batch))
+        with (
+            run_lock(self.engine, "index", wait=True, shared=True),
+            closing(open_stores(self.settings, encoder.fingerprint, encoder.dim)) as stores,
+        ):
+            # A space not created yet is the writer's to create (one creator, one name).
+            ready = all(stores.spaces[space] is not None for space in SPACES)
+            direct = stores if ready else None
+            return asdict(encode_claimed(self.engine, encoder, layout, batch=batch, direct=direct))
 
     def write_index(self) -> dict[str, Any]:
         """Staged vectors into the stores (the caller holds the index lock)."""
-        from indexer.index import open_stores, recover_stores
+        from indexer.index import SPACES, open_stores, recover_stores, shared_writes
         from indexer.staging import staged_count, write_staged
 
         for done in recover_stores(self.settings):
@@ -201,6 +210,11 @@ class Runtime:
         encoder = self.encoder
         with closing(open_stores(self.settings, encoder.fingerprint, encoder.dim)) as stores:
             summary = write_staged(self.engine, stores, encoder.fingerprint, encoder.dim)
+            missing = [space for space in SPACES if stores.spaces[space] is None]
+            if missing and shared_writes(self.settings):  # then encoders may write directly
+                for space in missing:
+                    stores.get(space)  # created and published, under the exclusive lock
+                stores.save(missing)
         return {
             "indexed": summary.indexed,
             "failed": summary.failed,

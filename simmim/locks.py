@@ -42,18 +42,21 @@ def _busy(name: str, holder: str | None) -> RunInProgress:
 
 
 @contextmanager
-def run_lock(engine: Engine, name: str, *, wait: bool = False) -> Iterator[None]:
+def run_lock(
+    engine: Engine, name: str, *, wait: bool = False, shared: bool = False
+) -> Iterator[None]:
     """Hold the lock for step ``name`` for the block; raise RunInProgress when another
-    process holds it (or wait for it with ``wait``)."""
+    process holds it (or wait for it with ``wait``). ``shared`` holders run beside each
+    other and exclude only the exclusive ones (many index adders, one reconcile)."""
     if engine.dialect.name == "postgresql":
-        with _advisory_lock(engine, name, wait=wait):
+        with _advisory_lock(engine, name, wait=wait, shared=shared):
             yield
         return
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield  # a private in-memory database: nobody else can run against it
         return
-    with _file_lock(Path(f"{database}.{name}.lock"), name, wait=wait):
+    with _file_lock(Path(f"{database}.{name}.lock"), name, wait=wait, shared=shared):
         yield
 
 
@@ -66,7 +69,8 @@ def _key(connection: Connection, name: str) -> int:
 
 
 @contextmanager
-def _advisory_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[None]:
+def _advisory_lock(engine: Engine, name: str, *, wait: bool, shared: bool) -> Iterator[None]:
+    kind = "_shared" if shared else ""
     with engine.connect() as connection:
         key = _key(connection, name)
         connection.execute(
@@ -74,8 +78,8 @@ def _advisory_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[None]:
             {"label": f"simmim {name}: {_holder()}"[:63]},
         )
         if wait:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        elif not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+            connection.execute(text(f"SELECT pg_advisory_lock{kind}(:key)"), {"key": key})
+        elif not connection.scalar(text(f"SELECT pg_try_advisory_lock{kind}(:key)"), {"key": key}):
             holder = _advisory_holder(connection, key)
             connection.rollback()
             raise _busy(name, holder)
@@ -83,7 +87,7 @@ def _advisory_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[None]:
         try:
             yield
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.execute(text(f"SELECT pg_advisory_unlock{kind}(:key)"), {"key": key})
             connection.execute(text("SELECT set_config('application_name', '', false)"))
             connection.commit()
 
@@ -104,20 +108,23 @@ def _advisory_holder(connection: Connection, key: int) -> str | None:
 
 
 @contextmanager
-def _file_lock(path: Path, name: str, *, wait: bool) -> Iterator[None]:
+def _file_lock(path: Path, name: str, *, wait: bool, shared: bool) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, mode | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise _busy(name, _file_holder(fd)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"holder": _holder()}).encode(), 0)
+        if not shared:  # the holder named in the file is the exclusive one
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"holder": _holder()}).encode(), 0)
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            if not shared:
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -81,6 +81,23 @@ pytest_plugins = ["tests.encoder_fixtures", "tests.http_server", "tests.smtp_ser
 
 
 @pytest.fixture(scope="session")
+def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real Milvus standalone server on loopback for the session, stopped at its end."""
+    from tests.milvus_server import start_milvus_server, stop_milvus_server
+
+    try:
+        proc, uri = start_milvus_server(tmp_path_factory.mktemp("milvus-server"))
+    except (ImportError, OSError, RuntimeError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Milvus server must run in CI: {exc}")
+        pytest.skip(f"no Milvus server here: {exc}")
+    try:
+        yield uri
+    finally:
+        stop_milvus_server(proc)
+
+
+@pytest.fixture(scope="session")
 def tiny_encoder(tiny_weights: Path):  # type: ignore[no-untyped-def]
     """One loaded tiny encoder for the session (loading is the slow part, not encoding)."""
     from encoder import load_encoder

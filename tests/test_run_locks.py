@@ -38,13 +38,13 @@ def test_a_held_lock_refuses_a_second_run_and_says_who(engine: Engine) -> None:
         pass
 
 
-def run_lock_in_thread(engine: Engine, name: str, *, wait: bool) -> None:
+def run_lock_in_thread(engine: Engine, name: str, *, wait: bool, shared: bool = False) -> None:
     """Take the lock from another thread (a connection or file handle of its own)."""
     failure: list[BaseException] = []
 
     def take() -> None:
         try:
-            with run_lock(engine, name, wait=wait):
+            with run_lock(engine, name, wait=wait, shared=shared):
                 pass
         except BaseException as exc:
             failure.append(exc)
@@ -135,3 +135,11 @@ def test_two_monitor_runs_at_once_send_one_email(
         notes = list(session.scalars(select(Notification)))
         assert notes and all(n.sent_at is not None for n in notes)
         assert len({n.message_id for n in notes}) == 1
+
+
+def test_shared_holders_run_together_and_keep_the_exclusive_one_out(engine: Engine) -> None:
+    with run_lock(engine, "index", shared=True):
+        run_lock_in_thread(engine, "index", wait=False, shared=True)  # a second adder: fine
+        with pytest.raises(RunInProgress, match="another index run is in progress"):
+            run_lock_in_thread(engine, "index", wait=False)  # reconcile must wait
+    run_lock_in_thread(engine, "index", wait=False)  # and may go once the adders are done

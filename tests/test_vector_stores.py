@@ -7,7 +7,6 @@ Under CI=true a server that cannot start fails the run, never skips it.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,24 +36,9 @@ from simmim.db import make_engine, session_factory, session_scope
 from simmim.models import Item, ItemStatus, Source
 from simmim.settings import Settings
 from tests.encoder_fixtures import tiny_settings, write_tiny_weights
-from tests.milvus_server import start_milvus_server, stop_milvus_server
 from tests.test_index import CAPTIONS, seed_items
 
 BACKENDS = ["faiss", "milvus-lite", "milvus-server"]
-
-
-@pytest.fixture(scope="session")
-def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        proc, uri = start_milvus_server(tmp_path_factory.mktemp("milvus-server"))
-    except (ImportError, OSError, RuntimeError) as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"the Milvus server must run in CI: {exc}")
-        pytest.skip(f"no Milvus server here: {exc}")
-    try:
-        yield uri
-    finally:
-        stop_milvus_server(proc)
 
 
 def _release_lite(uri: str) -> None:

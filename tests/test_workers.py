@@ -13,7 +13,9 @@ import itertools
 import os
 import signal
 import time
+import uuid
 from collections import Counter, defaultdict
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from monitor.rules import ensure_default_rules
 from monitor.worker import monitor_status
 from simmim import migrations
 from simmim.db import make_engine, session_factory, session_scope
-from simmim.models import SPACES, Item, ItemStatus, Source, SourceKind, StagedVectors
+from simmim.models import SPACES, Item, ItemStatus, Source, SourceKind, Space, StagedVectors
 from simmim.settings import Settings
 from tests.crawl_helpers import rss
 from tests.http_server import LocalServer, Reply
@@ -325,3 +327,58 @@ def test_a_failing_task_stops_after_its_tries_with_the_error_shown(
     finally:
         del os.environ["SIMMIM_DATABASE__URL"]
     assert "failed tasks" in shown and "simmim.encode_batch" in shown and "no-such-weights" in shown
+
+
+def test_workers_on_a_milvus_server_write_the_index_side_by_side(
+    pg: Engine, postgres_url: str, tmp_path: Path, tiny_weights: Path, milvus_server_uri: str
+) -> None:
+    """A Milvus server takes writes from many processes: encoders add and mark directly."""
+    from indexer.index.milvus_store import MilvusStores
+
+    with session_scope(session_factory(pg)) as session:
+        source = Source(name="notes", kind=SourceKind.RSS, location="http://x/notes")
+        session.add(source)
+        session.flush()
+        session.add_all(
+            Item(source_id=source.id, title=f"note {n} on rates", status=ItemStatus.PENDING)
+            for n in range(600)
+        )
+    prefix = f"w{uuid.uuid4().hex[:10]}"
+    index = {"backend": "milvus", "milvus_uri": milvus_server_uri, "milvus_prefix": prefix}
+    env = worker_env(
+        postgres_url,
+        tmp_path / "data",
+        tiny_weights,
+        **_fast_settings(free_port(), **{f"index__{k}": v for k, v in index.items()}),
+    )
+    settings = Settings(data_dir=tmp_path / "data", index=index)  # type: ignore[arg-type]
+    try:
+        with running_workers(env, tmp_path / "logs") as workers:
+            workers.start("m1")
+            workers.start("m2")
+            try:
+                wait_for(
+                    lambda: _count(pg, Item.status != ItemStatus.INDEXED) == 0,
+                    timeout=240,
+                    what="every item indexed",
+                )
+            except AssertionError:
+                raise AssertionError(workers.all_output()) from None
+            assert workers.terminate() == [0, 0], workers.all_output()
+        runs = [run for run in _runs(pg) if run.job == "encode" and run.ok]
+        direct = Counter(run.runner for run in runs if run.summary.get("written"))
+        assert len(direct) == 2, direct  # both wrote to Milvus themselves
+        # The first batches are staged: the writer creates the collections (one creator).
+        assert sum(run.summary.get("written", 0) for run in runs) >= 300
+        manifest = stores_status(settings)["text"]
+        with closing(
+            open_stores(settings, manifest["fingerprint"], manifest["dim"], read_only=True)
+        ) as stores:
+            in_index = stores.get(Space.TEXT).ids()
+        assert len(in_index) == len(set(in_index.tolist())) == 600
+        with session_scope(session_factory(pg)) as session:
+            assert session.scalar(select(func.count(StagedVectors.item_id))) == 0
+    finally:
+        stores = MilvusStores(settings, "", 0, load=False)
+        stores.drop_all()
+        stores.close()

@@ -7,7 +7,13 @@ Search, scoring and the ingest writer import from here, never from the pipeline.
 
 from __future__ import annotations
 
-from indexer.index.backends import open_stores, recover_stores, stores_stamp, stores_status
+from indexer.index.backends import (
+    open_stores,
+    recover_stores,
+    shared_writes,
+    stores_stamp,
+    stores_status,
+)
 from indexer.index.index_set import IndexSet, build_index
 from indexer.index.protocol import FieldFilter, StoreSet, VectorMeta, VectorStore
 from simmim.models import SPACES, Space
@@ -23,6 +29,7 @@ __all__ = [
     "build_index",
     "open_stores",
     "recover_stores",
+    "shared_writes",
     "stores_stamp",
     "stores_status",
 ]

@@ -30,6 +30,16 @@ def open_stores(
     return IndexSet(settings, fingerprint, dim, read_only=read_only, load=load)
 
 
+def shared_writes(settings: Settings) -> bool:
+    """Whether processes on many machines may add to the stores at once: a Milvus server
+    or cluster does; FAISS files and a Milvus Lite file have one writer process."""
+    if settings.index.backend == "milvus":
+        from indexer.index.milvus_store import is_lite, resolve_uri
+
+        return not is_lite(resolve_uri(settings.index, settings.data_dir))
+    return False
+
+
 def recover_stores(settings: Settings) -> list[str]:
     """Finish or undo what an interrupted rebuild left (run under the index lock)."""
     if settings.index.backend == "milvus":

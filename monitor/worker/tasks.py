@@ -28,6 +28,7 @@ from procrastinate.job_context import JobContext
 from procrastinate.jobs import JobDeferrer
 from sqlalchemy.engine import make_url
 
+from indexer.index import shared_writes
 from monitor.cycle import Runtime
 from monitor.worker.schedule import cron_every
 from simmim.errors import SimmimError
@@ -145,7 +146,7 @@ def build_app(runtime: Runtime) -> procrastinate.App:
             unstaged, staged = runtime.index_backlog()
             slots = min(config.encode_slots, math.ceil(unstaged / config.index_batch))
             queued = sum(defer(encode_slot(slot), slot=slot) for slot in range(slots))
-            if staged:
+            if staged or shared_writes(settings):  # the writer also reconciles and grows
                 defer(write_index)
             return {"unstaged": unstaged, "staged": staged, "encode_tasks": queued}
 
@@ -157,7 +158,7 @@ def build_app(runtime: Runtime) -> procrastinate.App:
     @app.task(pass_context=True, name="simmim.encode_batch", queue="index", retry=retry)
     def encode_batch(context: JobContext, slot: int) -> None:
         summary = ran(context, "encode", runtime.encode_batch)
-        if summary.get("claimed"):
+        if summary.get("staged"):
             defer(write_index)
         if summary.get("claimed", 0) >= config.index_batch:  # likely more: keep the slot busy
             defer(encode_slot(slot), slot=slot)
