@@ -158,6 +158,53 @@ def test_system_page(seeded_env: Path) -> None:
     assert "detect" in str(at.dataframe[1].value)
 
 
+@pytest.mark.postgres
+def test_system_page_shows_the_task_queue_and_failed_tasks(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, tiny_weights: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from monitor.models import JobRun
+    from simmim.db import make_engine, session_factory, session_scope
+    from simmim.migrations import upgrade
+
+    monkeypatch.setenv("SIMMIM_DATABASE__URL", postgres_url)
+    monkeypatch.setenv("SIMMIM_ENCODER__MODEL", "simmim-tiny")
+    monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", str(tiny_weights))
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        task = connection.scalar(
+            text(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, status, args, attempts)"
+                " VALUES ('index', 'simmim.encode_batch', 'failed', '{\"slot\": 0}', 3)"
+                " RETURNING id"
+            )
+        )
+    now = datetime.now(UTC)
+    with session_scope(session_factory(engine)) as session:
+        session.add(
+            JobRun(
+                job="encode",
+                started_at=now,
+                finished_at=now,
+                ok=False,
+                runner="w7",
+                error="EncoderError: weights missing",
+                summary={"task": task},
+            )
+        )
+    engine.dispose()
+    at = page("views/system.py")
+    assert not at.exception
+    shown = texts(at)
+    assert "Workers on PostgreSQL" in shown
+    assert any("index" in str(frame.value) for frame in at.dataframe)
+    assert any("weights missing" in e.value and "3 tries" in e.value for e in at.error)
+
+
 @pytest.mark.parametrize("name", PAGES)
 def test_empty_data_dir_shows_what_to_do(
     name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_weights: Path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import common
+from simmim.clock import utcnow
 from simmim.redact import mask_url
 
 common.require_access()  # before anything else: no data without access
@@ -58,28 +59,56 @@ if manifests:
 else:
     st.info("No indexes yet: they are built by `simmim index` (part of `simmim monitor once`).")
 
-st.subheader("Recent job runs")
+st.subheader("Monitor")
 if common.database_ready():
-    from monitor.cycle import recent_runs
+    from monitor.worker import monitor_status
 
-    runs = recent_runs(common.engine())
-    if runs:
+    status = monitor_status(common.engine())
+    if status.steps:
         st.dataframe(
             [
                 {
-                    "job": r.job,
-                    "started": r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    "step": r.job,
+                    "last start": r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                     "seconds": round((r.finished_at - r.started_at).total_seconds(), 1)
                     if r.finished_at
                     else None,
                     "ok": r.ok,
+                    "by": r.runner,
                     "outcome": r.error
                     or ", ".join(f"{k}={v}" for k, v in (r.summary or {}).items()),
                 }
-                for r in runs
+                for r in status.steps
             ],
             hide_index=True,
             width="stretch",
         )
     else:
-        st.info("No monitor runs yet: `simmim monitor once` or `simmim monitor run`.")
+        st.info("No monitor runs yet: `simmim monitor once`, `monitor run` or `simmim worker`.")
+    if status.queue:
+        stalled = settings.worker.stalled_after_s
+        now = utcnow()
+        live = sum((now - beat).total_seconds() < stalled for beat in status.workers)
+        st.caption(f"Workers on PostgreSQL: {live} alive")
+        if status.tasks:
+            st.dataframe(
+                [
+                    {
+                        "queue": queue,
+                        "queued": counts["todo"],
+                        "running": counts["doing"],
+                        "failed": counts["failed"],
+                        "done": counts["succeeded"],
+                    }
+                    for queue, counts in sorted(status.tasks.items())
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+        for task in status.failed:
+            st.error(
+                f"task {task.task} #{task.id} failed after {task.attempts} tries: "
+                f"{task.error or 'no error recorded'}"
+            )
+    else:
+        st.caption("Single process: `simmim monitor run` (no task queue).")
