@@ -176,16 +176,10 @@ def search(
     sentiments: tuple[str, ...],
 ) -> list[SearchResult]:
     """``stamp`` (the index files' mtimes) makes a re-index invalidate cached results."""
-    from indexer.search import SearchFilters
     from indexer.search import search as run
-    from monitor.filters import sentiment_condition, topic_condition
+    from monitor.filters import search_filters
 
-    conditions = []
-    if topics:
-        conditions.append(topic_condition(topics))
-    if sentiments:
-        conditions.append(sentiment_condition(sentiments))
-    filters = SearchFilters(since=since, source_ids=sources, conditions=conditions)
+    filters = search_filters(since=since, sources=sources, topics=topics, sentiments=sentiments)
     return run(
         _engine(url),
         encoder(),

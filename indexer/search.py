@@ -213,3 +213,39 @@ def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchRes
         if all(float(vectors[row] @ vectors[other]) < COLLAPSE_COSINE for other in kept):
             kept.append(row)
     return [results[row] for row in kept]
+
+
+def more_like_this(
+    engine: Engine,
+    indexes: StoreSet,
+    item_id: int,
+    *,
+    space: str = "fused",
+    k: int = 10,
+    filters: SearchFilters | None = None,
+    collapse: bool = False,
+) -> list[SearchResult]:
+    """Items nearest to one indexed item's own vector in ``space`` (itself left out)."""
+    if space not in SPACES:
+        raise SearchError(f"unknown space {space!r}", hint=f"choose one of {', '.join(SPACES)}")
+    with session_scope(session_factory(engine)) as session:
+        bits = session.scalar(select(Item.indexed_spaces).where(Item.id == item_id))
+    if bits is None:
+        raise SearchError(f"no item with id {item_id}")
+    index = indexes.spaces.get(Space(space))
+    if not bits & Space(space).bit or index is None:
+        raise SearchError(
+            f"item {item_id} has no {space} vector",
+            hint="it is not indexed yet, or has no " + ("image" if space == "image" else "text"),
+        )
+    vector = index.vectors(np.asarray([item_id], np.int64))[0]
+    if not np.any(vector):
+        raise SearchError(
+            f"item {item_id} is missing from the {space} index",
+            hint="run `simmim index` (it reconciles the index with the database)",
+        )
+    found = search(
+        engine, None, indexes, vector=vector, space=space, k=k + 1, filters=filters,
+        collapse=collapse,
+    )
+    return [result for result in found if result.item_id != item_id][:k]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.detector import DetectorParams, evaluate
@@ -300,12 +300,28 @@ def acknowledge(engine: Engine, alert_id: int, *, clock: Clock = utcnow) -> Aler
 
 
 def list_alerts(
-    engine: Engine, *, status: AlertStatus | None = None, limit: int = 200
+    engine: Engine,
+    *,
+    status: AlertStatus | None = None,
+    limit: int = 200,
+    before: tuple[datetime, int] | None = None,
+    series_kind: SeriesKind | None = None,
+    series_key: str | None = None,
 ) -> list[Alert]:
-    """Newest first; detached rows for display."""
+    """Newest first; detached rows for display. ``before`` (fired_at, id) of the last row
+    already shown continues a listing page by page."""
     query = select(Alert).order_by(Alert.fired_at.desc(), Alert.id.desc()).limit(limit)
     if status is not None:
         query = query.where(Alert.status == status)
+    if series_kind is not None:
+        query = query.where(Alert.series_kind == series_kind)
+    if series_key is not None:
+        query = query.where(Alert.series_key == series_key)
+    if before is not None:
+        fired, last_id = before
+        query = query.where(
+            or_(Alert.fired_at < fired, and_(Alert.fired_at == fired, Alert.id < last_id))
+        )
     with session_scope(session_factory(engine)) as session:
         rows = list(session.scalars(query))
         session.expunge_all()

@@ -263,6 +263,7 @@ class Runtime:
         *,
         due_at: datetime | None = None,
         task_id: int | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> JobRun:
         """Run ``work`` as one JobRun row (start, end, outcome, summary, who ran it).
 
@@ -277,6 +278,8 @@ class Runtime:
             session.add(run)
             session.flush()
             run_id = run.id
+        if on_start is not None:  # e.g. the API, answering with the run's id at once
+            on_start(run_id)
         ok, summary, error = True, {}, None
         try:
             summary = work()

@@ -4,9 +4,11 @@ sentiment", as SQL conditions for :class:`indexer.search.SearchFilters`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, select
 
+from indexer.search import SearchFilters
 from monitor.models import Score, SeriesKind, Tag
 from simmim.models import Item
 
@@ -25,3 +27,23 @@ def ticker_condition(tickers: Sequence[str]) -> ColumnElement[bool]:
 
 def sentiment_condition(labels: Sequence[str]) -> ColumnElement[bool]:
     return Item.id.in_(select(Score.item_id).where(Score.label.in_(list(labels))))
+
+
+def search_filters(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sources: Sequence[int] = (),
+    topics: Sequence[str] = (),
+    tickers: Sequence[str] = (),
+    sentiments: Sequence[str] = (),
+) -> SearchFilters:
+    """The one way every entry point (dashboard, API) turns search filters into SQL."""
+    conditions = []
+    if topics:
+        conditions.append(topic_condition(topics))
+    if tickers:
+        conditions.append(ticker_condition(tickers))
+    if sentiments:
+        conditions.append(sentiment_condition(sentiments))
+    return SearchFilters(since=since, until=until, source_ids=sources, conditions=conditions)

@@ -201,6 +201,25 @@ class WorkerSettings(_Group):
     )
 
 
+class ApiSettings(_Group):
+    """`simmim serve`: the HTTP API (tokens from `simmim token create`)."""
+
+    host: str = Field(default="127.0.0.1", description="Address to bind; 0.0.0.0 for all.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Browser origins allowed to call the API (none: off)."
+    )
+    open_health: bool = Field(
+        default=True, description="/healthz and /metrics without a token (false: read scope)."
+    )
+    max_body_bytes: int = Field(default=20_000_000, gt=0, description="Largest request body.")
+    max_k: int = Field(default=200, ge=1, description="Most results one search returns.")
+    max_query_chars: int = Field(default=2000, ge=1, description="Longest search text.")
+    page_size: int = Field(default=50, ge=1, description="List page size when not asked.")
+    max_page_size: int = Field(default=500, ge=1)
+
+
 class OidcSettings(_Group):
     """Single sign-on through Streamlit's OIDC login (``st.login``), for any OpenID provider."""
 
@@ -292,6 +311,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")

@@ -18,8 +18,10 @@ from app.cli import (
     index_cmd,
     init_cmd,
     monitor_cmd,
+    serve_cmd,
     source_cmd,
     status_cmd,
+    token_cmd,
     train_cmd,
     worker_cmd,
 )
@@ -50,6 +52,8 @@ for _module in (
     alerts_cmd,
     train_cmd,
     dashboard_cmd,
+    serve_cmd,
+    token_cmd,
     demo_cmd,
 ):
     app.add_typer(_module.app)

@@ -1,0 +1,57 @@
+"""Bearer tokens with a scope: read for every GET and search, admin for every write."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.api.errors import ApiError
+from app.api.tokens import Scope, TokenInfo, check_token
+
+CACHE_S = 5.0  # a revoked token stops within this long on every worker process
+bearer = HTTPBearer(auto_error=False, description="`simmim token create NAME --scope read|admin`")
+
+
+class TokenCache:
+    """Recent checks by secret, so a busy client costs one database read per few seconds."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, TokenInfo | None]] = {}
+
+    def check(self, request: Request, secret: str) -> TokenInfo | None:
+        now = time.monotonic()
+        hit = self._seen.get(secret)
+        if hit is not None and now - hit[0] < CACHE_S:
+            return hit[1]
+        info = check_token(request.app.state.api.engine, secret)
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[secret] = (now, info)
+        return info
+
+
+def require(scope: Scope) -> Callable[..., TokenInfo]:
+    def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+    ) -> TokenInfo:
+        if credentials is None:
+            raise ApiError(
+                401, "missing token", "send Authorization: Bearer <token> (simmim token create)"
+            )
+        info = request.app.state.tokens.check(request, credentials.credentials)
+        if info is None:
+            raise ApiError(401, "unknown or revoked token", "create one: simmim token create")
+        if not info.scope.allows(scope):
+            raise ApiError(
+                403, f"this needs an {scope} token", f"token {info.name!r} is {info.scope}"
+            )
+        return info
+
+    return dependency
+
+
+READ = Depends(require(Scope.READ))
+ADMIN = Depends(require(Scope.ADMIN))

@@ -1,0 +1,161 @@
+"""Back-end rows and results as the API's response models."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from PIL import Image
+
+from app.api.errors import ApiError
+from app.api.schemas import (
+    AlertOut,
+    ItemOut,
+    QueryOut,
+    RuleOut,
+    SearchHit,
+    SentimentOut,
+    SourceOut,
+    SourceRef,
+)
+from indexer.search import SearchResult
+from monitor.items import ItemDetail
+from monitor.models import Alert, Rule, SavedQuery
+from simmim.images import ImageDecodeError, open_image
+from simmim.models import Source
+
+
+def image_url(item_id: int, image_sha256: str | None) -> str | None:
+    return f"/v1/items/{item_id}/image" if image_sha256 else None
+
+
+def sentiment(detail: ItemDetail | None) -> SentimentOut | None:
+    if detail is None or detail.sentiment_label is None:
+        return None
+    return SentimentOut(
+        label=detail.sentiment_label,
+        score=float(detail.sentiment or 0.0),
+        confidence=float(detail.confidence or 0.0),
+    )
+
+
+def hit(result: SearchResult, detail: ItemDetail | None) -> SearchHit:
+    return SearchHit(
+        id=result.item_id,
+        score=round(float(result.score), 6),
+        space=result.space,
+        title=result.title,
+        url=result.url,
+        image_url=image_url(result.item_id, result.image_sha256),
+        source=SourceRef(
+            id=result.source_id, name=detail.source_name if detail else str(result.source_id)
+        ),
+        published_at=result.published_at,
+        sentiment=sentiment(detail),
+        topics=[name for name, _ in detail.topics] if detail else [],
+        tickers=detail.tickers if detail else [],
+    )
+
+
+def item(detail: ItemDetail) -> ItemOut:
+    return ItemOut(
+        id=detail.id,
+        title=detail.title,
+        text=detail.text,
+        url=detail.url,
+        image_url=image_url(detail.id, detail.image_sha256),
+        source=SourceRef(id=detail.source_id, name=detail.source_name),
+        published_at=detail.published_at,
+        crawled_at=detail.crawled_at,
+        status=detail.status,
+        error=detail.error,
+        sentiment=sentiment(detail),
+        topics=detail.topics,
+        tickers=detail.tickers,
+    )
+
+
+def alert(row: Alert) -> AlertOut:
+    return AlertOut(
+        id=row.id,
+        rule_id=row.rule_id,
+        series_kind=row.series_kind.value,
+        series_key=row.series_key,
+        direction=row.direction,
+        status=row.status.value,
+        bucket_hours=row.bucket_hours,
+        value=row.value,
+        baseline=row.baseline,
+        z=row.z,
+        p_value=row.p_value,
+        volume=row.volume,
+        summary=row.summary,
+        fired_at=row.fired_at,
+        resolved_at=row.resolved_at,
+        acknowledged_at=row.acknowledged_at,
+    )
+
+
+def rule(row: Rule) -> RuleOut:
+    return RuleOut(
+        id=row.id,
+        name=row.name,
+        kind=row.kind.value,
+        series_kind=row.series_kind.value,
+        series_key=row.series_key,
+        bucket_hours=row.bucket_hours,
+        window=row.window,
+        min_history=row.min_history,
+        min_volume=row.min_volume,
+        z=row.z,
+        p_value=row.p_value,
+        confirm=row.confirm,
+        cooldown_s=row.cooldown_s,
+        repeat_s=row.repeat_s,
+        enabled=row.enabled,
+    )
+
+
+def query(row: SavedQuery) -> QueryOut:
+    return QueryOut(
+        id=row.id,
+        name=row.name,
+        text=row.text,
+        has_image=row.image_sha256 is not None,
+        space=row.space,
+        threshold=row.threshold,
+        enabled=row.enabled,
+        created_at=row.created_at,
+    )
+
+
+def source(row: Source, items: int) -> SourceOut:
+    return SourceOut(
+        id=row.id,
+        name=row.name,
+        kind=row.kind.value,
+        location=row.location,
+        enabled=row.enabled,
+        every_s=row.every_s,
+        items=items,
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+        failures=row.consecutive_failures,
+        next_due_at=row.next_due_at,
+    )
+
+
+def decoded_image(data: str, max_pixels: int) -> tuple[Image.Image, bytes]:
+    """A base64 image checked (format, pixel limit) before any model sees it."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "image_base64 is not valid base64") from None
+    return checked_image(raw, max_pixels), raw
+
+
+def checked_image(raw: bytes, max_pixels: int) -> Image.Image:
+    try:
+        return open_image(raw, max_pixels=max_pixels)
+    except ImageDecodeError as exc:
+        raise ApiError(422, "the image cannot be used", str(exc)) from None

@@ -1,0 +1,234 @@
+"""Trends, series, alerts, rules and saved queries: the same back-end calls as the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.api import convert
+from app.api.auth import ADMIN, READ
+from app.api.errors import ApiError
+from app.api.pagination import PageParams, decode_cursor, encode_cursor, page_by_id
+from app.api.schemas import (
+    AlertOut,
+    AlertPage,
+    QueryCreate,
+    QueryOut,
+    QueryPage,
+    RuleCreate,
+    RuleOut,
+    RulePage,
+    RuleSettings,
+    SeriesKindName,
+    SeriesOut,
+    TrendPoint,
+    TrendsOut,
+)
+from app.api.state import ApiState
+from monitor.alerts import acknowledge, get_alert, list_alerts
+from monitor.models import AlertStatus, SeriesKind
+from monitor.queries import list_queries, remove_query, save_query
+from monitor.rules import add_rule, list_rules, update_rule
+from monitor.trends import series_keys, trends
+from simmim.clock import utcnow
+from simmim.db import session_factory, session_scope
+
+router = APIRouter(prefix="/v1", tags=["monitor"])
+BUCKET_HOURS = {"hour": 1, "day": 24}
+
+
+def _state(request: Request) -> ApiState:
+    return request.app.state.api
+
+
+def _page_size(state: ApiState, page: PageParams) -> int:
+    return page.size(state.settings.api.page_size, state.settings.api.max_page_size)
+
+
+# ---- trends
+
+
+@router.get("/trends", response_model=TrendsOut, dependencies=[READ])
+def get_trends(
+    request: Request,
+    kind: SeriesKindName = "topic",
+    key: Annotated[list[str] | None, Query(max_length=50)] = None,
+    bucket: Literal["hour", "day"] = "day",
+    days: Annotated[int, Query(ge=1, le=3660)] = 14,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> TrendsOut:
+    """Volume, mean sentiment and negative share per bucket: the numbers of `simmim trends`.
+    Buckets without items are included (volume 0) between since and until."""
+    now = utcnow()
+    start = since or now - timedelta(days=days)
+    frame = trends(
+        _state(request).engine,
+        kind,
+        bucket_hours=BUCKET_HOURS[bucket],
+        since=start,
+        until=until,
+        keys=key or None,
+    )
+    points = [
+        TrendPoint(
+            key=str(row.key),
+            start=row.start,
+            volume=int(row.volume),
+            mean_sentiment=None
+            if row.mean_sentiment != row.mean_sentiment
+            else float(row.mean_sentiment),
+            negative_share=None
+            if row.negative_share != row.negative_share
+            else float(row.negative_share),
+        )
+        for row in frame.itertuples()
+    ]
+    return TrendsOut(kind=kind, bucket=bucket, points=points)
+
+
+@router.get("/series", response_model=list[SeriesOut], dependencies=[READ])
+def get_series(
+    request: Request,
+    kind: SeriesKindName = "topic",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[SeriesOut]:
+    """The keys of one series kind with their total volume, busiest first."""
+    return [
+        SeriesOut(key=key, volume=volume)
+        for key, volume in series_keys(_state(request).engine, kind, limit=limit)
+    ]
+
+
+# ---- alerts
+
+
+@router.get("/alerts", response_model=AlertPage, dependencies=[READ])
+def get_alerts(
+    request: Request,
+    page: Annotated[PageParams, Depends()],
+    status: Literal["firing", "resolved"] | None = None,
+    series_kind: SeriesKindName | None = None,
+    series_key: Annotated[str | None, Query(max_length=200)] = None,
+) -> AlertPage:
+    """Newest first."""
+    state = _state(request)
+    size = _page_size(state, page)
+    position = decode_cursor(page.cursor)
+    before = None
+    if position is not None:
+        try:
+            before = (datetime.fromisoformat(position[0]), int(position[1]))
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise ApiError(422, "invalid cursor", "pass back the next_cursor of a page") from None
+    rows = list_alerts(
+        state.engine,
+        status=AlertStatus(status) if status else None,
+        limit=size + 1,
+        before=before,
+        series_kind=SeriesKind(series_kind) if series_kind else None,
+        series_key=series_key,
+    )
+    shown = rows[:size]
+    cursor = (
+        encode_cursor([shown[-1].fired_at.isoformat(), shown[-1].id]) if len(rows) > size else None
+    )
+    return AlertPage(items=[convert.alert(row) for row in shown], next_cursor=cursor)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut, dependencies=[READ])
+def get_one_alert(request: Request, alert_id: int) -> AlertOut:
+    with session_scope(session_factory(_state(request).engine)) as session:
+        from monitor.models import Alert
+
+        if session.get(Alert, alert_id) is None:
+            raise ApiError(404, f"alert {alert_id} not found")
+        return convert.alert(get_alert(session, alert_id))
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, dependencies=[ADMIN])
+def acknowledge_alert(request: Request, alert_id: int) -> AlertOut:
+    """Stop repeat emails for this alert (idempotent)."""
+    get_one_alert(request, alert_id)
+    return convert.alert(acknowledge(_state(request).engine, alert_id))
+
+
+# ---- rules
+
+
+@router.get("/rules", response_model=RulePage, dependencies=[READ])
+def get_rules(request: Request, page: Annotated[PageParams, Depends()]) -> RulePage:
+    state = _state(request)
+    rows, cursor = page_by_id(
+        list_rules(state.engine), page, _page_size(state, page), key=lambda r: r.id
+    )
+    return RulePage(items=[convert.rule(r) for r in rows], next_cursor=cursor)
+
+
+@router.post("/rules", response_model=RuleOut, status_code=201, dependencies=[ADMIN])
+def create_rule(request: Request, body: RuleCreate) -> RuleOut:
+    settings = body.model_dump(exclude={"name", "kind", "series", "bucket"}, exclude_none=True)
+    created = add_rule(
+        _state(request).engine,
+        name=body.name,
+        kind=body.kind,
+        series=body.series,
+        bucket=body.bucket,
+        **settings,
+    )
+    return convert.rule(created)
+
+
+@router.patch("/rules/{rule_id}", response_model=RuleOut, dependencies=[ADMIN])
+def change_rule(request: Request, rule_id: int, body: RuleSettings) -> RuleOut:
+    """Change thresholds, window, cooldown; {"enabled": false} disables it."""
+    state = _state(request)
+    if not any(r.id == rule_id for r in list_rules(state.engine)):
+        raise ApiError(404, f"rule {rule_id} not found")
+    return convert.rule(update_rule(state.engine, rule_id, **body.model_dump(exclude_unset=True)))
+
+
+# ---- saved queries
+
+
+@router.get("/queries", response_model=QueryPage, dependencies=[READ])
+def get_queries(request: Request, page: Annotated[PageParams, Depends()]) -> QueryPage:
+    state = _state(request)
+    rows, cursor = page_by_id(
+        list_queries(state.engine), page, _page_size(state, page), key=lambda q: q.id
+    )
+    return QueryPage(items=[convert.query(q) for q in rows], next_cursor=cursor)
+
+
+@router.post("/queries", response_model=QueryOut, status_code=201, dependencies=[ADMIN])
+def create_query(request: Request, body: QueryCreate) -> QueryOut:
+    """A search kept as a monitor: new items close to it join its series."""
+    state = _state(request)
+    image = None
+    if body.image_base64 is not None:
+        _, image = convert.decoded_image(body.image_base64, state.settings.max_image_pixels)
+    if not (body.text and body.text.strip()) and image is None:
+        raise ApiError(422, "a saved query needs a text, an image, or both")
+    saved = save_query(
+        state.settings,
+        state.engine,
+        state.encoder,
+        name=body.name,
+        text=body.text,
+        image=image,
+        space=body.space,
+        threshold=body.threshold,
+        with_rule=body.with_rule,
+    )
+    return convert.query(saved)
+
+
+@router.delete("/queries/{query_id}", status_code=204, dependencies=[ADMIN])
+def delete_query(request: Request, query_id: int) -> Response:
+    state = _state(request)
+    if not any(q.id == query_id for q in list_queries(state.engine)):
+        raise ApiError(404, f"saved query {query_id} not found")
+    remove_query(state.engine, str(query_id))
+    return Response(status_code=204)

@@ -1,0 +1,171 @@
+"""Search by text, image (JSON base64 or a multipart upload) or vector; more like this."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from PIL import Image
+
+from app.api import convert
+from app.api.auth import READ
+from app.api.errors import ApiError
+from app.api.schemas import Filters, SearchRequest, SearchResponse, SimilarRequest, Space
+from app.api.state import ApiState
+from indexer.search import SearchResult, more_like_this, search
+from monitor.filters import search_filters
+from monitor.items import item_details
+from simmim.db import session_factory, session_scope
+
+router = APIRouter(prefix="/v1", tags=["search"], dependencies=[READ])
+
+
+def _state(request: Request) -> ApiState:
+    return request.app.state.api
+
+
+def _limits(state: ApiState, k: int, text: str | None) -> None:
+    config = state.settings.api
+    if k > config.max_k:
+        raise ApiError(422, f"k={k} is above the limit of {config.max_k}", "ask for fewer")
+    if text is not None and len(text) > config.max_query_chars:
+        raise ApiError(
+            422, f"the text is {len(text)} characters, the limit {config.max_query_chars}"
+        )
+
+
+def _filters(filters: Filters):  # type: ignore[no-untyped-def]
+    return search_filters(
+        since=filters.since,
+        until=filters.until,
+        sources=filters.sources,
+        topics=filters.topics,
+        tickers=filters.tickers,
+        sentiments=filters.sentiments,
+    )
+
+
+def _response(request: Request, results: list[SearchResult]) -> SearchResponse:
+    state = _state(request)
+    with session_scope(session_factory(state.engine)) as session:
+        details = item_details(session, [r.item_id for r in results])
+    return SearchResponse(results=[convert.hit(r, details.get(r.item_id)) for r in results])
+
+
+def _run(
+    request: Request,
+    *,
+    text: str | None,
+    image: Image.Image | None,
+    vector: list[float] | None,
+    space: str,
+    k: int,
+    filters: Filters,
+    collapse: bool,
+) -> SearchResponse:
+    state = _state(request)
+    _limits(state, k, text)
+    if text is not None and not text.strip():
+        text = None
+    given = sum(x is not None for x in (vector, text or image))
+    if vector is not None and (text or image is not None):
+        raise ApiError(422, "give a vector, or a text and/or an image, not both")
+    if not given:
+        raise ApiError(422, "a search needs a text, an image, both, or a vector")
+    stores = state.stores()
+    query = None
+    encoder = None
+    if vector is not None:
+        query = np.asarray(vector, np.float32)
+        if query.shape != (stores.dim,) or not np.all(np.isfinite(query)):
+            raise ApiError(
+                422, f"the vector must be {stores.dim} finite numbers (this index's dimension)"
+            )
+    else:
+        encoder = state.encoder
+        if encoder.fingerprint != stores.fingerprint:
+            raise ApiError(
+                409,
+                "the index was built by another model than the one configured",
+                "run `simmim index --rebuild`, or configure the index's model",
+            )
+    started = time.perf_counter()
+    results = search(
+        state.engine,
+        encoder,
+        stores,
+        text=text,
+        image=image,
+        vector=query,
+        space=space,
+        k=k,
+        filters=_filters(filters),
+        collapse=collapse,
+    )
+    request.app.state.metrics.observe_search(space, time.perf_counter() - started)
+    return _response(request, results)
+
+
+@router.post("/search", response_model=SearchResponse)
+def search_json(request: Request, body: SearchRequest) -> SearchResponse:
+    """Top-k items for a text, an image (base64), both, or a query vector."""
+    image = None
+    if body.image_base64 is not None:
+        image, _ = convert.decoded_image(
+            body.image_base64, _state(request).settings.max_image_pixels
+        )
+    return _run(
+        request,
+        text=body.text,
+        image=image,
+        vector=body.vector,
+        space=body.space,
+        k=body.k,
+        filters=body.filters,
+        collapse=body.collapse,
+    )
+
+
+@router.post("/search/upload", response_model=SearchResponse)
+def search_upload(
+    request: Request,
+    image: Annotated[UploadFile, File(description="The query image.")],
+    text: Annotated[str | None, Form()] = None,
+    space: Annotated[Space, Form()] = "fused",
+    k: Annotated[int, Form(ge=1)] = 10,
+) -> SearchResponse:
+    """Search with an uploaded image file (and optionally a text): curl -F image=@x.jpg."""
+    state = _state(request)
+    picture = convert.checked_image(image.file.read(), state.settings.max_image_pixels)
+    return _run(
+        request,
+        text=text,
+        image=picture,
+        vector=None,
+        space=space,
+        k=k,
+        filters=Filters(),
+        collapse=False,
+    )
+
+
+@router.post("/items/{item_id}/similar", response_model=SearchResponse)
+def similar(request: Request, item_id: int, body: SimilarRequest) -> SearchResponse:
+    """More like this: the items nearest to this item's own vector."""
+    state = _state(request)
+    _limits(state, body.k, None)
+    with session_scope(session_factory(state.engine)) as session:
+        if not item_details(session, [item_id]):
+            raise ApiError(404, f"item {item_id} not found")
+    results = more_like_this(
+        state.engine,
+        state.stores(),
+        item_id,
+        space=body.space,
+        k=body.k,
+        filters=_filters(body.filters),
+        collapse=body.collapse,
+    )
+    return _response(request, results)

@@ -1,0 +1,292 @@
+"""Request and response bodies: what the OpenAPI schema (at /docs) shows and checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Space = Literal["fused", "image", "text"]
+SentimentLabel = Literal["negative", "neutral", "positive"]
+SeriesKindName = Literal["all", "source", "topic", "ticker", "query"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Filters(Strict):
+    since: datetime | None = Field(default=None, description="Published at or after (ISO 8601).")
+    until: datetime | None = Field(default=None, description="Published before.")
+    sources: list[int] = Field(default_factory=list, max_length=500, description="Source ids.")
+    topics: list[str] = Field(default_factory=list, max_length=100)
+    tickers: list[str] = Field(default_factory=list, max_length=100)
+    sentiments: list[SentimentLabel] = Field(default_factory=list, max_length=3)
+
+
+class SearchRequest(Strict):
+    """A text, an image (base64), both, or a raw query vector of the space's dimension."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"text": "bank run fears", "space": "fused", "k": 10},
+                {
+                    "text": "flooded factory",
+                    "space": "image",
+                    "k": 5,
+                    "filters": {"sentiments": ["negative"]},
+                },
+            ]
+        },
+    )
+    text: str | None = Field(default=None, description="Query text (max api.max_query_chars).")
+    image_base64: str | None = Field(default=None, description="A PNG/JPEG/WebP/GIF image, base64.")
+    vector: list[float] | None = Field(
+        None, description="A query vector of the index's dimension (no model needed)."
+    )
+    space: Space = "fused"
+    k: int = Field(default=10, ge=1, description="Results wanted (max api.max_k).")
+    filters: Filters = Field(default_factory=Filters)
+    collapse: bool = Field(default=False, description="Fold near-duplicate images into one result.")
+
+
+class SimilarRequest(Strict):
+    space: Space = "fused"
+    k: int = Field(default=10, ge=1)
+    filters: Filters = Field(default_factory=Filters)
+    collapse: bool = False
+
+
+class SourceRef(BaseModel):
+    id: int
+    name: str
+
+
+class SentimentOut(BaseModel):
+    label: str
+    score: float
+    confidence: float
+
+
+class SearchHit(BaseModel):
+    id: int
+    score: float
+    space: str
+    title: str | None
+    url: str | None
+    image_url: str | None = Field(description="This API's path to the item's image.")
+    source: SourceRef
+    published_at: datetime | None
+    sentiment: SentimentOut | None
+    topics: list[str]
+    tickers: list[str]
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+
+
+class ItemOut(BaseModel):
+    id: int
+    title: str | None
+    text: str | None
+    url: str | None
+    image_url: str | None
+    source: SourceRef
+    published_at: datetime | None
+    crawled_at: datetime
+    status: str
+    error: str | None
+    sentiment: SentimentOut | None
+    topics: list[tuple[str, float]]
+    tickers: list[str]
+
+
+class ExplainRequest(Strict):
+    query: str | None = Field(
+        None, description="With a query text: where in the image it matches (image items)."
+    )
+
+
+class ExplainOut(BaseModel):
+    words: list[tuple[str, float]] = Field(description="Each word and how much the match used it.")
+    heatmap_png_base64: str | None = Field(description="The image with a heatmap over it.")
+
+
+class TrendPoint(BaseModel):
+    key: str
+    start: datetime
+    volume: int
+    mean_sentiment: float | None
+    negative_share: float | None
+
+
+class TrendsOut(BaseModel):
+    kind: str
+    bucket: str
+    points: list[TrendPoint]
+
+
+class SeriesOut(BaseModel):
+    key: str
+    volume: int
+
+
+class Page(BaseModel):
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: done.")
+
+
+class AlertOut(BaseModel):
+    id: int
+    rule_id: int
+    series_kind: str
+    series_key: str
+    direction: str
+    status: str
+    bucket_hours: int
+    value: float
+    baseline: float
+    z: float
+    p_value: float
+    volume: int
+    summary: str
+    fired_at: datetime
+    resolved_at: datetime | None
+    acknowledged_at: datetime | None
+
+
+class AlertPage(Page):
+    items: list[AlertOut]
+
+
+class RuleOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    series_kind: str
+    series_key: str | None
+    bucket_hours: int
+    window: int
+    min_history: int
+    min_volume: int
+    z: float
+    p_value: float
+    confirm: int
+    cooldown_s: int
+    repeat_s: int | None
+    enabled: bool
+
+
+class RulePage(Page):
+    items: list[RuleOut]
+
+
+class RuleSettings(Strict):
+    window: int | None = Field(default=None, ge=2, le=10_000)
+    min_history: int | None = Field(default=None, ge=1, le=10_000)
+    min_volume: int | None = Field(default=None, ge=0)
+    z: float | None = Field(default=None, gt=0, le=100)
+    p_value: float | None = Field(default=None, gt=0, lt=1)
+    confirm: int | None = Field(default=None, ge=1, le=1000)
+    cooldown_s: int | None = Field(default=None, ge=0)
+    repeat_s: int | None = Field(default=None, ge=60)
+    enabled: bool | None = None
+
+
+class RuleCreate(RuleSettings):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "acme negatives", "kind": "negative_share", "series": "ticker:ACME"}
+            ]
+        },
+    )
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["volume_spike", "negative_share", "sentiment_drop", "source_silent"]
+    series: str = Field(
+        min_length=1, max_length=210, description='A series kind, optionally ":key": "ticker:ACME".'
+    )
+    bucket: Literal["hour", "day"] = "day"
+
+
+class QueryOut(BaseModel):
+    id: int
+    name: str
+    text: str | None
+    has_image: bool
+    space: str
+    threshold: float
+    enabled: bool
+    created_at: datetime
+
+
+class QueryPage(Page):
+    items: list[QueryOut]
+
+
+class QueryCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    text: str | None = Field(default=None, max_length=2000)
+    image_base64: str | None = None
+    space: Space = "fused"
+    threshold: float = Field(default=0.3, ge=-1, le=1)
+    with_rule: bool = Field(
+        default=True, description="Also add a volume-spike rule on its matches."
+    )
+
+
+class SourceOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    location: str
+    enabled: bool
+    every_s: int
+    items: int
+    last_success_at: datetime | None
+    last_error: str | None
+    failures: int
+    next_due_at: datetime | None
+
+
+class SourcePage(Page):
+    items: list[SourceOut]
+
+
+class SourceCreate(Strict):
+    location: str = Field(min_length=1, max_length=4000)
+    kind: Literal["rss", "page", "folder", "jsonl"]
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    every: str = Field(default="15m", description="How often: 30s, 15m, 1h, 1d.")
+
+
+class Enabled(Strict):
+    enabled: bool
+
+
+class RunStarted(BaseModel):
+    run_id: int
+
+
+class RunOut(BaseModel):
+    id: int
+    job: str
+    started_at: datetime
+    finished_at: datetime | None
+    ok: bool | None
+    summary: dict[str, Any]
+    error: str | None
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any = None

@@ -1,0 +1,88 @@
+"""What one API process keeps: settings, engine, the model (loaded once), the stores
+(reopened when they change), and the runs it started."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from simmim.db import make_engine
+from simmim.errors import SimmimError
+from simmim.settings import Settings
+
+if TYPE_CHECKING:
+    from encoder import Encoder
+    from indexer.index import StoreSet
+
+STAMP_CHECK_S = 2.0  # how often a request looks whether the stores changed
+
+
+class NotReady(SimmimError):
+    """The model or the indexes cannot serve yet (HTTP 503)."""
+
+
+class ApiState:
+    def __init__(
+        self, settings: Settings, *, engine: Engine | None = None, encoder: Encoder | None = None
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self._encoder = encoder
+        self._encoder_error: SimmimError | None = None
+        self._stores: StoreSet | None = None
+        self._stamp: str | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self.runs: dict[int, threading.Thread] = {}
+
+    @property
+    def encoder(self) -> Encoder:
+        with self._lock:
+            if self._encoder is None:
+                from encoder import load_encoder
+
+                try:
+                    self._encoder = load_encoder(self.settings)
+                except SimmimError as exc:
+                    self._encoder_error = exc
+                    raise NotReady(f"the model cannot load: {exc.message}", hint=exc.hint) from exc
+                self._encoder_error = None
+            return self._encoder
+
+    @property
+    def encoder_loaded(self) -> bool:
+        return self._encoder is not None
+
+    def stores(self) -> StoreSet:
+        """The stores as the index holds them (its model fingerprint and dimension), so a
+        query by vector needs no model; reopened after a save or a rebuild's swap."""
+        from indexer.index import open_stores, stores_stamp, stores_status
+
+        now = time.monotonic()
+        with self._lock:
+            if self._stores is not None and now - self._checked < STAMP_CHECK_S:
+                return self._stores
+            stamp = stores_stamp(self.settings)
+            self._checked = now
+            if self._stores is not None and stamp == self._stamp:
+                return self._stores
+            manifests = stores_status(self.settings)
+            if not manifests:
+                raise NotReady(
+                    "nothing is indexed yet",
+                    hint="add sources and run `simmim monitor once` (or `simmim index`)",
+                )
+            first = next(iter(manifests.values()))
+            fresh = open_stores(self.settings, first["fingerprint"], first["dim"], read_only=True)
+            # The old set is not closed here: a request on another thread may still be
+            # reading it; it goes when the last one lets go of it.
+            self._stores, self._stamp = fresh, stamp
+        return fresh
+
+    def close(self) -> None:
+        if self._stores is not None:
+            self._stores.close()
+        self.engine.dispose()

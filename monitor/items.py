@@ -1,0 +1,68 @@
+"""One item as every entry point shows it: its fields, source name and scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.models import Score
+from simmim.models import Item, Source
+
+
+@dataclass
+class ItemDetail:
+    id: int
+    title: str | None
+    text: str | None
+    url: str | None
+    image_sha256: str | None
+    source_id: int
+    source_name: str
+    published_at: datetime | None
+    crawled_at: datetime
+    status: str
+    error: str | None
+    sentiment_label: str | None = None  # None: not scored yet
+    sentiment: float | None = None
+    confidence: float | None = None
+    topics: list[tuple[str, float]] = field(default_factory=list)
+    tickers: list[str] = field(default_factory=list)
+
+
+def item_details(session: Session, ids: Sequence[int]) -> dict[int, ItemDetail]:
+    """These items (those that exist), with their source and scores, in one query."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Item, Source.name, Score)
+        .join(Source, Source.id == Item.source_id)
+        .outerjoin(Score, Score.item_id == Item.id)
+        .where(Item.id.in_(list(ids)))
+    ).all()
+    details = {}
+    for item, source_name, score in rows:
+        detail = ItemDetail(
+            id=item.id,
+            title=item.title,
+            text=item.text,
+            url=item.url,
+            image_sha256=item.image_sha256,
+            source_id=item.source_id,
+            source_name=source_name,
+            published_at=item.published_at,
+            crawled_at=item.crawled_at,
+            status=item.status.value,
+            error=item.error,
+        )
+        if score is not None:
+            detail.sentiment_label = score.label
+            detail.sentiment = score.sentiment
+            detail.confidence = score.confidence
+            detail.topics = [(str(name), float(weight)) for name, weight in score.topics or []]
+            detail.tickers = list(score.tickers or [])
+        details[item.id] = detail
+    return details
