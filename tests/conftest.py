@@ -77,7 +77,12 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-pytest_plugins = ["tests.encoder_fixtures", "tests.http_server", "tests.smtp_server"]
+pytest_plugins = [
+    "tests.encoder_fixtures",
+    "tests.http_server",
+    "tests.smtp_server",
+    "tests.api_fixtures",
+]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,385 @@
+"""The HTTP API over a real corpus, on SQLite and PostgreSQL: every route, its auth, its
+validation, its paging, and the same answers as the back-end functions the CLI calls."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from app.api.tokens import Scope, create_token, revoke_token, token_hash
+from indexer.index import SPACES, open_stores
+from indexer.search import search
+from monitor.alerts import list_alerts
+from monitor.trends import trends
+from simmim.db import session_factory, session_scope
+from simmim.models import ApiToken, Space
+from tests.api_fixtures import ApiWorld
+from tests.encoder_fixtures import picture
+
+
+
+def _png(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    picture(seed).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_auth_401_without_or_with_a_bad_token_403_for_the_wrong_scope(api: ApiWorld) -> None:
+    c = api.client
+    for headers in ({}, {"Authorization": "Bearer smm_not-a-token"}, {"Authorization": "Basic x"}):
+        r = c.get("/v1/rules", headers=headers)
+        assert r.status_code == 401 and r.json()["error"] in (
+            "missing token",
+            "unknown or revoked token",
+        )
+    r = c.post("/v1/alerts/1/acknowledge", headers=api.read)
+    assert r.status_code == 403 and "admin" in r.json()["error"]
+    assert c.get("/v1/rules", headers=api.admin).status_code == 200  # admin may read too
+    revoke_token(api.engine, "reader")
+    time.sleep(5.1)  # the per-process check cache
+    assert c.get("/v1/rules", headers=api.read).status_code == 401
+
+
+def test_tokens_are_stored_hashed_and_shown_once(api: ApiWorld) -> None:
+    info, secret = create_token(api.engine, "grafana", Scope.READ)
+    with session_scope(session_factory(api.engine)) as session:
+        rows = list(session.scalars(select(ApiToken)))
+    stored = {row.name: row for row in rows}
+    assert stored["grafana"].token_sha256 == token_hash(secret)
+    every_column = " ".join(
+        str(getattr(row, column.name)) for row in rows for column in ApiToken.__table__.columns
+    )
+    assert secret not in every_column and api.read_secret not in every_column
+    assert info.prefix == secret[:10]
+
+
+def test_search_by_text_gives_the_back_end_results(api: ApiWorld) -> None:
+    r = api.client.post(
+        "/v1/search", json={"text": "central bank interest rates", "k": 5}, headers=api.read
+    )
+    assert r.status_code == 200, r.text
+    hits = r.json()["results"]
+    with closing(
+        open_stores(api.settings, api.encoder.fingerprint, api.encoder.dim, read_only=True)
+    ) as stores:
+        direct = search(api.engine, api.encoder, stores, text="central bank interest rates", k=5)
+    assert [h["id"] for h in hits] == [d.item_id for d in direct]
+    assert [h["score"] for h in hits] == pytest.approx([d.score for d in direct], abs=1e-5)
+    first = hits[0]
+    assert first["source"]["name"].startswith("s") and "image_url" in first
+
+
+def test_search_by_vector_image_upload_and_filters(api: ApiWorld) -> None:
+    c = api.client
+    with closing(
+        open_stores(api.settings, api.encoder.fingerprint, api.encoder.dim, read_only=True)
+    ) as stores:
+        vector = stores.get(Space.FUSED).vectors(np.asarray([7], np.int64))[0]
+    r = c.post("/v1/search", json={"vector": vector.tolist(), "k": 3}, headers=api.read)
+    assert r.status_code == 200 and r.json()["results"][0]["id"] == 7
+    image = base64.b64encode(_png(3)).decode()
+    r = c.post(
+        "/v1/search", json={"image_base64": image, "space": "image", "k": 3}, headers=api.read
+    )
+    assert r.status_code == 200 and r.json()["results"]
+    r = c.post(
+        "/v1/search/upload",
+        files={"image": ("q.png", _png(3), "image/png")},
+        data={"space": "image", "k": "3"},
+        headers=api.read,
+    )
+    assert r.status_code == 200 and r.json()["results"]
+    since = datetime(2026, 3, 10, tzinfo=UTC).isoformat()
+    r = c.post(
+        "/v1/search",
+        json={"text": "shares", "k": 30, "filters": {"since": since, "sources": [1]}},
+        headers=api.read,
+    )
+    hits = r.json()["results"]
+    assert hits and all(h["source"]["id"] == 1 for h in hits)
+    assert all(h["published_at"] >= "2026-03-10" for h in hits)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"k": 0, "text": "x"}, "invalid request"),
+        ({"k": 51, "text": "x"}, "k=51 is above the limit of 50"),
+        ({}, "a search needs a text, an image, both, or a vector"),
+        ({"text": "x" * 2001}, "the text is 2001 characters"),
+        ({"image_base64": "%%%"}, "image_base64 is not valid base64"),
+        ({"image_base64": base64.b64encode(b"not an image").decode()}, "the image cannot be used"),
+        ({"vector": [0.1, 0.2]}, "the vector must be"),
+        ({"vector": [0.1], "text": "x"}, "not both"),
+        ({"text": "x", "surprise": 1}, "invalid request"),
+        ({"text": "x", "space": "audio"}, "invalid request"),
+    ],
+)
+def test_bad_search_input_is_a_json_422(api: ApiWorld, body: dict, error: str) -> None:
+    r = api.client.post("/v1/search", json=body, headers=api.read)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"].startswith(error) or error in r.json()["error"]
+
+
+def test_oversized_bodies_and_images_are_refused(api: ApiWorld) -> None:
+    big = {"text": "x", "vector": [0.0] * 600_000}  # about 3 MB, the limit is 2
+    r = api.client.post("/v1/search", json=big, headers=api.read)
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+    huge = io.BytesIO()
+    from PIL import Image
+
+    Image.new("L", (9000, 9000)).save(huge, format="PNG")  # 81 MP: over the pixel limit
+    settings_limit = api.settings.max_image_pixels
+    api.settings.max_image_pixels = 10_000_000
+    try:
+        r = api.client.post(
+            "/v1/search/upload",
+            files={"image": ("big.png", huge.getvalue(), "image/png")},
+            headers=api.read,
+        )
+    finally:
+        api.settings.max_image_pixels = settings_limit
+    assert r.status_code == 422 and "too large" in r.json()["detail"]
+
+
+def test_items_image_explain_and_more_like_this(api: ApiWorld) -> None:
+    c = api.client
+    item = c.get("/v1/items/2", headers=api.read).json()
+    assert item["status"] == "indexed" and item["image_url"] == "/v1/items/2/image"
+    image = c.get("/v1/items/2/image", headers=api.read)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    assert c.get("/v1/items/1/image", headers=api.read).status_code == 404  # text only
+    assert c.get("/v1/items/999999", headers=api.read).json() == {
+        "error": "item 999999 not found",
+        "detail": None,
+    }
+    explained = c.post("/v1/items/2/explain", json={}, headers=api.read).json()
+    assert explained["words"] and base64.b64decode(explained["heatmap_png_base64"]).startswith(
+        b"\x89PNG"
+    )
+    where = c.post("/v1/items/2/explain", json={"query": "a chart"}, headers=api.read).json()
+    assert where["heatmap_png_base64"] and where["words"] == []
+    similar = c.post("/v1/items/2/similar", json={"k": 4}, headers=api.read).json()["results"]
+    assert len(similar) == 4 and 2 not in [h["id"] for h in similar]
+    assert c.post("/v1/items/999999/similar", json={}, headers=api.read).status_code == 404
+    r = c.post("/v1/items/1/similar", json={"space": "image"}, headers=api.read)
+    assert r.status_code == 400 and "has no image vector" in r.json()["error"]
+
+
+def test_trends_and_series_are_the_back_end_numbers(api: ApiWorld) -> None:
+    r = api.client.get(
+        "/v1/trends", params={"kind": "ticker", "key": "ACME", "days": 20}, headers=api.read
+    )
+    assert r.status_code == 200
+    points = r.json()["points"]
+    expected = trends(
+        api.engine,
+        "ticker",
+        bucket_hours=24,
+        since=datetime.now(UTC) - timedelta(days=20),
+        keys=["ACME"],
+    )
+    assert (
+        sum(p["volume"] for p in points)
+        == int(expected["volume"].sum())
+        == sum([*[6, 5, 7, 6, 5, 6, 7, 5, 6, 6, 5, 7, 6, 5, 6], 60])
+    )
+    series = api.client.get("/v1/series", params={"kind": "ticker"}, headers=api.read).json()
+    assert [s["key"] for s in series][:2] == ["ACME", "BETA"]
+    assert (
+        api.client.get("/v1/trends", params={"bucket": "week"}, headers=api.read).status_code == 422
+    )
+
+
+def test_alerts_paged_got_and_acknowledged(api: ApiWorld) -> None:
+    c = api.client
+    everything = [a.id for a in list_alerts(api.engine)]
+    assert len(everything) >= 2
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        page = c.get("/v1/alerts", params=params, headers=api.read).json()
+        seen += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == everything
+    assert c.get("/v1/alerts", params={"cursor": "!!"}, headers=api.read).status_code == 422
+    first = everything[0]
+    assert c.get(f"/v1/alerts/{first}", headers=api.read).json()["id"] == first
+    acked = c.post(f"/v1/alerts/{first}/acknowledge", headers=api.admin)
+    assert acked.status_code == 200 and acked.json()["acknowledged_at"]
+    assert c.post("/v1/alerts/999999/acknowledge", headers=api.admin).status_code == 404
+    firing = c.get("/v1/alerts", params={"status": "firing"}, headers=api.read).json()["items"]
+    assert all(a["status"] == "firing" for a in firing)
+
+
+def test_rules_created_changed_paged(api: ApiWorld) -> None:
+    c = api.client
+    made = c.post(
+        "/v1/rules",
+        json={
+            "name": "acme negatives",
+            "kind": "negative_share",
+            "series": "ticker:ACME",
+            "z": 2.5,
+        },
+        headers=api.admin,
+    )
+    assert made.status_code == 201 and made.json()["series_key"] == "ACME"
+    rule_id = made.json()["id"]
+    again = c.post(
+        "/v1/rules",
+        json={"name": "acme negatives", "kind": "negative_share", "series": "ticker:ACME"},
+        headers=api.admin,
+    )
+    assert again.status_code == 400 and "exists" in again.json()["error"]
+    off = c.patch(f"/v1/rules/{rule_id}", json={"enabled": False}, headers=api.admin)
+    assert off.status_code == 200 and off.json()["enabled"] is False and off.json()["z"] == 2.5
+    assert (
+        c.patch("/v1/rules/999999", json={"enabled": False}, headers=api.admin).status_code == 404
+    )
+    assert c.patch(f"/v1/rules/{rule_id}", json={"z": -1}, headers=api.admin).status_code == 422
+    ids, cursor = [], None
+    while True:
+        page = c.get(
+            "/v1/rules",
+            params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+            headers=api.read,
+        ).json()
+        ids += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert ids == sorted(ids) and rule_id in ids and len(ids) == len(set(ids))
+
+
+def test_saved_queries_and_sources(api: ApiWorld) -> None:
+    c = api.client
+    q = c.post(
+        "/v1/queries",
+        json={"name": "rates", "text": "interest rates", "threshold": 0.2},
+        headers=api.admin,
+    )
+    assert q.status_code == 201, q.text
+    assert [x["name"] for x in c.get("/v1/queries", headers=api.read).json()["items"]] == ["rates"]
+    assert c.delete(f"/v1/queries/{q.json()['id']}", headers=api.admin).status_code == 204
+    assert c.delete(f"/v1/queries/{q.json()['id']}", headers=api.admin).status_code == 404
+    assert c.post("/v1/queries", json={"name": "empty"}, headers=api.admin).status_code == 422
+
+    made = c.post(
+        "/v1/sources",
+        json={"location": "https://example.org/feed.xml", "kind": "rss", "every": "1h"},
+        headers=api.admin,
+    )
+    assert made.status_code == 201 and made.json()["every_s"] == 3600
+    source_id = made.json()["id"]
+    listed = c.get("/v1/sources", headers=api.read).json()["items"]
+    assert {"last_success_at", "last_error", "failures", "next_due_at", "items"} <= set(listed[0])
+    off = c.patch(f"/v1/sources/{source_id}", json={"enabled": False}, headers=api.admin)
+    assert off.json()["enabled"] is False
+    bad = c.post(
+        "/v1/sources", json={"location": "x", "kind": "rss", "every": "soon"}, headers=api.admin
+    )
+    assert bad.status_code == 400 and "not a duration" in bad.json()["error"]
+    assert c.delete(f"/v1/sources/{source_id}", headers=api.admin).status_code == 204
+    assert c.delete(f"/v1/sources/{source_id}", headers=api.admin).status_code == 404
+
+
+def test_runs_start_and_finish(api: ApiWorld) -> None:
+    c = api.client
+    started = c.post("/v1/monitor/once", headers=api.admin)
+    assert started.status_code == 202
+    run_id = started.json()["run_id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        run = c.get(f"/v1/runs/{run_id}", headers=api.read).json()
+        if run["finished_at"]:
+            break
+        time.sleep(0.2)
+    assert run["job"] == "monitor-once" and run["finished_at"], run
+    assert [s["job"] for s in run["summary"]["steps"]] == ["crawl", "index", "score", "detect"]
+    assert c.get("/v1/runs/999999", headers=api.read).status_code == 404
+    assert c.post("/v1/crawl", headers=api.read).status_code == 403
+
+
+def test_health_readiness_and_metrics(api: ApiWorld) -> None:
+    c = api.client
+    assert c.get("/healthz").json() == {"status": "ok", "checks": {}}
+    ready = c.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    c.post("/v1/search", json={"text": "oil"}, headers=api.read)
+    scrape = c.get("/metrics").text
+    assert 'simmim_api_requests_total{method="POST",route="/v1/search",status="200"}' in scrape
+    assert "simmim_search_seconds_count" in scrape
+    assert 'simmim_items{state="indexed"}' in scrape and "simmim_alerts_firing" in scrape
+    api.settings.api.open_health = False
+    try:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers=api.read).status_code == 200
+    finally:
+        api.settings.api.open_health = True
+
+
+def test_readyz_says_what_is_missing(db_url: str, tmp_path, tiny_weights) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from app.api.app import create_app
+    from simmim import migrations
+    from simmim.db import make_engine
+    from simmim.settings import Settings
+    from tests.encoder_fixtures import tiny_settings
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database={"url": db_url},  # type: ignore[arg-type]
+        encoder=tiny_settings(tiny_weights),  # type: ignore[arg-type]
+    )
+    migrations.upgrade(make_engine(db_url))
+    with TestClient(create_app(settings)) as client:
+        r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"]["indexes"] == "nothing is indexed yet"
+    assert r.json()["checks"]["database"] == "ok"
+
+
+def test_openapi_documents_every_route_with_examples(api: ApiWorld) -> None:
+    schema = api.client.get("/openapi.json").json()
+    paths = set(schema["paths"])
+    assert {
+        "/v1/search",
+        "/v1/search/upload",
+        "/v1/items/{item_id}",
+        "/v1/items/{item_id}/image",
+        "/v1/items/{item_id}/explain",
+        "/v1/items/{item_id}/similar",
+        "/v1/trends",
+        "/v1/series",
+        "/v1/alerts",
+        "/v1/alerts/{alert_id}",
+        "/v1/alerts/{alert_id}/acknowledge",
+        "/v1/rules",
+        "/v1/rules/{rule_id}",
+        "/v1/queries",
+        "/v1/queries/{query_id}",
+        "/v1/sources",
+        "/v1/sources/{source_id}",
+        "/v1/crawl",
+        "/v1/monitor/once",
+        "/v1/runs/{run_id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= paths
+    assert schema["components"]["schemas"]["SearchRequest"]["examples"]
+    assert "bearer" in str(schema["components"]["securitySchemes"]).lower()
+    assert api.client.get("/docs").status_code == 200
+    assert SPACES
