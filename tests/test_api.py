@@ -24,7 +24,6 @@ from tests.api_fixtures import ApiWorld
 from tests.encoder_fixtures import picture
 
 
-
 def _png(seed: int) -> bytes:
     buffer = io.BytesIO()
     picture(seed).save(buffer, format="PNG")
@@ -162,9 +161,9 @@ def test_items_image_explain_and_more_like_this(api: ApiWorld) -> None:
         "detail": None,
     }
     explained = c.post("/v1/items/2/explain", json={}, headers=api.read).json()
-    assert explained["words"] and base64.b64decode(explained["heatmap_png_base64"]).startswith(
-        b"\x89PNG"
-    )
+    assert explained["words"][0]["word"] and base64.b64decode(
+        explained["heatmap_png_base64"]
+    ).startswith(b"\x89PNG")
     where = c.post("/v1/items/2/explain", json={"query": "a chart"}, headers=api.read).json()
     assert where["heatmap_png_base64"] and where["words"] == []
     similar = c.post("/v1/items/2/similar", json={"k": 4}, headers=api.read).json()["results"]
@@ -383,3 +382,65 @@ def test_openapi_documents_every_route_with_examples(api: ApiWorld) -> None:
     assert "bearer" in str(schema["components"]["securitySchemes"]).lower()
     assert api.client.get("/docs").status_code == 200
     assert SPACES
+
+
+def test_a_real_serve_process_answers_over_http(api: ApiWorld, tiny_weights, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """`simmim serve` on a free loopback port: search, acknowledge, scrape; stopped after."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from tests.smtp_server import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMMIM_")}
+    env.update(
+        {
+            "SIMMIM_DATA_DIR": str(api.settings.data_dir),
+            "SIMMIM_DATABASE__URL": db_url,
+            "SIMMIM_ENCODER__MODEL": "simmim-tiny",
+            "SIMMIM_ENCODER__PRETRAINED": str(tiny_weights),
+            "SIMMIM_ENCODER__CPU_INT8": "false",
+        }
+    )
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "simmim"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.3)
+        found = httpx.post(
+            f"{base}/v1/search", json={"text": "oil tanker", "k": 3}, headers=api.read, timeout=30
+        )
+        assert found.status_code == 200 and len(found.json()["results"]) == 3
+        alert_id = list_alerts(api.engine)[0].id
+        acked = httpx.post(f"{base}/v1/alerts/{alert_id}/acknowledge", headers=api.admin)
+        assert acked.status_code == 200 and acked.json()["acknowledged_at"]
+        scrape = httpx.get(f"{base}/metrics").text
+        assert 'route="/v1/search",status="200"' in scrape
+        assert 'route="/v1/alerts/{alert_id}/acknowledge",status="200"' in scrape
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    output = server.stdout.read().decode() if server.stdout else ""
+    # uvicorn shuts down gracefully, then re-raises SIGTERM: the exit status says so.
+    assert server.returncode in (0, -signal.SIGTERM) and "Traceback" not in output, output

@@ -17,6 +17,7 @@ from app.api.schemas import (
     SentimentOut,
     SourceOut,
     SourceRef,
+    TopicScore,
 )
 from indexer.search import SearchResult
 from monitor.items import ItemDetail
@@ -70,7 +71,7 @@ def item(detail: ItemDetail) -> ItemOut:
         status=detail.status,
         error=detail.error,
         sentiment=sentiment(detail),
-        topics=detail.topics,
+        topics=[TopicScore(name=name, score=score) for name, score in detail.topics],
         tickers=detail.tickers,
     )
 

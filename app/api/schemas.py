@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_ID = 2**62  # every id fits a 64-bit column on each backend
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="The object's id.")]
 Space = Literal["fused", "image", "text"]
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SeriesKindName = Literal["all", "source", "topic", "ticker", "query"]
@@ -19,7 +23,7 @@ class Strict(BaseModel):
 class Filters(Strict):
     since: datetime | None = Field(default=None, description="Published at or after (ISO 8601).")
     until: datetime | None = Field(default=None, description="Published before.")
-    sources: list[int] = Field(default_factory=list, max_length=500, description="Source ids.")
+    sources: list[Id] = Field(default_factory=list, max_length=500, description="Source ids.")
     topics: list[str] = Field(default_factory=list, max_length=100)
     tickers: list[str] = Field(default_factory=list, max_length=100)
     sentiments: list[SentimentLabel] = Field(default_factory=list, max_length=3)
@@ -48,14 +52,14 @@ class SearchRequest(Strict):
         None, description="A query vector of the index's dimension (no model needed)."
     )
     space: Space = "fused"
-    k: int = Field(default=10, ge=1, description="Results wanted (max api.max_k).")
+    k: int = Field(default=10, ge=1, le=100_000, description="Results wanted (max api.max_k).")
     filters: Filters = Field(default_factory=Filters)
     collapse: bool = Field(default=False, description="Fold near-duplicate images into one result.")
 
 
 class SimilarRequest(Strict):
     space: Space = "fused"
-    k: int = Field(default=10, ge=1)
+    k: int = Field(default=10, ge=1, le=100_000)
     filters: Filters = Field(default_factory=Filters)
     collapse: bool = False
 
@@ -89,6 +93,16 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
 
 
+class TopicScore(BaseModel):
+    name: str
+    score: float
+
+
+class WordWeight(BaseModel):
+    word: str
+    weight: float
+
+
 class ItemOut(BaseModel):
     id: int
     title: str | None
@@ -101,7 +115,7 @@ class ItemOut(BaseModel):
     status: str
     error: str | None
     sentiment: SentimentOut | None
-    topics: list[tuple[str, float]]
+    topics: list[TopicScore]
     tickers: list[str]
 
 
@@ -112,7 +126,7 @@ class ExplainRequest(Strict):
 
 
 class ExplainOut(BaseModel):
-    words: list[tuple[str, float]] = Field(description="Each word and how much the match used it.")
+    words: list[WordWeight] = Field(description="Each word and how much the match used it.")
     heatmap_png_base64: str | None = Field(description="The image with a heatmap over it.")
 
 

@@ -13,7 +13,7 @@ from app.api import convert
 from app.api.auth import ADMIN, READ
 from app.api.errors import ApiError
 from app.api.pagination import PageParams, page_by_id
-from app.api.schemas import Enabled, RunOut, RunStarted, SourceCreate, SourceOut, SourcePage
+from app.api.schemas import Enabled, PathId, RunOut, RunStarted, SourceCreate, SourceOut, SourcePage
 from app.api.state import ApiState
 from indexer.source_admin import add_source, list_sources, parse_every, set_source_enabled
 from monitor.cycle import Runtime
@@ -74,7 +74,7 @@ def _existing(session: Any, source_id: int) -> Source:
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut, dependencies=[ADMIN])
-def change_source(request: Request, source_id: int, body: Enabled) -> SourceOut:
+def change_source(request: Request, source_id: PathId, body: Enabled) -> SourceOut:
     """Enable or disable crawling of a source (its items stay)."""
     with session_scope(session_factory(_state(request).engine)) as session:
         source = _existing(session, source_id)
@@ -84,7 +84,7 @@ def change_source(request: Request, source_id: int, body: Enabled) -> SourceOut:
 
 
 @router.delete("/sources/{source_id}", status_code=204, dependencies=[ADMIN])
-def delete_source(request: Request, source_id: int) -> Response:
+def delete_source(request: Request, source_id: PathId) -> Response:
     """Delete a source, every item crawled from it and the trends they fed."""
     state = _state(request)
     with (
@@ -144,7 +144,7 @@ def start_cycle(request: Request) -> RunStarted:
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, dependencies=[READ])
-def get_run(request: Request, run_id: int) -> RunOut:
+def get_run(request: Request, run_id: PathId) -> RunOut:
     """A run's state: finished_at null while it runs; ok and summary (or error) after."""
     with session_scope(session_factory(_state(request).engine)) as session:
         run = session.get(JobRun, run_id)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from app.api import convert
 from app.api.auth import READ
 from app.api.errors import ApiError
-from app.api.schemas import ExplainOut, ExplainRequest, ItemOut
+from app.api.schemas import ExplainOut, ExplainRequest, ItemOut, PathId, WordWeight
 from app.api.state import ApiState
 from monitor.items import ItemDetail, item_details
 from simmim.db import session_factory, session_scope
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[READ])
 IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
 
-def _detail(state: ApiState, item_id: int) -> ItemDetail:
+def _detail(state: ApiState, item_id: PathId) -> ItemDetail:
     with session_scope(session_factory(state.engine)) as session:
         found = item_details(session, [item_id]).get(item_id)
     if found is None:
@@ -30,7 +30,7 @@ def _detail(state: ApiState, item_id: int) -> ItemDetail:
 
 
 @router.get("/{item_id}", response_model=ItemOut)
-def get_item(request: Request, item_id: int) -> ItemOut:
+def get_item(request: Request, item_id: PathId) -> ItemOut:
     """The item with its source, sentiment, topics and tickers."""
     return convert.item(_detail(request.app.state.api, item_id))
 
@@ -40,7 +40,7 @@ def get_item(request: Request, item_id: int) -> ItemOut:
     responses={200: {"content": {"image/*": {}}, "description": "The stored image."}},
     response_class=Response,
 )
-def get_image(request: Request, item_id: int) -> Response:
+def get_image(request: Request, item_id: PathId) -> Response:
     state: ApiState = request.app.state.api
     detail = _detail(state, item_id)
     if not detail.image_sha256:
@@ -61,7 +61,7 @@ def get_image(request: Request, item_id: int) -> Response:
 
 
 @router.post("/{item_id}/explain", response_model=ExplainOut)
-def explain(request: Request, item_id: int, body: ExplainRequest) -> ExplainOut:
+def explain(request: Request, item_id: PathId, body: ExplainRequest) -> ExplainOut:
     """Why it matches: the words the fused vector leaned on and where the model looked;
     with a query text and an image item, where in the image that text matches."""
     from encoder import ItemInput
@@ -80,7 +80,7 @@ def explain(request: Request, item_id: int, body: ExplainRequest) -> ExplainOut:
         else None
     )
     heatmap = None
-    words: list[tuple[str, float]] = []
+    words: list[WordWeight] = []
     if body.query and image is not None:
         heat = text_image_map(encoder, image, body.query)
         lo, hi = float(heat.min()), float(heat.max())
@@ -89,7 +89,7 @@ def explain(request: Request, item_id: int, body: ExplainRequest) -> ExplainOut:
         found = explain_fused(
             encoder, ItemInput(text=item_text(detail.title, detail.text), image=image)
         )
-        words = [(word, round(float(weight), 6)) for word, weight in found.words]
+        words = [WordWeight(word=w, weight=round(float(x), 6)) for w, x in found.words]
         if found.heatmap is not None and image is not None:
             heatmap = overlay_heatmap(image, found.heatmap, size=256)
     png = None

@@ -14,6 +14,7 @@ from app.api.pagination import PageParams, decode_cursor, encode_cursor, page_by
 from app.api.schemas import (
     AlertOut,
     AlertPage,
+    PathId,
     QueryCreate,
     QueryOut,
     QueryPage,
@@ -139,7 +140,7 @@ def get_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, dependencies=[READ])
-def get_one_alert(request: Request, alert_id: int) -> AlertOut:
+def get_one_alert(request: Request, alert_id: PathId) -> AlertOut:
     with session_scope(session_factory(_state(request).engine)) as session:
         from monitor.models import Alert
 
@@ -149,7 +150,7 @@ def get_one_alert(request: Request, alert_id: int) -> AlertOut:
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, dependencies=[ADMIN])
-def acknowledge_alert(request: Request, alert_id: int) -> AlertOut:
+def acknowledge_alert(request: Request, alert_id: PathId) -> AlertOut:
     """Stop repeat emails for this alert (idempotent)."""
     get_one_alert(request, alert_id)
     return convert.alert(acknowledge(_state(request).engine, alert_id))
@@ -182,7 +183,7 @@ def create_rule(request: Request, body: RuleCreate) -> RuleOut:
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleOut, dependencies=[ADMIN])
-def change_rule(request: Request, rule_id: int, body: RuleSettings) -> RuleOut:
+def change_rule(request: Request, rule_id: PathId, body: RuleSettings) -> RuleOut:
     """Change thresholds, window, cooldown; {"enabled": false} disables it."""
     state = _state(request)
     if not any(r.id == rule_id for r in list_rules(state.engine)):
@@ -226,7 +227,7 @@ def create_query(request: Request, body: QueryCreate) -> QueryOut:
 
 
 @router.delete("/queries/{query_id}", status_code=204, dependencies=[ADMIN])
-def delete_query(request: Request, query_id: int) -> Response:
+def delete_query(request: Request, query_id: PathId) -> Response:
     state = _state(request)
     if not any(q.id == query_id for q in list_queries(state.engine)):
         raise ApiError(404, f"saved query {query_id} not found")

@@ -12,7 +12,7 @@ from PIL import Image
 from app.api import convert
 from app.api.auth import READ
 from app.api.errors import ApiError
-from app.api.schemas import Filters, SearchRequest, SearchResponse, SimilarRequest, Space
+from app.api.schemas import Filters, PathId, SearchRequest, SearchResponse, SimilarRequest, Space
 from app.api.state import ApiState
 from indexer.search import SearchResult, more_like_this, search
 from monitor.filters import search_filters
@@ -152,7 +152,7 @@ def search_upload(
 
 
 @router.post("/items/{item_id}/similar", response_model=SearchResponse)
-def similar(request: Request, item_id: int, body: SimilarRequest) -> SearchResponse:
+def similar(request: Request, item_id: PathId, body: SimilarRequest) -> SearchResponse:
     """More like this: the items nearest to this item's own vector."""
     state = _state(request)
     _limits(state, body.k, None)
