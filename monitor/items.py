@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from monitor.models import Score
@@ -66,3 +66,34 @@ def item_details(session: Session, ids: Sequence[int]) -> dict[int, ItemDetail]:
             detail.tickers = list(score.tickers or [])
         details[item.id] = detail
     return details
+
+
+@dataclass
+class HitScores:
+    """A search result's scores (its own fields and source name come with the result)."""
+
+    sentiment_label: str
+    sentiment: float
+    confidence: float
+    topics: list[str] = field(default_factory=list)
+    tickers: list[str] = field(default_factory=list)
+
+
+def hit_scores(engine: Engine, item_ids: Sequence[int]) -> dict[int, HitScores]:
+    """Scores of these items (those scored), in one narrow query on a plain connection."""
+    if not item_ids:
+        return {}
+    query = select(
+        Score.item_id, Score.label, Score.sentiment, Score.confidence, Score.topics, Score.tickers
+    ).where(Score.item_id.in_(list(item_ids)))
+    with engine.connect() as connection:
+        return {
+            row.item_id: HitScores(
+                row.label,
+                row.sentiment,
+                row.confidence,
+                [str(name) for name, _ in row.topics or []],
+                list(row.tickers or []),
+            )
+            for row in connection.execute(query)
+        }

@@ -29,12 +29,12 @@ PAGE_MARKERS = {
     "trends": "Top items of a bucket",
     "alerts": "Volume spike in ticker ACME",
     "sources": "news.test/feed",
-    "system": "Recent job runs",
+    "system": "the last run of each step",
 }
 
 
 def private_markers(data: Path) -> list[str]:
-    return ["newswire", "news.test", "ACME", "Recent job runs", str(data)]
+    return ["newswire", "news.test", "ACME", "the last run of each step", str(data)]
 
 
 def assert_nothing_private(render_bytes: bytes, data: Path, where: str) -> None:

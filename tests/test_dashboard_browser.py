@@ -19,7 +19,7 @@ PAGES = {
     "trends": ("trends", "Top items of a bucket"),
     "alerts": ("alerts", "Volume spike in ticker ACME"),
     "sources": ("sources", "Add a source"),
-    "system": ("system", "Recent job runs"),
+    "system": ("system", "the last run of each step"),
 }
 # SIMMIM_SCREENSHOT_DIR=docs/ keeps the screenshots (the README's comes from here).
 KEEP = os.environ.get("SIMMIM_SCREENSHOT_DIR")

@@ -20,7 +20,7 @@ from app.api.schemas import (
     TopicScore,
 )
 from indexer.search import SearchResult
-from monitor.items import ItemDetail
+from monitor.items import HitScores, ItemDetail
 from monitor.models import Alert, Rule, SavedQuery
 from simmim.images import ImageDecodeError, open_image
 from simmim.models import Source
@@ -30,17 +30,17 @@ def image_url(item_id: int, image_sha256: str | None) -> str | None:
     return f"/v1/items/{item_id}/image" if image_sha256 else None
 
 
-def sentiment(detail: ItemDetail | None) -> SentimentOut | None:
-    if detail is None or detail.sentiment_label is None:
+def sentiment(scored: ItemDetail | HitScores | None) -> SentimentOut | None:
+    if scored is None or scored.sentiment_label is None:
         return None
     return SentimentOut(
-        label=detail.sentiment_label,
-        score=float(detail.sentiment or 0.0),
-        confidence=float(detail.confidence or 0.0),
+        label=scored.sentiment_label,
+        score=float(scored.sentiment or 0.0),
+        confidence=float(scored.confidence or 0.0),
     )
 
 
-def hit(result: SearchResult, detail: ItemDetail | None) -> SearchHit:
+def hit(result: SearchResult, scores: HitScores | None) -> SearchHit:
     return SearchHit(
         id=result.item_id,
         score=round(float(result.score), 6),
@@ -48,13 +48,11 @@ def hit(result: SearchResult, detail: ItemDetail | None) -> SearchHit:
         title=result.title,
         url=result.url,
         image_url=image_url(result.item_id, result.image_sha256),
-        source=SourceRef(
-            id=result.source_id, name=detail.source_name if detail else str(result.source_id)
-        ),
+        source=SourceRef(id=result.source_id, name=result.source_name),
         published_at=result.published_at,
-        sentiment=sentiment(detail),
-        topics=[name for name, _ in detail.topics] if detail else [],
-        tickers=detail.tickers if detail else [],
+        sentiment=sentiment(scores),
+        topics=scores.topics if scores else [],
+        tickers=scores.tickers if scores else [],
     )
 
 

@@ -59,7 +59,7 @@ if manifests:
 else:
     st.info("No indexes yet: they are built by `simmim index` (part of `simmim monitor once`).")
 
-st.subheader("Monitor")
+st.subheader("Monitor: the last run of each step")
 if common.database_ready():
     from monitor.worker import monitor_status
 

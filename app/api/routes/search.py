@@ -8,6 +8,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from PIL import Image
+from starlette.concurrency import run_in_threadpool
 
 from app.api import convert
 from app.api.auth import READ
@@ -16,7 +17,7 @@ from app.api.schemas import Filters, PathId, SearchRequest, SearchResponse, Simi
 from app.api.state import ApiState
 from indexer.search import SearchResult, more_like_this, search
 from monitor.filters import search_filters
-from monitor.items import item_details
+from monitor.items import hit_scores, item_details
 from simmim.db import session_factory, session_scope
 
 router = APIRouter(prefix="/v1", tags=["search"], dependencies=[READ])
@@ -49,9 +50,8 @@ def _filters(filters: Filters):  # type: ignore[no-untyped-def]
 
 def _response(request: Request, results: list[SearchResult]) -> SearchResponse:
     state = _state(request)
-    with session_scope(session_factory(state.engine)) as session:
-        details = item_details(session, [r.item_id for r in results])
-    return SearchResponse(results=[convert.hit(r, details.get(r.item_id)) for r in results])
+    scores = hit_scores(state.engine, [r.item_id for r in results])
+    return SearchResponse(results=[convert.hit(r, scores.get(r.item_id)) for r in results])
 
 
 def _run(
@@ -109,23 +109,31 @@ def _run(
 
 
 @router.post("/search", response_model=SearchResponse)
-def search_json(request: Request, body: SearchRequest) -> SearchResponse:
+async def search_json(request: Request, body: SearchRequest) -> SearchResponse:
     """Top-k items for a text, an image (base64), both, or a query vector."""
-    image = None
-    if body.image_base64 is not None:
-        image, _ = convert.decoded_image(
-            body.image_base64, _state(request).settings.max_image_pixels
+
+    def run() -> SearchResponse:
+        image = None
+        if body.image_base64 is not None:
+            image, _ = convert.decoded_image(
+                body.image_base64, _state(request).settings.max_image_pixels
+            )
+        return _run(
+            request,
+            text=body.text,
+            image=image,
+            vector=body.vector,
+            space=body.space,
+            k=body.k,
+            filters=body.filters,
+            collapse=body.collapse,
         )
-    return _run(
-        request,
-        text=body.text,
-        image=image,
-        vector=body.vector,
-        space=body.space,
-        k=body.k,
-        filters=body.filters,
-        collapse=body.collapse,
-    )
+
+    if body.vector is not None and body.image_base64 is None and not body.text:
+        # A vector query costs about a millisecond: answered on the event loop, it skips
+        # the hand-over to a worker thread and back (and the GIL convoy of many threads).
+        return run()
+    return await run_in_threadpool(run)  # encoding a text or image: off the event loop
 
 
 @router.post("/search/upload", response_model=SearchResponse)
