@@ -192,7 +192,14 @@ def test_trends_and_series_are_the_back_end_numbers(api: ApiWorld) -> None:
         == sum([*[6, 5, 7, 6, 5, 6, 7, 5, 6, 6, 5, 7, 6, 5, 6], 60])
     )
     series = api.client.get("/v1/series", params={"kind": "ticker"}, headers=api.read).json()
-    assert [s["key"] for s in series][:2] == ["ACME", "BETA"]
+    assert [s["key"] for s in series["items"]][:2] == ["ACME", "BETA"]
+    first = api.client.get("/v1/series", params={"kind": "ticker", "limit": 1}, headers=api.read)
+    second = api.client.get(
+        "/v1/series",
+        params={"kind": "ticker", "limit": 1, "cursor": first.json()["next_cursor"]},
+        headers=api.read,
+    )
+    assert [s["key"] for s in first.json()["items"] + second.json()["items"]] == ["ACME", "BETA"]
     assert (
         api.client.get("/v1/trends", params={"bucket": "week"}, headers=api.read).status_code == 422
     )
@@ -444,3 +451,21 @@ def test_a_real_serve_process_answers_over_http(api: ApiWorld, tiny_weights, db_
     output = server.stdout.read().decode() if server.stdout else ""
     # uvicorn shuts down gracefully, then re-raises SIGTERM: the exit status says so.
     assert server.returncode in (0, -signal.SIGTERM) and "Traceback" not in output, output
+
+
+def test_cors_is_off_unless_origins_are_configured(api: ApiWorld) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.api.app import create_app
+    from app.api.state import ApiState
+
+    asked = {"Origin": "https://desk.example", "Access-Control-Request-Method": "POST"}
+    assert (
+        "access-control-allow-origin" not in api.client.options("/v1/search", headers=asked).headers
+    )
+    settings = api.settings.model_copy(deep=True)
+    settings.api.cors_origins = ["https://desk.example"]
+    state = ApiState(settings, engine=api.engine, encoder=api.encoder)
+    client = TestClient(create_app(settings, state=state))
+    allowed = client.options("/v1/search", headers=asked)
+    assert allowed.headers["access-control-allow-origin"] == "https://desk.example"

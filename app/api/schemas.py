@@ -153,6 +153,10 @@ class Page(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: done.")
 
 
+class SeriesPage(Page):
+    items: list[SeriesOut]
+
+
 class AlertOut(BaseModel):
     id: int
     rule_id: int

@@ -24,6 +24,7 @@ from app.api.schemas import (
     RuleSettings,
     SeriesKindName,
     SeriesOut,
+    SeriesPage,
     TrendPoint,
     TrendsOut,
 )
@@ -90,17 +91,22 @@ def get_trends(
     return TrendsOut(kind=kind, bucket=bucket, points=points)
 
 
-@router.get("/series", response_model=list[SeriesOut], dependencies=[READ])
+@router.get("/series", response_model=SeriesPage, dependencies=[READ])
 def get_series(
-    request: Request,
-    kind: SeriesKindName = "topic",
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> list[SeriesOut]:
+    request: Request, page: Annotated[PageParams, Depends()], kind: SeriesKindName = "topic"
+) -> SeriesPage:
     """The keys of one series kind with their total volume, busiest first."""
-    return [
-        SeriesOut(key=key, volume=volume)
-        for key, volume in series_keys(_state(request).engine, kind, limit=limit)
-    ]
+    state = _state(request)
+    size = _page_size(state, page)
+    offset = decode_cursor(page.cursor) or 0
+    if not isinstance(offset, int) or offset < 0:
+        raise ApiError(422, "invalid cursor", "pass back the next_cursor of a page")
+    keys = series_keys(state.engine, kind, limit=offset + size + 1)[offset:]
+    more = len(keys) > size
+    return SeriesPage(
+        items=[SeriesOut(key=key, volume=volume) for key, volume in keys[:size]],
+        next_cursor=encode_cursor(offset + size) if more else None,
+    )
 
 
 # ---- alerts
