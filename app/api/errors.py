@@ -23,10 +23,8 @@ class ApiError(Exception):
     def __init__(self, status: int, error: str, detail: Any = None) -> None:
         super().__init__(error)
         self.status, self.error, self.detail = status, error, detail
-
-
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what} not found")
+        # A 401 names the scheme it wants (RFC 9110).
+        self.headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
 
 
 def error_body(error: str, detail: Any = None) -> dict[str, Any]:
@@ -36,7 +34,9 @@ def error_body(error: str, detail: Any = None) -> dict[str, Any]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.error, exc.detail), status_code=exc.status)
+        return JSONResponse(
+            error_body(exc.error, exc.detail), status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -30,7 +30,7 @@ from app.api.schemas import (
 )
 from app.api.state import ApiState
 from monitor.alerts import acknowledge, get_alert, list_alerts
-from monitor.models import AlertStatus, SeriesKind
+from monitor.models import Alert, AlertStatus, SeriesKind
 from monitor.queries import list_queries, remove_query, save_query
 from monitor.rules import add_rule, list_rules, update_rule
 from monitor.trends import series_keys, trends
@@ -148,8 +148,6 @@ def get_alerts(
 @router.get("/alerts/{alert_id}", response_model=AlertOut, dependencies=[READ])
 def get_one_alert(request: Request, alert_id: PathId) -> AlertOut:
     with session_scope(session_factory(_state(request).engine)) as session:
-        from monitor.models import Alert
-
         if session.get(Alert, alert_id) is None:
             raise ApiError(404, f"alert {alert_id} not found")
         return convert.alert(get_alert(session, alert_id))
