@@ -115,6 +115,17 @@ def _backlog(engine: Engine, http_server: LocalServer) -> None:
             )
 
 
+def _pending_notes(engine: Engine, titles: list[str]) -> None:
+    """Pending items with these titles, from a source no crawl reads."""
+    with session_scope(session_factory(engine)) as session:
+        source = Source(name="notes", kind=SourceKind.RSS, location="http://x/notes", enabled=False)
+        session.add(source)
+        session.flush()
+        session.add_all(
+            Item(source_id=source.id, title=title, status=ItemStatus.PENDING) for title in titles
+        )
+
+
 def _count(engine: Engine, *where: object) -> int:
     with session_scope(session_factory(engine)) as session:
         return session.scalar(select(func.count(Item.id)).where(*where)) or 0  # type: ignore[arg-type]
@@ -253,14 +264,7 @@ def test_three_workers_run_each_step_once_and_survive_a_kill(
 def test_sigterm_finishes_the_running_task_then_exits(
     pg: Engine, postgres_url: str, tmp_path: Path, tiny_weights: Path
 ) -> None:
-    with session_scope(session_factory(pg)) as session:
-        source = Source(name="notes", kind=SourceKind.RSS, location="http://x/notes")
-        session.add(source)
-        session.flush()
-        session.add_all(
-            Item(source_id=source.id, title=f"note {n} " * 20, status=ItemStatus.PENDING)
-            for n in range(400)
-        )
+    _pending_notes(pg, [f"note {n} " * 20 for n in range(400)])
     env = worker_env(
         postgres_url,
         tmp_path / "data",
@@ -284,11 +288,7 @@ def test_sigterm_finishes_the_running_task_then_exits(
 def test_a_failing_task_stops_after_its_tries_with_the_error_shown(
     pg: Engine, postgres_url: str, tmp_path: Path, cli
 ) -> None:  # type: ignore[no-untyped-def]
-    with session_scope(session_factory(pg)) as session:
-        source = Source(name="notes", kind=SourceKind.RSS, location="http://x/notes")
-        session.add(source)
-        session.flush()
-        session.add(Item(source_id=source.id, title="a note", status=ItemStatus.PENDING))
+    _pending_notes(pg, ["a note"])
     missing = tmp_path / "no-such-weights.safetensors"
     env = worker_env(
         postgres_url,
@@ -335,14 +335,7 @@ def test_workers_on_a_milvus_server_write_the_index_side_by_side(
     """A Milvus server takes writes from many processes: encoders add and mark directly."""
     from indexer.index.milvus_store import MilvusStores
 
-    with session_scope(session_factory(pg)) as session:
-        source = Source(name="notes", kind=SourceKind.RSS, location="http://x/notes")
-        session.add(source)
-        session.flush()
-        session.add_all(
-            Item(source_id=source.id, title=f"note {n} on rates", status=ItemStatus.PENDING)
-            for n in range(600)
-        )
+    _pending_notes(pg, [f"note {n} on rates" for n in range(600)])
     prefix = f"w{uuid.uuid4().hex[:10]}"
     index = {"backend": "milvus", "milvus_uri": milvus_server_uri, "milvus_prefix": prefix}
     env = worker_env(

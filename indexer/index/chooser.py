@@ -4,7 +4,11 @@
 - larger, when raw vectors fit the budget: ``IVF{nlist},Flat`` (exact distances inside
   the probed lists; ``nprobe`` tuned to the recall target);
 - when they do not: ``IVF{nlist},PQ{m}``, with m (bytes per vector) as large as the
-  budget allows, since recall grows with it.
+  budget allows, since recall grows with it, and the vectors kept at float16 on disk for
+  the refine step (``indexer.index.originals``).
+
+The size estimates count what the process holds: codes or vectors, ids, centroids, PQ
+codebooks and (uncompressed IVF) the id map; the float16 originals are disk, read by page.
 
 HNSW is not offered: it cannot delete vectors, and deleted items must leave the index.
 """
@@ -16,8 +20,11 @@ from dataclasses import dataclass
 
 FLAT_MAX = 20_000
 FLAT_MAX_HIGH_RECALL = 200_000  # a recall target above 0.99 keeps exact search longer
-BYTES_PER_ID = 8
-IVF_OVERHEAD = 1.1  # inverted-list slack, centroids, direct map
+BYTES_PER_ID = 8  # an id beside each vector or code
+HASH_MAP_BYTES = 48  # the id → list direct map of an uncompressed IVF (std::unordered_map)
+IVF_SLACK = 1.05  # inverted lists grow by doubling
+PQ_CHOICES = (8, 16, 32, 48, 64, 96, 128, 192, 256)
+CENTROID_SHARE = 0.1  # a compressed index spends at most this share of its budget on centroids
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,8 @@ class IndexPlan:
     kind: str  # "flat" or "ivf"
     nlist: int = 0
     pq_bytes: int = 0
+    bytes_ram: int = 0  # estimated: vectors or codes, ids, centroids, codebooks, maps
+    bytes_disk: int = 0  # the index file, plus a compressed index's float16 originals
 
 
 def ivf_lists(count: int) -> int:
@@ -34,28 +43,50 @@ def ivf_lists(count: int) -> int:
     return int(min(65536, max(64, 2 ** round(math.log2(target)))))
 
 
+def flat_bytes(count: int, dim: int) -> int:
+    return count * (dim * 4 + BYTES_PER_ID)
+
+
+def ivf_flat_bytes(count: int, dim: int, nlist: int) -> int:
+    per_vector = (dim * 4 + BYTES_PER_ID) * IVF_SLACK + HASH_MAP_BYTES
+    return int(count * per_vector + nlist * dim * 4)
+
+
+def ivf_pq_bytes(count: int, dim: int, nlist: int, m: int) -> int:
+    codebooks = 256 * dim * 4  # m sub-quantizers of 256 centroids over dim/m dims
+    return int(count * (m + BYTES_PER_ID) * IVF_SLACK + nlist * dim * 4 + codebooks)
+
+
 def choose_index(
     count: int, dim: int, memory_budget_bytes: int, recall_target: float = 0.95
 ) -> IndexPlan:
     if count < 0 or dim <= 0 or memory_budget_bytes <= 0:
         raise ValueError(f"bad sizes: count={count}, dim={dim}, budget={memory_budget_bytes}")
-    raw = count * (dim * 4 + BYTES_PER_ID)
+    raw = flat_bytes(count, dim)
     flat_max = FLAT_MAX_HIGH_RECALL if recall_target > 0.99 else FLAT_MAX
     if count <= flat_max and raw <= memory_budget_bytes:
-        return IndexPlan("IDMap2,Flat", "flat")
+        return IndexPlan("IDMap2,Flat", "flat", bytes_ram=raw, bytes_disk=raw)
     nlist = ivf_lists(count)
-    if raw * IVF_OVERHEAD <= memory_budget_bytes:
-        return IndexPlan(f"IVF{nlist},Flat", "ivf", nlist)
-    per_vector = memory_budget_bytes / max(count, 1) / IVF_OVERHEAD - BYTES_PER_ID
-    choices = [
+    ivf = ivf_flat_bytes(count, dim, nlist)
+    if ivf <= memory_budget_bytes:
+        return IndexPlan(f"IVF{nlist},Flat", "ivf", nlist, bytes_ram=ivf, bytes_disk=ivf)
+    # Compressed: fewer lists when their centroids would eat the budget; the codes as
+    # large as what is left allows (recall grows with them); the refine step re-ranks
+    # candidates from the float16 originals on disk.
+    while nlist > 64 and nlist * dim * 4 > CENTROID_SHARE * memory_budget_bytes:
+        nlist //= 2
+    fits = [
         m
-        for m in (8, 16, 32, 48, 64, 96, 128, 192, 256)
-        if m <= per_vector and dim % m == 0 and m <= dim
+        for m in PQ_CHOICES
+        if dim % m == 0 and m <= dim and ivf_pq_bytes(count, dim, nlist, m) <= memory_budget_bytes
     ]
-    if not choices:
+    if not fits:
         raise ValueError(
-            f"{count} vectors of {dim} dims cannot fit {memory_budget_bytes} bytes even at 8 bytes each; "
-            "raise SIMMIM_INDEX__MEMORY_BUDGET_MB"
+            f"{count} vectors of {dim} dims cannot fit {memory_budget_bytes} bytes even at "
+            f"{PQ_CHOICES[0]} bytes each; raise SIMMIM_INDEX__MEMORY_BUDGET_MB"
         )
-    m = choices[-1]
-    return IndexPlan(f"IVF{nlist},PQ{m}", "ivf", nlist, m)
+    m = fits[-1]
+    ram = ivf_pq_bytes(count, dim, nlist, m)
+    return IndexPlan(
+        f"IVF{nlist},PQ{m}", "ivf", nlist, m, bytes_ram=ram, bytes_disk=ram + count * dim * 2
+    )

@@ -142,13 +142,28 @@ def build_index(
     (the originals: the recall recorded is what a user gets, compression included)."""
     index = VectorIndex.create(space, plan, vectors.shape[1], fingerprint, recall_target)
     rng = np.random.default_rng(seed)
+    # The tuning queries stay out of training and of the index until it is tuned, as a
+    # user's queries are: a vector the lists and codes were fitted to finds its
+    # neighbourhood more easily, and the recall recorded would flatter the index.
+    # At most 1/40 of the vectors: recall at fixed settings falls as the index fills, so
+    # a tuning index much smaller than the real one would flatter it too.
+    held = np.zeros(len(ids), bool)
+    if len(ids) >= 40 * 50:
+        size = min(TUNING_QUERIES, len(ids) // 40)
+        held[rng.choice(len(ids), size=size, replace=False)] = True
+    kept_ids, kept = ids[~held], vectors[~held]
     if not index.index.is_trained:
         # k-means wants ≥ 39 points per list; PQ's codebooks 256 per centroid (65,536).
-        size = min(len(vectors), max(256 * 256, TRAIN_POINTS_PER_LIST * plan.nlist))
-        sample = vectors[rng.choice(len(vectors), size=size, replace=False)]
-        index.train(sample)
-    for start in range(0, len(ids), 100_000):
-        index.add(ids[start : start + 100_000], vectors[start : start + 100_000])
-    sample = rng.choice(len(ids), size=min(len(ids), TUNING_QUERIES), replace=False)
-    index.tune(ids[sample], recall_target, originals=(ids, vectors))
+        size = min(len(kept), max(256 * 256, TRAIN_POINTS_PER_LIST * plan.nlist))
+        index.train(kept[rng.choice(len(kept), size=size, replace=False)])
+    for start in range(0, len(kept_ids), 100_000):
+        index.add(kept_ids[start : start + 100_000], kept[start : start + 100_000])
+    if held.any():
+        index.tune(
+            np.zeros(0, np.int64), recall_target, originals=(kept_ids, kept), held_out=vectors[held]
+        )
+        index.add(ids[held], vectors[held])
+    else:
+        sample = rng.choice(len(ids), size=min(len(ids), TUNING_QUERIES), replace=False)
+        index.tune(ids[sample], recall_target, originals=(ids, vectors))
     return index

@@ -36,11 +36,18 @@ class Manifest:
     built_at: str = field(default_factory=lambda: utcnow().isoformat(timespec="seconds"))
     backend: str = "faiss"
     collection: str = ""  # Milvus: the collection holding this space's vectors
+    originals: str = ""  # "float16": a compressed index keeps its vectors beside it
+    refine: int = 0  # PQ + originals: k×refine candidates re-ranked exactly (0: none)
+
+    @property
+    def compressed(self) -> bool:
+        """PQ codes: approximate scores, vectors not recoverable from the index itself."""
+        return "PQ" in self.factory
 
     @property
     def lossy(self) -> bool:
-        """Compressed codes (PQ): the index cannot give its vectors back exactly."""
-        return "PQ" in self.factory
+        """The index cannot give its vectors back (PQ without the float16 originals)."""
+        return self.compressed and not self.originals
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:

@@ -30,11 +30,13 @@ from indexer.index.manifest import (
     recall_at_k,
     without_self,
 )
+from indexer.index.originals import OriginalVectors
 from indexer.index.protocol import FieldFilter, VectorMeta
 from simmim.files import atomic_write_bytes, file_checksum
 from simmim.models import SPACES
 
 log = logging.getLogger(__name__)
+REFINE_STEPS = (0, 2, 4, 8, 16, 32, 64)  # candidates re-ranked: k × R (0: no refine)
 NPROBE_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
 
@@ -56,14 +58,21 @@ class VectorIndex:
     filters_fields = False  # source/time filters are applied in SQL by search's widening loop
     max_k = 1 << 30
 
-    def __init__(self, index: faiss.Index, manifest: Manifest) -> None:
+    def __init__(
+        self, index: faiss.Index, manifest: Manifest, originals: OriginalVectors | None = None
+    ) -> None:
         self.index = index
         self.manifest = manifest
+        self.originals = originals  # a compressed index's float16 vectors (refine, rebuilds)
         self._gpu: faiss.Index | None = None
         ivf = _ivf(index)
         self._ivf = ivf  # kept: search widens its nprobe without looking it up again
         if ivf is not None:
-            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+            if not (manifest.compressed and manifest.originals):
+                # reconstruct and remove by id; a compressed index has its originals for
+                # the first and scans its lists for the second: a hash table would cost
+                # more RAM per vector than its codes
+                ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
             ivf.nprobe = max(1, manifest.nprobe)
 
     @classmethod
@@ -74,7 +83,11 @@ class VectorIndex:
         manifest = Manifest(
             space, plan.factory, plan.kind, dim, fingerprint, recall_target=recall_target
         )
-        return cls(index, manifest)
+        originals = None
+        if manifest.compressed:
+            originals = OriginalVectors(dim)
+            manifest.originals = "float16"
+        return cls(index, manifest, originals)
 
     # ---- contents
 
@@ -98,13 +111,19 @@ class VectorIndex:
             return
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         self.remove(ids)
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.index.add_with_ids(vectors, ids)
+        if self.originals is not None:
+            self.originals.put(ids, vectors)
         self._gpu = None
 
     def remove(self, ids: np.ndarray) -> int:
         if not len(ids) or not self.count:
             return 0
-        removed = int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        removed = int(self.index.remove_ids(ids))
+        if self.originals is not None:
+            self.originals.remove(ids)
         self._gpu = None
         return removed
 
@@ -122,10 +141,14 @@ class VectorIndex:
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """Stored vectors by id (exact for Flat and IVF-Flat; approximate for PQ)."""
+        """Stored vectors by id: exact for Flat and IVF-Flat, the float16 originals for a
+        compressed index that keeps them, the decoded codes (lossy) for one that does not."""
         if not len(ids):
             return np.zeros((0, self.manifest.dim), np.float32)
-        return self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if self.originals is not None:
+            return self.originals.get(ids)
+        return self.index.reconstruct_batch(ids)
 
     # ---- search
 
@@ -145,6 +168,36 @@ class VectorIndex:
             raise ValueError("the FAISS store cannot filter by field; filter in SQL")
         k = max(1, min(k, self.count)) if self.count else 1
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.originals is not None and self.manifest.refine > 1:
+            wide = min(self.count, k * self.manifest.refine)
+            _, ids = self._approximate(queries, wide, widen=widen, among=among)
+            return self._rerank(queries, ids, k)
+        return self._approximate(queries, k, widen=widen, among=among)
+
+    def _rerank(
+        self, queries: np.ndarray, candidates: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The refine step: candidates re-scored by exact inner product with the float16
+        originals (only their rows are read), best k kept."""
+        assert self.originals is not None
+        flat = candidates.reshape(-1)
+        vectors = self.originals.get(flat).reshape(*candidates.shape, -1)
+        scores = np.matmul(vectors, queries[:, :, None])[:, :, 0]  # batched BLAS
+        scores[candidates < 0] = -np.inf
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        best = np.take_along_axis(scores, order, axis=1).astype(np.float32)
+        ids = np.take_along_axis(candidates, order, axis=1)
+        ids[~np.isfinite(best)] = -1
+        return best, ids
+
+    def _approximate(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        widen: float = 1.0,
+        among: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         if among is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
             params: faiss.SearchParameters = (
@@ -174,15 +227,19 @@ class VectorIndex:
         k: int = 10,
         *,
         originals: tuple[np.ndarray, np.ndarray] | None = None,
+        held_out: np.ndarray | None = None,
     ) -> None:
-        """Smallest nprobe whose tie-aware Recall@k against exact search meets the target.
+        """The cheapest nprobe (and, for a compressed index with its originals, refine
+        factor R) whose tie-aware Recall@k against exact search meets the target.
 
         Queries are stored vectors; each one's own entry is left out of both result
         lists, so recall measures finding the neighbours, not finding the query itself.
-        Every returned id is re-scored exactly, and with ``originals`` (ids, vectors: what
-        a build was given) queries and ground truth are the original vectors, so a
-        compressed index (PQ) cannot hide what compression lost. Without them the stored
-        vectors stand in, lossy for PQ, and the manifest's ``recall_basis`` says so.
+        Every returned id is re-scored exactly. Ground truth and queries are the original
+        vectors: ``originals`` (ids, vectors: what a build was given), else the float16
+        copies a compressed index keeps; only a PQ index without them falls back to its own
+        lossy reconstructions, and the manifest's ``recall_basis`` says so. ``held_out``:
+        query vectors that are not in the index (a build keeps its tuning sample out until
+        tuned), as a user's queries are not; then ``query_ids`` is unused.
         """
         ivf = self._ivf
         if ivf is None or not self.count:
@@ -197,28 +254,73 @@ class VectorIndex:
             ids = self.ids()
             base = self.vectors(ids)
             self.manifest.recall_basis = (
-                "reconstructed vectors (lossy: PQ)" if self.manifest.lossy else "stored vectors"
+                "reconstructed vectors (lossy: PQ)"
+                if self.manifest.lossy
+                else "float16 originals"
+                if self.originals is not None
+                else "stored vectors"
             )
-        queries = np.ascontiguousarray(base[np.isin(ids, query_ids)], dtype=np.float32)
-        query_ids = ids[np.isin(ids, query_ids)]
+        if held_out is not None:
+            queries = np.ascontiguousarray(held_out, dtype=np.float32)
+            query_ids = np.full(len(queries), -1, np.int64)  # no own entry to leave out
+            self.manifest.recall_basis += ", held-out queries"
+        else:
+            chosen_from = np.isin(ids, query_ids)
+            queries = np.ascontiguousarray(base[chosen_from], dtype=np.float32)
+            query_ids = ids[chosen_from]
+        # Half the queries choose the settings, the other half measure them: the recall
+        # recorded is not the lucky draw that passed the target first.
+        pick, check = slice(0, None, 2), slice(1, None, 2)
+        if len(query_ids) < 2:
+            pick = check = slice(None)
         exact_scores = exact_neighbour_scores(ids, base, query_ids, queries, k)
-        recall = 0.0
-        for nprobe in (n for n in NPROBE_STEPS if n <= ivf.nlist):
-            ivf.nprobe = nprobe
-            _, found_ids = self.index.search(queries, k + 1)
-            rescored = exact_scores_of(queries, found_ids, ids, base)
-            scores = without_self(rescored, found_ids, query_ids, k)
-            recall = recall_at_k(exact_scores, scores, k)
-            if recall >= recall_target:
-                break
-        self.manifest.nprobe, self.manifest.recall_at_10 = int(ivf.nprobe), round(recall, 4)
-        log.info("%s: nprobe %d gives recall@%d %.3f", self.manifest.space, ivf.nprobe, k, recall)
+
+        wanted = k if held_out is not None else k + 1  # room for the query's own entry
+
+        def measure(rows: slice) -> float:
+            _, found_ids = self.search(queries[rows], wanted)
+            rescored = exact_scores_of(queries[rows], found_ids, ids, base)
+            scores = without_self(rescored, found_ids, query_ids[rows], k)
+            return recall_at_k(exact_scores[rows], scores, k)
+
+        refines = REFINE_STEPS if self.originals is not None else (0,)
+        chosen: tuple[float, int, int, float] | None = None  # cost, nprobe, refine, recall
+        highest = (-1.0, ivf.nlist, refines[-1])
+        for refine in refines:
+            self.manifest.refine = refine
+            for nprobe in (n for n in NPROBE_STEPS if n <= ivf.nlist):
+                ivf.nprobe = nprobe
+                recall = measure(pick)
+                if recall > highest[0]:
+                    highest = (recall, nprobe, refine)
+                if recall >= recall_target:
+                    # Work per query: codes scanned in the probed lists, rows re-ranked.
+                    cost = self.count * nprobe / ivf.nlist * ivf.code_size
+                    cost += (k + 1) * max(refine, 1) * self.manifest.dim * 2 * bool(refine)
+                    if chosen is None or cost < chosen[0]:
+                        chosen = (cost, nprobe, refine, recall)
+                    break
+        _, nprobe, refine, _ = chosen or (0.0, highest[1], highest[2], highest[0])
+        ivf.nprobe = nprobe
+        self.manifest.nprobe, self.manifest.refine = int(nprobe), int(refine)
+        recall = measure(check)
+        self.manifest.recall_at_10 = round(recall, 4)
+        log.info(
+            "%s: nprobe %d, refine %d give recall@%d %.3f",
+            self.manifest.space,
+            nprobe,
+            refine,
+            k,
+            recall,
+        )
 
     # ---- files
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         index_path, manifest_path = paths(folder, self.manifest.space)
+        if self.originals is not None:  # before the index and manifest that refer to it
+            self.originals.save(originals_path(folder, self.manifest.space))
         self.manifest.count = self.count
         data = faiss.serialize_index(self.index)  # hashed as written: no second read
         self.manifest.checksum = hashlib.sha256(data).hexdigest()
@@ -251,6 +353,7 @@ class VectorIndex:
             raise model_mismatch(space, manifest.fingerprint, fingerprint)
         if dim is not None and manifest.dim != dim:
             raise dimension_mismatch(space, manifest.dim, dim)
+        originals = _originals(folder, manifest, read_only=read_only)
         if not read_only:  # one read: the bytes that are checked are the bytes loaded
             data = index_path.read_bytes()
             _require_checksum(index_path, manifest, hashlib.sha256(data).hexdigest())
@@ -258,7 +361,7 @@ class VectorIndex:
                 index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
             except RuntimeError as exc:
                 raise _damaged(index_path, exc) from exc
-            return cls(index, manifest)
+            return cls(index, manifest, originals)
         _require_checksum(
             index_path, manifest, file_checksum(index_path) if manifest.checksum else ""
         )
@@ -269,7 +372,19 @@ class VectorIndex:
                 index = faiss.read_index(str(index_path))  # types that cannot be mapped
             except RuntimeError as exc:
                 raise _damaged(index_path, exc) from exc
-        return cls(index, manifest)
+        return cls(index, manifest, originals)
+
+
+def _originals(folder: Path, manifest: Manifest, *, read_only: bool) -> OriginalVectors | None:
+    if not manifest.originals:
+        return None
+    path = originals_path(folder, manifest.space)
+    if not path.is_file():
+        raise IndexFileError(
+            f"the float16 vectors of the {manifest.space} index ({path}) are missing",
+            hint="re-encode with `simmim index --rebuild`",
+        )
+    return OriginalVectors(manifest.dim, path, read_only=read_only)
 
 
 def _require_checksum(index_path: Path, manifest: Manifest, actual: str) -> None:
@@ -289,6 +404,10 @@ def _damaged(index_path: Path, exc: Exception) -> IndexFileError:
 
 def paths(folder: Path, space: str) -> tuple[Path, Path]:
     return folder / f"{space}.faiss", folder / f"{space}.json"
+
+
+def originals_path(folder: Path, space: str) -> Path:
+    return folder / f"{space}.f16"
 
 
 def built_manifests(folder: Path, *, verify: bool = False) -> dict[str, dict[str, Any]]:
