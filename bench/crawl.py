@@ -112,19 +112,58 @@ def baseline(urls: list[str]) -> float:
     return len(urls) / (time.perf_counter() - start)
 
 
-def ours(urls: list[str], data_dir: Path) -> tuple[float, int]:
-    settings = Settings(data_dir=data_dir, crawler={"allow_loopback": True})  # type: ignore[arg-type]
+def peer(urls: list[str], workers: int) -> tuple[float, float]:
+    """trafilatura's own fetch + extract + the og:image download, on a thread pool of the
+    size of our concurrency: (pages/s, CPU ms per page)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from copy import deepcopy
+
+    import trafilatura
+    from trafilatura.settings import DEFAULT_CONFIG
+
+    config = deepcopy(DEFAULT_CONFIG)
+    config.set("DEFAULT", "SSRF_PROTECTION", "off")  # the bench's hosts are loopback ones
+    failures: list[str] = []
+
+    def one(url: str) -> None:
+        html = trafilatura.fetch_url(url, config=config)
+        if html is None:
+            failures.append(url)
+            return
+        trafilatura.extract(html, url=url, with_metadata=True, config=config)
+        meta = trafilatura.extract_metadata(html, default_url=url)
+        if meta is not None and meta.image:
+            image = trafilatura.fetch_response(str(httpx.URL(url).join(meta.image)), config=config)
+            if image is None or image.status != 200:
+                failures.append(meta.image)
+
+    cpu, start = time.process_time(), time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, urls))
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
+    if failures:
+        raise SystemExit(f"the peer failed on {len(failures)} fetch(es), e.g. {failures[0]}")
+    return len(urls) / elapsed, 1000 * used / len(urls)
+
+
+def ours(
+    urls: list[str], data_dir: Path, interval: float | None = None
+) -> tuple[float, int, float]:
+    crawler: dict[str, object] = {"allow_loopback": True}
+    if interval is not None:
+        crawler["per_host_interval_s"] = interval
+    settings = Settings(data_dir=data_dir, crawler=crawler)  # type: ignore[arg-type]
     engine = make_engine(settings.database_url)
     migrations.upgrade(engine)
     with session_scope(session_factory(engine)) as session:
         session.add_all(
             Source(name=f"s{i}", kind=SourceKind.PAGE, location=u) for i, u in enumerate(urls)
         )
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     outcomes = crawl(settings, engine)
-    elapsed = time.perf_counter() - start
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
     engine.dispose()
-    return len(urls) / elapsed, sum(o.new for o in outcomes)
+    return len(urls) / elapsed, sum(o.new for o in outcomes), 1000 * used / len(urls)
 
 
 def main() -> None:
@@ -134,6 +173,12 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=240)
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--interval",
+        type=float,
+        help="our per-host gap between request starts (default: the setting, 0.1 s); "
+        "the peer keeps none",
+    )
     args = parser.parse_args()
 
     ports: multiprocessing.Queue[str] = multiprocessing.Queue()
@@ -153,8 +198,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:  # warm-up: lazy imports, first parses
         ours([f"{bases[0]}/article/{args.n + i}" for i in range(4)], Path(folder))
     with tempfile.TemporaryDirectory() as folder:
-        ours_pps, new = ours(urls, Path(folder))
-    log(f"  {ours_pps:.1f} pages/s, {new} items stored")
+        ours_pps, new, ours_cpu = ours(urls, Path(folder), args.interval)
+    log(f"  {ours_pps:.1f} pages/s, {new} items stored, {ours_cpu:.2f} ms CPU per page")
+    log("peer: trafilatura fetch + extract + og:image, same concurrency")
+    crawler = Settings().crawler
+    concurrency = min(crawler.concurrency, args.hosts * crawler.per_host_concurrency)
+    peer(urls[: min(4, args.n)], concurrency)  # warm-up
+    peer_pps, peer_cpu = peer(urls, concurrency)
+    log(f"  {peer_pps:.1f} pages/s, {peer_cpu:.2f} ms CPU per page")
     stop.set()
     server.join(timeout=10)
     print(
@@ -167,8 +218,16 @@ def main() -> None:
                 "baseline_pages_per_s": round(base_pps, 2),
                 "ratio": round(ours_pps / base_pps, 2),
                 "items_stored": new,
+                "cpu_ms_per_page": round(ours_cpu, 2),
+                "peer_pages_per_s": round(peer_pps, 2),
+                "peer_cpu_ms_per_page": round(peer_cpu, 2),
+                "cpu_ratio": round(ours_cpu / peer_cpu, 2),
                 "per_host_concurrency": Settings().crawler.per_host_concurrency,
-                "per_host_interval_s": Settings().crawler.per_host_interval_s,
+                "per_host_interval_s": (
+                    args.interval
+                    if args.interval is not None
+                    else Settings().crawler.per_host_interval_s
+                ),
             }
         )
     )
