@@ -27,7 +27,9 @@ from indexer.ingest import (
     add_encoded,
     encode_rows,
     mark_for,
-    reconcile,
+)
+from indexer.ingest import (
+    reconcile as reconcile_stores,
 )
 from simmim.clock import utcnow
 from simmim.db import session_factory, session_scope
@@ -140,15 +142,23 @@ def _to_bytes(vector: np.ndarray) -> bytes:
 
 
 def write_staged(
-    engine: Engine, stores: StoreSet, fingerprint: str, dim: int, *, limit: int = 100_000
+    engine: Engine,
+    stores: StoreSet,
+    fingerprint: str,
+    dim: int,
+    *,
+    limit: int = 100_000,
+    reconcile: bool = True,
 ) -> IngestSummary:
-    """Staged vectors of this model into the stores (reconciled first), saved, then marked.
+    """Staged vectors of this model into the stores (reconciled first, unless asked not
+    to), saved, then marked.
 
     Rows staged by another model are dropped: their items stay pending and are encoded
     again by the current one."""
     factory = session_factory(engine)
     summary = IngestSummary()
-    summary.requeued, summary.removed = reconcile(engine, stores)
+    if reconcile:
+        summary.requeued, summary.removed = reconcile_stores(engine, stores)
     with session_scope(factory) as session:
         stale = session.execute(
             delete(StagedVectors).where(StagedVectors.fingerprint != fingerprint)

@@ -200,7 +200,7 @@ class Runtime:
             direct = stores if ready else None
             return asdict(encode_claimed(self.engine, encoder, layout, batch=batch, direct=direct))
 
-    def write_index(self) -> dict[str, Any]:
+    def write_index(self, *, reconcile: bool = True) -> dict[str, Any]:
         """Staged vectors into the stores (the caller holds the index lock)."""
         from indexer.index import SPACES, open_stores, recover_stores, shared_writes
         from indexer.staging import staged_count, write_staged
@@ -209,7 +209,9 @@ class Runtime:
             log.warning("indexes: %s", done)
         encoder = self.encoder
         with closing(open_stores(self.settings, encoder.fingerprint, encoder.dim)) as stores:
-            summary = write_staged(self.engine, stores, encoder.fingerprint, encoder.dim)
+            summary = write_staged(
+                self.engine, stores, encoder.fingerprint, encoder.dim, reconcile=reconcile
+            )
             missing = [space for space in SPACES if stores.spaces[space] is None]
             if missing and shared_writes(self.settings):  # then encoders may write directly
                 for space in missing:

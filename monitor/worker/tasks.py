@@ -28,7 +28,6 @@ from procrastinate.job_context import JobContext
 from procrastinate.jobs import JobDeferrer
 from sqlalchemy.engine import make_url
 
-from indexer.index import shared_writes
 from monitor.cycle import Runtime
 from monitor.worker.schedule import cron_every
 from simmim.errors import SimmimError
@@ -146,8 +145,10 @@ def build_app(runtime: Runtime) -> procrastinate.App:
             unstaged, staged = runtime.index_backlog()
             slots = min(config.encode_slots, math.ceil(unstaged / config.index_batch))
             queued = sum(defer(encode_slot(slot), slot=slot) for slot in range(slots))
-            if staged or shared_writes(settings):  # the writer also reconciles and grows
-                defer(write_index)
+            # Every tick, as the scheduler's index step does: reconcile (database and index
+            # agree), write what is staged, grow. Its own waiting copy, so a stream of
+            # chained writes (which skip reconciling) cannot crowd it out.
+            defer(write_index.configure(queueing_lock="reconcile_index"), reconcile=True)
             return {"unstaged": unstaged, "staged": staged, "encode_tasks": queued}
 
         ran(context, "index", work, due=timestamp)
@@ -171,8 +172,12 @@ def build_app(runtime: Runtime) -> procrastinate.App:
         queueing_lock="write_index",
         retry=retry,
     )
-    def write_index(context: JobContext) -> None:
-        summary = ran(context, "index-write", runtime.write_index, lock="index")
+    def write_index(context: JobContext, reconcile: bool = False) -> None:
+        """Reconciling reads every id of index and database: once per planner tick, not
+        after every encoded batch."""
+        summary = ran(
+            context, "index-write", lambda: runtime.write_index(reconcile=reconcile), lock="index"
+        )
         if summary.get("more"):
             defer(write_index)
 
