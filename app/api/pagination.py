@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from fastapi import Query
 
 from app.api.errors import ApiError
+from simmim.settings import ApiSettings
 
 T = TypeVar("T")
 
@@ -40,8 +41,8 @@ class PageParams:
     ) -> None:
         self.limit, self.cursor = limit, cursor
 
-    def size(self, default: int, maximum: int) -> int:
-        return min(self.limit or default, maximum)
+    def size(self, config: ApiSettings) -> int:
+        return min(self.limit or config.page_size, config.max_page_size)
 
 
 def page_by_id(

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from starlette.requests import Request
 
 from simmim.db import make_engine
 from simmim.errors import SimmimError
@@ -86,3 +87,9 @@ class ApiState:
         if self._stores is not None:
             self._stores.close()
         self.engine.dispose()
+
+
+def api_state(request: Request) -> ApiState:
+    """The process's state, as every route reaches it."""
+    state: ApiState = request.app.state.api
+    return state

@@ -14,7 +14,7 @@ from app.api.auth import ADMIN, READ
 from app.api.errors import ApiError
 from app.api.pagination import PageParams, page_by_id
 from app.api.schemas import Enabled, PathId, RunOut, RunStarted, SourceCreate, SourceOut, SourcePage
-from app.api.state import ApiState
+from app.api.state import ApiState, api_state
 from indexer.source_admin import add_source, list_sources, parse_every, set_source_enabled
 from monitor.cycle import Runtime
 from monitor.models import JobRun
@@ -26,22 +26,18 @@ from simmim.models import Source, SourceKind
 router = APIRouter(prefix="/v1", tags=["admin"])
 
 
-def _state(request: Request) -> ApiState:
-    return request.app.state.api
-
-
 # ---- sources
 
 
 @router.get("/sources", response_model=SourcePage, dependencies=[READ])
 def get_sources(request: Request, page: Annotated[PageParams, Depends()]) -> SourcePage:
     """Every source with its health: last success, last error, failures, next due, items."""
-    state = _state(request)
+    state = api_state(request)
     with session_scope(session_factory(state.engine)) as session:
         rows, cursor = page_by_id(
             list_sources(session),
             page,
-            page.size(state.settings.api.page_size, state.settings.api.max_page_size),
+            page.size(state.settings.api),
             key=lambda pair: pair[0].id,
         )
         return SourcePage(
@@ -53,7 +49,7 @@ def get_sources(request: Request, page: Annotated[PageParams, Depends()]) -> Sou
 def create_source(request: Request, body: SourceCreate) -> SourceOut:
     """Register a feed, page, folder or JSONL dump (local paths only inside
     crawler.local_roots, when set); the next crawl reads it."""
-    state = _state(request)
+    state = api_state(request)
     with session_scope(session_factory(state.engine)) as session:
         source = add_source(
             session,
@@ -76,7 +72,7 @@ def _existing(session: Any, source_id: int) -> Source:
 @router.patch("/sources/{source_id}", response_model=SourceOut, dependencies=[ADMIN])
 def change_source(request: Request, source_id: PathId, body: Enabled) -> SourceOut:
     """Enable or disable crawling of a source (its items stay)."""
-    with session_scope(session_factory(_state(request).engine)) as session:
+    with session_scope(session_factory(api_state(request).engine)) as session:
         source = _existing(session, source_id)
         set_source_enabled(session, str(source.id), body.enabled)
         counts = dict((s.id, n) for s, n in list_sources(session))
@@ -86,7 +82,7 @@ def change_source(request: Request, source_id: PathId, body: Enabled) -> SourceO
 @router.delete("/sources/{source_id}", status_code=204, dependencies=[ADMIN])
 def delete_source(request: Request, source_id: PathId) -> Response:
     """Delete a source, every item crawled from it and the trends they fed."""
-    state = _state(request)
+    state = api_state(request)
     with (
         run_lock(state.engine, "crawl", wait=True),
         session_scope(session_factory(state.engine)) as session,
@@ -134,19 +130,19 @@ def _monitor_once(runtime: Runtime) -> dict[str, Any]:
 @router.post("/crawl", response_model=RunStarted, status_code=202, dependencies=[ADMIN])
 def start_crawl(request: Request) -> RunStarted:
     """Crawl every due source now; GET /v1/runs/{run_id} follows it."""
-    return RunStarted(run_id=_start(_state(request), "crawl", _crawl))
+    return RunStarted(run_id=_start(api_state(request), "crawl", _crawl))
 
 
 @router.post("/monitor/once", response_model=RunStarted, status_code=202, dependencies=[ADMIN])
 def start_cycle(request: Request) -> RunStarted:
     """One whole cycle (crawl, index, score, detect, email), as `simmim monitor once --wait`."""
-    return RunStarted(run_id=_start(_state(request), "monitor-once", _monitor_once))
+    return RunStarted(run_id=_start(api_state(request), "monitor-once", _monitor_once))
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, dependencies=[READ])
 def get_run(request: Request, run_id: PathId) -> RunOut:
     """A run's state: finished_at null while it runs; ok and summary (or error) after."""
-    with session_scope(session_factory(_state(request).engine)) as session:
+    with session_scope(session_factory(api_state(request).engine)) as session:
         run = session.get(JobRun, run_id)
         if run is None:
             raise ApiError(404, f"run {run_id} not found")

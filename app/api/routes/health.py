@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.errors import ApiError
 from app.api.schemas import Health
-from app.api.state import ApiState
+from app.api.state import api_state
 from simmim import migrations
 from simmim.errors import SimmimError
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["health"])
 
 def _maybe_read(request: Request) -> None:
     """/healthz, /readyz and /metrics are open unless api.open_health is false (then: read scope)."""
-    if not request.app.state.api.settings.api.open_health:
+    if not api_state(request).settings.api.open_health:
         credentials = request.headers.get("authorization")
         scheme, token = get_authorization_scheme_param(credentials)
         if scheme.lower() != "bearer" or not token:
@@ -43,7 +43,7 @@ def healthz() -> Health:
 def readyz(request: Request) -> Response:
     """Ready to serve: the database reachable and at the current schema, the indexes
     open, the model loaded. 503 with each check's finding otherwise."""
-    state: ApiState = request.app.state.api
+    state = api_state(request)
     checks: dict[str, str] = {}
     try:
         migrations.require_head(state.engine)

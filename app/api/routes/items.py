@@ -12,7 +12,7 @@ from app.api import convert
 from app.api.auth import READ
 from app.api.errors import ApiError
 from app.api.schemas import ExplainOut, ExplainRequest, ItemOut, PathId, WordWeight
-from app.api.state import ApiState
+from app.api.state import ApiState, api_state
 from monitor.items import ItemDetail, item_details
 from simmim.db import session_factory, session_scope
 from simmim.paths import DataLayout
@@ -32,7 +32,7 @@ def _detail(state: ApiState, item_id: PathId) -> ItemDetail:
 @router.get("/{item_id}", response_model=ItemOut)
 def get_item(request: Request, item_id: PathId) -> ItemOut:
     """The item with its source, sentiment, topics and tickers."""
-    return convert.item(_detail(request.app.state.api, item_id))
+    return convert.item(_detail(api_state(request), item_id))
 
 
 @router.get(
@@ -41,7 +41,7 @@ def get_item(request: Request, item_id: PathId) -> ItemOut:
     response_class=Response,
 )
 def get_image(request: Request, item_id: PathId) -> Response:
-    state: ApiState = request.app.state.api
+    state = api_state(request)
     detail = _detail(state, item_id)
     if not detail.image_sha256:
         raise ApiError(404, f"item {item_id} has no image")
@@ -68,7 +68,7 @@ def explain(request: Request, item_id: PathId, body: ExplainRequest) -> ExplainO
     from encoder.explain import explain_fused, overlay_heatmap, text_image_map
     from simmim.models import item_text
 
-    state: ApiState = request.app.state.api
+    state = api_state(request)
     detail = _detail(state, item_id)
     config = state.settings.api
     if body.query is not None and len(body.query) > config.max_query_chars:

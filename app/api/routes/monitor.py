@@ -28,7 +28,7 @@ from app.api.schemas import (
     TrendPoint,
     TrendsOut,
 )
-from app.api.state import ApiState
+from app.api.state import api_state
 from monitor.alerts import acknowledge, get_alert, list_alerts
 from monitor.models import Alert, AlertStatus, SeriesKind
 from monitor.queries import list_queries, remove_query, save_query
@@ -39,14 +39,6 @@ from simmim.db import session_factory, session_scope
 
 router = APIRouter(prefix="/v1", tags=["monitor"])
 BUCKET_HOURS = {"hour": 1, "day": 24}
-
-
-def _state(request: Request) -> ApiState:
-    return request.app.state.api
-
-
-def _page_size(state: ApiState, page: PageParams) -> int:
-    return page.size(state.settings.api.page_size, state.settings.api.max_page_size)
 
 
 # ---- trends
@@ -67,7 +59,7 @@ def get_trends(
     now = utcnow()
     start = since or now - timedelta(days=days)
     frame = trends(
-        _state(request).engine,
+        api_state(request).engine,
         kind,
         bucket_hours=BUCKET_HOURS[bucket],
         since=start,
@@ -96,8 +88,8 @@ def get_series(
     request: Request, page: Annotated[PageParams, Depends()], kind: SeriesKindName = "topic"
 ) -> SeriesPage:
     """The keys of one series kind with their total volume, busiest first."""
-    state = _state(request)
-    size = _page_size(state, page)
+    state = api_state(request)
+    size = page.size(state.settings.api)
     offset = decode_cursor(page.cursor) or 0
     if not isinstance(offset, int) or offset < 0:
         raise ApiError(422, "invalid cursor", "pass back the next_cursor of a page")
@@ -121,8 +113,8 @@ def get_alerts(
     series_key: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AlertPage:
     """Newest first."""
-    state = _state(request)
-    size = _page_size(state, page)
+    state = api_state(request)
+    size = page.size(state.settings.api)
     position = decode_cursor(page.cursor)
     before = None
     if position is not None:
@@ -147,7 +139,7 @@ def get_alerts(
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, dependencies=[READ])
 def get_one_alert(request: Request, alert_id: PathId) -> AlertOut:
-    with session_scope(session_factory(_state(request).engine)) as session:
+    with session_scope(session_factory(api_state(request).engine)) as session:
         if session.get(Alert, alert_id) is None:
             raise ApiError(404, f"alert {alert_id} not found")
         return convert.alert(get_alert(session, alert_id))
@@ -157,7 +149,7 @@ def get_one_alert(request: Request, alert_id: PathId) -> AlertOut:
 def acknowledge_alert(request: Request, alert_id: PathId) -> AlertOut:
     """Stop repeat emails for this alert (idempotent)."""
     get_one_alert(request, alert_id)
-    return convert.alert(acknowledge(_state(request).engine, alert_id))
+    return convert.alert(acknowledge(api_state(request).engine, alert_id))
 
 
 # ---- rules
@@ -165,9 +157,9 @@ def acknowledge_alert(request: Request, alert_id: PathId) -> AlertOut:
 
 @router.get("/rules", response_model=RulePage, dependencies=[READ])
 def get_rules(request: Request, page: Annotated[PageParams, Depends()]) -> RulePage:
-    state = _state(request)
+    state = api_state(request)
     rows, cursor = page_by_id(
-        list_rules(state.engine), page, _page_size(state, page), key=lambda r: r.id
+        list_rules(state.engine), page, page.size(state.settings.api), key=lambda r: r.id
     )
     return RulePage(items=[convert.rule(r) for r in rows], next_cursor=cursor)
 
@@ -176,7 +168,7 @@ def get_rules(request: Request, page: Annotated[PageParams, Depends()]) -> RuleP
 def create_rule(request: Request, body: RuleCreate) -> RuleOut:
     settings = body.model_dump(exclude={"name", "kind", "series", "bucket"}, exclude_none=True)
     created = add_rule(
-        _state(request).engine,
+        api_state(request).engine,
         name=body.name,
         kind=body.kind,
         series=body.series,
@@ -189,7 +181,7 @@ def create_rule(request: Request, body: RuleCreate) -> RuleOut:
 @router.patch("/rules/{rule_id}", response_model=RuleOut, dependencies=[ADMIN])
 def change_rule(request: Request, rule_id: PathId, body: RuleSettings) -> RuleOut:
     """Change thresholds, window, cooldown; {"enabled": false} disables it."""
-    state = _state(request)
+    state = api_state(request)
     if not any(r.id == rule_id for r in list_rules(state.engine)):
         raise ApiError(404, f"rule {rule_id} not found")
     return convert.rule(update_rule(state.engine, rule_id, **body.model_dump(exclude_unset=True)))
@@ -200,9 +192,9 @@ def change_rule(request: Request, rule_id: PathId, body: RuleSettings) -> RuleOu
 
 @router.get("/queries", response_model=QueryPage, dependencies=[READ])
 def get_queries(request: Request, page: Annotated[PageParams, Depends()]) -> QueryPage:
-    state = _state(request)
+    state = api_state(request)
     rows, cursor = page_by_id(
-        list_queries(state.engine), page, _page_size(state, page), key=lambda q: q.id
+        list_queries(state.engine), page, page.size(state.settings.api), key=lambda q: q.id
     )
     return QueryPage(items=[convert.query(q) for q in rows], next_cursor=cursor)
 
@@ -210,7 +202,7 @@ def get_queries(request: Request, page: Annotated[PageParams, Depends()]) -> Que
 @router.post("/queries", response_model=QueryOut, status_code=201, dependencies=[ADMIN])
 def create_query(request: Request, body: QueryCreate) -> QueryOut:
     """A search kept as a monitor: new items close to it join its series."""
-    state = _state(request)
+    state = api_state(request)
     image = None
     if body.image_base64 is not None:
         _, image = convert.decoded_image(body.image_base64, state.settings.max_image_pixels)
@@ -232,7 +224,7 @@ def create_query(request: Request, body: QueryCreate) -> QueryOut:
 
 @router.delete("/queries/{query_id}", status_code=204, dependencies=[ADMIN])
 def delete_query(request: Request, query_id: PathId) -> Response:
-    state = _state(request)
+    state = api_state(request)
     if not any(q.id == query_id for q in list_queries(state.engine)):
         raise ApiError(404, f"saved query {query_id} not found")
     remove_query(state.engine, str(query_id))

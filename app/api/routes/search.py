@@ -14,17 +14,13 @@ from app.api import convert
 from app.api.auth import READ
 from app.api.errors import ApiError
 from app.api.schemas import Filters, PathId, SearchRequest, SearchResponse, SimilarRequest, Space
-from app.api.state import ApiState
-from indexer.search import SearchResult, more_like_this, search
+from app.api.state import ApiState, api_state
+from indexer.search import SearchFilters, SearchResult, more_like_this, search
 from monitor.filters import search_filters
 from monitor.items import hit_scores, item_details
 from simmim.db import session_factory, session_scope
 
 router = APIRouter(prefix="/v1", tags=["search"], dependencies=[READ])
-
-
-def _state(request: Request) -> ApiState:
-    return request.app.state.api
 
 
 def _limits(state: ApiState, k: int, text: str | None) -> None:
@@ -37,7 +33,7 @@ def _limits(state: ApiState, k: int, text: str | None) -> None:
         )
 
 
-def _filters(filters: Filters):  # type: ignore[no-untyped-def]
+def _filters(filters: Filters) -> SearchFilters:
     return search_filters(
         since=filters.since,
         until=filters.until,
@@ -49,7 +45,7 @@ def _filters(filters: Filters):  # type: ignore[no-untyped-def]
 
 
 def _response(request: Request, results: list[SearchResult]) -> SearchResponse:
-    state = _state(request)
+    state = api_state(request)
     scores = hit_scores(state.engine, [r.item_id for r in results])
     return SearchResponse(results=[convert.hit(r, scores.get(r.item_id)) for r in results])
 
@@ -65,7 +61,7 @@ def _run(
     filters: Filters,
     collapse: bool,
 ) -> SearchResponse:
-    state = _state(request)
+    state = api_state(request)
     _limits(state, k, text)
     if text is not None and not text.strip():
         text = None
@@ -116,7 +112,7 @@ async def search_json(request: Request, body: SearchRequest) -> SearchResponse:
         image = None
         if body.image_base64 is not None:
             image, _ = convert.decoded_image(
-                body.image_base64, _state(request).settings.max_image_pixels
+                body.image_base64, api_state(request).settings.max_image_pixels
             )
         return _run(
             request,
@@ -145,7 +141,7 @@ def search_upload(
     k: Annotated[int, Form(ge=1)] = 10,
 ) -> SearchResponse:
     """Search with an uploaded image file (and optionally a text): curl -F image=@x.jpg."""
-    state = _state(request)
+    state = api_state(request)
     picture = convert.checked_image(image.file.read(), state.settings.max_image_pixels)
     return _run(
         request,
@@ -162,7 +158,7 @@ def search_upload(
 @router.post("/items/{item_id}/similar", response_model=SearchResponse)
 def similar(request: Request, item_id: PathId, body: SimilarRequest) -> SearchResponse:
     """More like this: the items nearest to this item's own vector."""
-    state = _state(request)
+    state = api_state(request)
     _limits(state, body.k, None)
     with session_scope(session_factory(state.engine)) as session:
         if not item_details(session, [item_id]):
