@@ -21,7 +21,7 @@ from encoder import Encoder, ItemInput
 from indexer.index import SPACES, FieldFilter, Space, StoreSet, VectorStore
 from indexer.index.chooser import FLAT_MAX
 from simmim.db import session_factory, session_scope
-from simmim.errors import SimmimError
+from simmim.errors import NotFound, SimmimError
 from simmim.images import ImageInput
 from simmim.models import Item, ItemStatus, Source
 
@@ -249,7 +249,7 @@ def more_like_this(
     with session_scope(session_factory(engine)) as session:
         bits = session.scalar(select(Item.indexed_spaces).where(Item.id == item_id))
     if bits is None:
-        raise SearchError(f"no item with id {item_id}")
+        raise NotFound(f"no item with id {item_id}")
     index = indexes.spaces.get(Space(space))
     if not bits & Space(space).bit or index is None:
         raise SearchError(

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indexer.local_files import inside_roots
-from simmim.errors import SimmimError
+from simmim.errors import NotFound, SimmimError
 from simmim.models import Item, ItemStatus, Source, SourceKind
 from simmim.redact import mask_url
 
@@ -106,18 +106,19 @@ def find_source(session: Session, ref: str) -> Source:
     query = select(Source).where(or_(match, Source.id == int(ref)) if ref.isdigit() else match)
     source = session.scalars(query).first()
     if source is None:
-        raise SourceError(f"no source {ref!r}", hint="see `simmim source list`")
+        raise NotFound(f"no source {ref!r}", hint="see `simmim source list`")
     return source
 
 
-def list_sources(session: Session) -> list[tuple[Source, int]]:
-    """Every source with its item count."""
-    counts = dict(
-        session.execute(select(Item.source_id, func.count(Item.id)).group_by(Item.source_id)).all()
-    )
-    return [
-        (s, int(counts.get(s.id, 0))) for s in session.scalars(select(Source).order_by(Source.id))
-    ]
+def list_sources(session: Session, ids: Sequence[int] | None = None) -> list[tuple[Source, int]]:
+    """Every source (or these ones) with its item count."""
+    counted = select(Item.source_id, func.count(Item.id)).group_by(Item.source_id)
+    chosen = select(Source).order_by(Source.id)
+    if ids is not None:
+        counted = counted.where(Item.source_id.in_(list(ids)))
+        chosen = chosen.where(Source.id.in_(list(ids)))
+    counts = dict(session.execute(counted).all())
+    return [(s, int(counts.get(s.id, 0))) for s in session.scalars(chosen)]
 
 
 def set_source_enabled(session: Session, ref: str, enabled: bool) -> Source:

@@ -48,18 +48,17 @@ class EncodeOutcome:
     unreadable_images: int = 0
 
 
+# Pending items no worker has encoded yet.
+UNSTAGED_PENDING = (
+    Item.status == ItemStatus.PENDING,
+    ~exists().where(StagedVectors.item_id == Item.id),
+)
+
+
 def unstaged_pending(engine: Engine) -> int:
-    """Pending items no worker has encoded yet: what encode tasks are still needed for."""
+    """What encode tasks are still needed for."""
     with session_scope(session_factory(engine)) as session:
-        return (
-            session.scalar(
-                select(func.count(Item.id)).where(
-                    Item.status == ItemStatus.PENDING,
-                    ~exists().where(StagedVectors.item_id == Item.id),
-                )
-            )
-            or 0
-        )
+        return session.scalar(select(func.count(Item.id)).where(*UNSTAGED_PENDING)) or 0
 
 
 def staged_count(engine: Engine) -> int:
@@ -85,10 +84,7 @@ def encode_claimed(
         rows = list(
             session.scalars(
                 select(Item)
-                .where(
-                    Item.status == ItemStatus.PENDING,
-                    ~exists().where(StagedVectors.item_id == Item.id),
-                )
+                .where(*UNSTAGED_PENDING)
                 .order_by(Item.id)
                 .limit(batch)
                 .with_for_update(skip_locked=True, of=Item)

@@ -29,10 +29,11 @@ from monitor.models import (
     SeriesPhase,
     SeriesState,
 )
-from monitor.rules import RuleError, describe, direction_of
+from monitor.rules import describe, direction_of
 from monitor.trends import aggregate, bucket_start, dense, hour_of
 from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
+from simmim.errors import NotFound
 from simmim.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ def _repeat_notifications(session: Session, now: datetime) -> None:
 def get_alert(session: Session, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None:
-        raise RuleError(f"no alert with id {alert_id}", hint="see `simmim alerts list`")
+        raise NotFound(f"no alert with id {alert_id}", hint="see `simmim alerts list`")
     return alert
 
 

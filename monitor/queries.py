@@ -20,7 +20,7 @@ from indexer.index import SPACES
 from indexer.search import query_vector
 from monitor.models import Rule, RuleKind, SavedQuery, SeriesKind
 from simmim.db import session_factory, session_scope
-from simmim.errors import SimmimError
+from simmim.errors import NotFound, SimmimError
 from simmim.paths import DataLayout
 from simmim.settings import Settings
 
@@ -116,7 +116,7 @@ def _find(session: Session, name_or_id: str) -> SavedQuery:
     )
     query = session.scalars(select(SavedQuery).where(clause)).first()
     if query is None:
-        raise QueryError(f"no saved query {name_or_id!r}", hint="see `simmim queries list`")
+        raise NotFound(f"no saved query {name_or_id!r}", hint="see `simmim queries list`")
     return query
 
 

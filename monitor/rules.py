@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from monitor.models import Rule, RuleKind, SeriesKind
 from monitor.trends import Metric
 from simmim.db import session_factory, session_scope
-from simmim.errors import SimmimError
+from simmim.errors import NotFound, SimmimError
 
 
 class Direction(enum.StrEnum):
@@ -214,7 +214,7 @@ def update_rule(engine: Engine, ref: str | int, **changes: Any) -> Rule:
         clause = Rule.id == int(text) if text.isdigit() else Rule.name == text
         rule = session.scalars(select(Rule).where(clause)).first()
         if rule is None:
-            raise RuleError(f"no rule {text!r}", hint="see `simmim rules list`")
+            raise NotFound(f"no rule {text!r}", hint="see `simmim rules list`")
         for name, value in changes.items():
             setattr(rule, name, value)
         session.flush()

@@ -17,6 +17,10 @@ class SimmimError(Exception):
         return f"{self.message}; {self.hint}" if self.hint else self.message
 
 
+class NotFound(SimmimError):
+    """The object asked for (by id or name) does not exist; the API answers 404."""
+
+
 class ConfigError(SimmimError):
     """A setting or config file is wrong."""
 

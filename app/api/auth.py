@@ -33,22 +33,25 @@ class TokenCache:
         return info
 
 
+def authorize(request: Request, secret: str | None, needed: Scope) -> TokenInfo:
+    """The token behind ``secret`` if it may do what needs ``needed``; 401/403 otherwise."""
+    if not secret:
+        raise ApiError(
+            401, "missing token", "send Authorization: Bearer <token> (simmim token create)"
+        )
+    info = request.app.state.tokens.check(request, secret)
+    if info is None:
+        raise ApiError(401, "unknown or revoked token", "create one: simmim token create")
+    if not info.scope.allows(needed):
+        raise ApiError(403, f"this needs an {needed} token", f"token {info.name!r} is {info.scope}")
+    return info
+
+
 def require(scope: Scope) -> Callable[..., TokenInfo]:
     def dependency(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
     ) -> TokenInfo:
-        if credentials is None:
-            raise ApiError(
-                401, "missing token", "send Authorization: Bearer <token> (simmim token create)"
-            )
-        info = request.app.state.tokens.check(request, credentials.credentials)
-        if info is None:
-            raise ApiError(401, "unknown or revoked token", "create one: simmim token create")
-        if not info.scope.allows(scope):
-            raise ApiError(
-                403, f"this needs an {scope} token", f"token {info.name!r} is {info.scope}"
-            )
-        return info
+        return authorize(request, credentials.credentials if credentials else None, scope)
 
     return dependency
 

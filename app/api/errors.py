@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app.api.state import NotReady
-from simmim.errors import SimmimError
+from simmim.errors import NotFound, SimmimError
 from simmim.redact import mask_text
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotReady)
     async def not_ready(_: Request, exc: NotReady) -> JSONResponse:
         return JSONResponse(error_body(mask_text(exc.message), exc.hint), status_code=503)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(error_body(mask_text(exc.message), exc.hint), status_code=404)
 
     @app.exception_handler(SimmimError)
     async def refused(_: Request, exc: SimmimError) -> JSONResponse:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor.models import Alert, AlertStatus, Notification
 from monitor.worker import monitor_status
 from simmim.db import session_factory, session_scope
-from simmim.models import Item
+from simmim.models import Item, ItemStatus
 
 log = logging.getLogger(__name__)
 disable_created_metrics()  # no *_created series: they double a scrape for nothing
@@ -65,15 +65,8 @@ class DatabaseCollector(Collector):
         up.add_metric([], 1)
         yield up
         items = GaugeMetricFamily("simmim_items", "Items by state.", labels=["state"])
-        for state in ("pending", "indexed", "failed"):
-            items.add_metric(
-                [state],
-                sum(
-                    n
-                    for s, n in by_state.items()
-                    if str(s.value if hasattr(s, "value") else s) == state
-                ),
-            )
+        for status_value in ItemStatus:
+            items.add_metric([status_value.value], by_state.get(status_value, 0))
         yield items
         alerts = GaugeMetricFamily("simmim_alerts_firing", "Alerts firing now.")
         alerts.add_metric([], firing or 0)

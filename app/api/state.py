@@ -1,5 +1,5 @@
-"""What one API process keeps: settings, engine, the model (loaded once), the stores
-(reopened when they change), and the runs it started."""
+"""What one API process keeps: settings, engine, the model (loaded once) and the stores
+(reopened when they change)."""
 
 from __future__ import annotations
 
@@ -32,30 +32,25 @@ class ApiState:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         self._encoder = encoder
-        self._encoder_error: SimmimError | None = None
         self._stores: StoreSet | None = None
         self._stamp: str | None = None
         self._checked = 0.0
-        self._lock = threading.Lock()
-        self.runs: dict[int, threading.Thread] = {}
+        # Two locks: loading the model takes seconds, and a vector search (answered on
+        # the event loop) needs only the stores.
+        self._encoder_lock = threading.Lock()
+        self._stores_lock = threading.Lock()
 
     @property
     def encoder(self) -> Encoder:
-        with self._lock:
+        with self._encoder_lock:
             if self._encoder is None:
                 from encoder import load_encoder
 
                 try:
                     self._encoder = load_encoder(self.settings)
                 except SimmimError as exc:
-                    self._encoder_error = exc
                     raise NotReady(f"the model cannot load: {exc.message}", hint=exc.hint) from exc
-                self._encoder_error = None
             return self._encoder
-
-    @property
-    def encoder_loaded(self) -> bool:
-        return self._encoder is not None
 
     def stores(self) -> StoreSet:
         """The stores as the index holds them (its model fingerprint and dimension), so a
@@ -63,7 +58,7 @@ class ApiState:
         from indexer.index import open_stores, stores_stamp, stores_status
 
         now = time.monotonic()
-        with self._lock:
+        with self._stores_lock:
             if self._stores is not None and now - self._checked < STAMP_CHECK_S:
                 return self._stores
             stamp = stores_stamp(self.settings)

@@ -75,8 +75,9 @@ def change_source(request: Request, source_id: PathId, body: Enabled) -> SourceO
     with session_scope(session_factory(api_state(request).engine)) as session:
         source = _existing(session, source_id)
         set_source_enabled(session, str(source.id), body.enabled)
-        counts = dict((s.id, n) for s, n in list_sources(session))
-        return convert.source(source, counts.get(source.id, 0))
+        session.flush()
+        [(shown, items)] = list_sources(session, [source.id])
+        return convert.source(shown, items)
 
 
 @router.delete("/sources/{source_id}", status_code=204, dependencies=[ADMIN])
@@ -104,11 +105,8 @@ def _start(state: ApiState, job: str, work: Callable[[Runtime], dict[str, Any]])
         runtime.runner = f"{runtime.runner} (API)"
         runtime.record(job, lambda: work(runtime), on_start=started.put)
 
-    thread = threading.Thread(target=target, name=f"simmim-api-{job}", daemon=True)
-    thread.start()
-    run_id = started.get(timeout=60)
-    state.runs[run_id] = thread
-    return run_id
+    threading.Thread(target=target, name=f"simmim-api-{job}", daemon=True).start()
+    return started.get(timeout=60)
 
 
 def _crawl(runtime: Runtime) -> dict[str, Any]:

@@ -4,28 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security.utils import get_authorization_scheme_param
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.errors import ApiError
+from app.api.auth import authorize, bearer
 from app.api.schemas import Health
 from app.api.state import api_state
+from app.api.tokens import Scope
 from simmim import migrations
 from simmim.errors import SimmimError
 
 router = APIRouter(tags=["health"])
 
 
-def _maybe_read(request: Request) -> None:
+def _maybe_read(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> None:
     """/healthz, /readyz and /metrics are open unless api.open_health is false (then: read scope)."""
     if not api_state(request).settings.api.open_health:
-        credentials = request.headers.get("authorization")
-        scheme, token = get_authorization_scheme_param(credentials)
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "missing token", "send Authorization: Bearer <token>")
-        info = request.app.state.tokens.check(request, token)
-        if info is None:
-            raise ApiError(401, "unknown or revoked token")
+        authorize(request, credentials.credentials if credentials else None, Scope.READ)
 
 
 @router.get("/healthz", response_model=Health, dependencies=[Depends(_maybe_read)])

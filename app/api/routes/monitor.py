@@ -30,7 +30,7 @@ from app.api.schemas import (
 )
 from app.api.state import api_state
 from monitor.alerts import acknowledge, get_alert, list_alerts
-from monitor.models import Alert, AlertStatus, SeriesKind
+from monitor.models import AlertStatus, SeriesKind
 from monitor.queries import list_queries, remove_query, save_query
 from monitor.rules import add_rule, list_rules, update_rule
 from monitor.trends import series_keys, trends
@@ -140,15 +140,12 @@ def get_alerts(
 @router.get("/alerts/{alert_id}", response_model=AlertOut, dependencies=[READ])
 def get_one_alert(request: Request, alert_id: PathId) -> AlertOut:
     with session_scope(session_factory(api_state(request).engine)) as session:
-        if session.get(Alert, alert_id) is None:
-            raise ApiError(404, f"alert {alert_id} not found")
         return convert.alert(get_alert(session, alert_id))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, dependencies=[ADMIN])
 def acknowledge_alert(request: Request, alert_id: PathId) -> AlertOut:
     """Stop repeat emails for this alert (idempotent)."""
-    get_one_alert(request, alert_id)
     return convert.alert(acknowledge(api_state(request).engine, alert_id))
 
 
@@ -181,10 +178,8 @@ def create_rule(request: Request, body: RuleCreate) -> RuleOut:
 @router.patch("/rules/{rule_id}", response_model=RuleOut, dependencies=[ADMIN])
 def change_rule(request: Request, rule_id: PathId, body: RuleSettings) -> RuleOut:
     """Change thresholds, window, cooldown; {"enabled": false} disables it."""
-    state = api_state(request)
-    if not any(r.id == rule_id for r in list_rules(state.engine)):
-        raise ApiError(404, f"rule {rule_id} not found")
-    return convert.rule(update_rule(state.engine, rule_id, **body.model_dump(exclude_unset=True)))
+    changes = body.model_dump(exclude_unset=True)
+    return convert.rule(update_rule(api_state(request).engine, rule_id, **changes))
 
 
 # ---- saved queries
@@ -224,8 +219,5 @@ def create_query(request: Request, body: QueryCreate) -> QueryOut:
 
 @router.delete("/queries/{query_id}", status_code=204, dependencies=[ADMIN])
 def delete_query(request: Request, query_id: PathId) -> Response:
-    state = api_state(request)
-    if not any(q.id == query_id for q in list_queries(state.engine)):
-        raise ApiError(404, f"saved query {query_id} not found")
-    remove_query(state.engine, str(query_id))
+    remove_query(api_state(request).engine, str(query_id))
     return Response(status_code=204)

@@ -17,8 +17,7 @@ from app.api.schemas import Filters, PathId, SearchRequest, SearchResponse, Simi
 from app.api.state import ApiState, api_state
 from indexer.search import SearchFilters, SearchResult, more_like_this, search
 from monitor.filters import search_filters
-from monitor.items import hit_scores, item_details
-from simmim.db import session_factory, session_scope
+from monitor.items import hit_scores
 
 router = APIRouter(prefix="/v1", tags=["search"], dependencies=[READ])
 
@@ -65,10 +64,9 @@ def _run(
     _limits(state, k, text)
     if text is not None and not text.strip():
         text = None
-    given = sum(x is not None for x in (vector, text or image))
     if vector is not None and (text or image is not None):
         raise ApiError(422, "give a vector, or a text and/or an image, not both")
-    if not given:
+    if vector is None and text is None and image is None:
         raise ApiError(422, "a search needs a text, an image, both, or a vector")
     stores = state.stores()
     query = None
@@ -160,9 +158,6 @@ def similar(request: Request, item_id: PathId, body: SimilarRequest) -> SearchRe
     """More like this: the items nearest to this item's own vector."""
     state = api_state(request)
     _limits(state, body.k, None)
-    with session_scope(session_factory(state.engine)) as session:
-        if not item_details(session, [item_id]):
-            raise ApiError(404, f"item {item_id} not found")
     results = more_like_this(
         state.engine,
         state.stores(),
