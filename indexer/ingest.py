@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from encoder import EncodedBatch, Encoder, ItemInput
@@ -221,16 +222,19 @@ class IndexWriter:
             summary.failed += not mark["indexed_spaces"]
         summary.unreadable_images += batch.unreadable_images
 
-    def flush(self) -> None:
-        """Save the changed indexes durably, then mark their items: never the other way round."""
+    def flush(self, also: Callable[[Session], None] | None = None) -> None:
+        """Save the changed indexes durably, then mark their items: never the other way round.
+        ``also`` runs in the marks' transaction (the workers' writer drops staged rows)."""
         self.indexes.save(self.dirty)
-        self.mark()
+        self.mark(also)
 
-    def mark(self) -> None:
+    def mark(self, also: Callable[[Session], None] | None = None) -> None:
         """Record on the items what the saved indexes hold."""
         with session_scope(self.factory) as session:
             for start in range(0, len(self.marks), 1000):
                 session.execute(update(Item), self.marks[start : start + 1000])
+            if also is not None:
+                also(session)
         self.marks.clear()
         self.dirty.clear()
         self.last_save = time.monotonic()

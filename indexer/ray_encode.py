@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
-from indexer.ingest import EncodedItems
+from indexer.ingest import EncodedItems, encode_rows, mark_for
 from simmim.db import make_engine, session_factory, session_scope
 from simmim.errors import SimmimError
 from simmim.models import SPACES, Item, ItemStatus
@@ -77,29 +77,20 @@ class EncodeActor:
         self.encoder = load_encoder(self.settings)
 
     def __call__(self, ranges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from indexer.ingest import encode_rows
 
-        out = EncodedItems()
-        for first, last in zip(ranges["first"], ranges["last"], strict=True):
-            with session_scope(session_factory(self.engine)) as session:
-                rows = list(
-                    session.scalars(
-                        select(Item)
-                        .where(
-                            Item.id.between(int(first), int(last)),
-                            Item.status.in_(self.statuses),
-                        )
-                        .order_by(Item.id)
-                    )
+        within = or_(
+            *(
+                Item.id.between(int(first), int(last))
+                for first, last in zip(ranges["first"], ranges["last"], strict=True)
+            )
+        )
+        with session_scope(session_factory(self.engine)) as session:
+            rows = list(
+                session.scalars(
+                    select(Item).where(within, Item.status.in_(self.statuses)).order_by(Item.id)
                 )
-            encoded = encode_rows(self.encoder, self.layout, rows)
-            for space in SPACES:
-                out.ids[space] += encoded.ids[space]
-                out.vectors[space] += encoded.vectors[space]
-            out.marks += encoded.marks
-            out.fields.update(encoded.fields)
-            out.unreadable_images += encoded.unreadable_images
-        return to_columns(out, self.encoder.dim)
+            )
+        return to_columns(encode_rows(self.encoder, self.layout, rows), self.encoder.dim)
 
 
 def to_columns(batch: EncodedItems, dim: int) -> dict[str, np.ndarray]:
@@ -123,7 +114,6 @@ def to_columns(batch: EncodedItems, dim: int) -> dict[str, np.ndarray]:
 
 
 def from_columns(columns: dict[str, np.ndarray]) -> EncodedItems:
-    from indexer.ingest import mark_for
 
     out = EncodedItems()
     for row, item_id in enumerate(columns["id"].tolist()):

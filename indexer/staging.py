@@ -12,17 +12,22 @@ staged row to write again or a vector reconcile removes.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Engine, delete, exists, func, select, update
+from sqlalchemy import Engine, Row, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from encoder import Encoder
-from indexer.index import SPACES, StoreSet, VectorMeta
+from indexer.index import SPACES, StoreSet
 from indexer.index.protocol import timestamp
 from indexer.ingest import (
     EncodedItems,
+    IndexWriter,
     IngestSummary,
     add_encoded,
     encode_rows,
@@ -164,9 +169,8 @@ def write_staged(
                 "dropped %d staged vector row(s) of another model; those items are encoded again",
                 stale.rowcount,  # type: ignore[attr-defined]
             )
-    marks: list[dict[str, object]] = []
+    writer = IndexWriter(engine, stores, save_every_s=math.inf)
     written: list[int] = []
-    dirty = set()
     last = 0
     while len(written) < limit:
         with session_scope(factory) as session:
@@ -180,46 +184,42 @@ def write_staged(
         if not rows:
             break
         last = rows[-1][0].item_id
-        fields = {row[0].item_id: (row[1], timestamp(row[2])) for row in rows}
-        for space in SPACES:
-            ids = [row[0].item_id for row in rows if getattr(row[0], space.value) is not None]
-            if not ids:
-                continue
-            blobs = [getattr(row[0], space.value) for row in rows]
-            matrix = np.stack(
-                [np.frombuffer(blob, dtype="<f4") for blob in blobs if blob is not None]
-            ).astype(np.float32)
-            if matrix.shape[1] != dim:
-                raise ValueError(
-                    f"staged {space.value} vectors have {matrix.shape[1]} dimensions, "
-                    f"the index {dim}: staged by a model with the same fingerprint but "
-                    "another size; clear indexer_staged_vectors and index again"
-                )
-            stores.get(space).add(np.asarray(ids, np.int64), matrix, VectorMeta.lookup(fields, ids))
-            summary.added[space] += len(ids)
-            dirty.add(space)
-        for row in rows:
-            staged = row[0]
-            bits = staged.indexed_spaces
-            marks.append(mark_for(staged.item_id, bits, staged.error))
-            summary.unreadable_images += bool(staged.error)
-            summary.indexed += bool(bits)
-            summary.failed += not bits
-            written.append(staged.item_id)
+        writer.add(_as_encoded(rows, dim), summary)
+        written += [row[0].item_id for row in rows]
     if not written:
         return summary
-    stores.save(dirty)  # durable first ...
-    with session_scope(factory) as session:  # ... then the marks, with the staged rows gone
-        for start in range(0, len(marks), 1000):
-            session.execute(update(Item), marks[start : start + 1000])
+
+    def drop_staged(session: Session) -> None:
         for start in range(0, len(written), 1000):
-            session.execute(
-                delete(StagedVectors).where(
-                    StagedVectors.item_id.in_(written[start : start + 1000])
-                )
-            )
+            chunk = written[start : start + 1000]
+            session.execute(delete(StagedVectors).where(StagedVectors.item_id.in_(chunk)))
+
+    writer.flush(also=drop_staged)  # durable first, then the marks with the staged rows gone
     grown = [space for space in SPACES if stores.grow_if_needed(space)]
     if grown:
         stores.save()
         summary.rebuilt = grown
     return summary
+
+
+def _as_encoded(rows: Sequence[Row[StagedVectors, int, datetime | None]], dim: int) -> EncodedItems:
+    """Staged rows (with each item's source and time) as the batch the writer takes."""
+    batch = EncodedItems()
+    for staged, source_id, published_at in rows:
+        for space in SPACES:
+            blob = getattr(staged, space.value)
+            if blob is None:
+                continue
+            vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+            if len(vector) != dim:
+                raise ValueError(
+                    f"staged {space.value} vectors have {len(vector)} dimensions, the index "
+                    f"{dim}: staged by a model with the same fingerprint but another size; "
+                    "clear indexer_staged_vectors and index again"
+                )
+            batch.ids[space].append(staged.item_id)
+            batch.vectors[space].append(vector)
+        batch.marks.append(mark_for(staged.item_id, staged.indexed_spaces, staged.error))
+        batch.unreadable_images += bool(staged.error)
+        batch.fields[staged.item_id] = (source_id, timestamp(published_at))
+    return batch

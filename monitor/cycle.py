@@ -31,6 +31,7 @@ from simmim.settings import Settings
 
 if TYPE_CHECKING:  # both import torch: loaded only when a step needs them
     from encoder import Encoder
+    from indexer.index import StoreSet
     from monitor.notify import NotifySummary
     from monitor.scoring import Scorers
 
@@ -55,6 +56,7 @@ class Runtime:
         self._encoder = encoder
         self._scorers: Scorers | None = None
         self._keyword_scorers: Scorers | None = None
+        self._writer: tuple[StoreSet, str] | None = None  # the writer's stores, their stamp
         self._encoder_failure: tuple[float, EncoderError] | None = None
         self.stop = threading.Event()
         self.sleep: Callable[[float], None] = sleep or self._interruptible_sleep
@@ -202,13 +204,14 @@ class Runtime:
 
     def write_index(self, *, reconcile: bool = True) -> dict[str, Any]:
         """Staged vectors into the stores (the caller holds the index lock)."""
-        from indexer.index import SPACES, open_stores, recover_stores, shared_writes
+        from indexer.index import SPACES, recover_stores, shared_writes, stores_stamp
         from indexer.staging import staged_count, write_staged
 
         for done in recover_stores(self.settings):
             log.warning("indexes: %s", done)
         encoder = self.encoder
-        with closing(open_stores(self.settings, encoder.fingerprint, encoder.dim)) as stores:
+        stores = self._writer_stores(encoder.fingerprint, encoder.dim)
+        try:
             summary = write_staged(
                 self.engine, stores, encoder.fingerprint, encoder.dim, reconcile=reconcile
             )
@@ -217,6 +220,10 @@ class Runtime:
                 for space in missing:
                     stores.get(space)  # created and published, under the exclusive lock
                 stores.save(missing)
+        except BaseException:
+            self.close()  # what it holds in memory may be ahead of its files: reload next time
+            raise
+        self._writer = (stores, stores_stamp(self.settings))
         return {
             "indexed": summary.indexed,
             "failed": summary.failed,
@@ -225,6 +232,26 @@ class Runtime:
             "grown": [space.value for space in summary.rebuilt],
             "more": staged_count(self.engine) > 0,
         }
+
+    def _writer_stores(self, fingerprint: str, dim: int) -> StoreSet:
+        """The stores the index writer adds to, kept from one write to the next while their
+        stamp says nobody else changed them: reloading every index file after each encoded
+        batch would cost a read of the whole index per batch."""
+        from indexer.index import open_stores, stores_stamp
+
+        if self._writer is not None:
+            stores, stamp = self._writer
+            same = stores.fingerprint == fingerprint and stores.dim == dim
+            if same and stamp == stores_stamp(self.settings):
+                return stores
+            self.close()
+        return open_stores(self.settings, fingerprint, dim)
+
+    def close(self) -> None:
+        """Let go of the stores the writer kept."""
+        if self._writer is not None:
+            self._writer[0].close()
+            self._writer = None
 
     def detect_step(self) -> dict[str, Any]:
         return asdict(self.detect_alerts())

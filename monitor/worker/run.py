@@ -37,7 +37,10 @@ def run_worker(
     if {"index", "score"} & set(queues):
         _load_model(runtime)
     app = build_app(runtime)
-    asyncio.run(_serve(app, runtime, queues, concurrency, name))
+    try:
+        asyncio.run(_serve(app, runtime, queues, concurrency, name))
+    finally:
+        runtime.close()
 
 
 def _load_model(runtime: Runtime) -> None:
