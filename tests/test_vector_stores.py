@@ -240,7 +240,7 @@ def test_a_crash_between_store_write_and_mark_is_settled_by_the_next_run(
     settings, engine, encoder = world
     seed_items(settings, engine, n=12)
 
-    def crash(self: IndexWriter) -> None:
+    def crash(self: IndexWriter, also: object = None) -> None:
         raise KeyboardInterrupt("killed after the store write, before the marks")
 
     monkeypatch.setattr(IndexWriter, "mark", crash)
