@@ -23,6 +23,7 @@ from monitor import rollup
 from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryVector, active_query_vectors
 from monitor.sentiment import SentimentScorer, make_scorer
+from monitor.sentiment.per_ticker import score_per_ticker
 from monitor.tickers import TickerExtractor
 from monitor.topics import TopicScorer
 from monitor.trends import hour_of
@@ -67,7 +68,9 @@ class Scorers:
         """``encoder`` None: no model could be loaded; sentiment, tickers and keyword topics
         still work (zero-shot topics and saved queries need the model)."""
         config = settings.monitor
-        self.sentiment = sentiment or make_scorer(config.sentiment, model=config.sentiment_model)
+        self.sentiment = sentiment or make_scorer(
+            config.sentiment, model=config.sentiment_model, cache_dir=settings.cache_dir
+        )
         self.topics = (
             TopicScorer.build(
                 config.topics,
@@ -186,6 +189,8 @@ def _score_batch(
     ids = [item.id for item in items]
     texts = [item_text(item.title, item.text) or "" for item in items]
     sentiments = scorers.sentiment.score(texts)
+    tickers_of = [scorers.tickers.extract(text) for text in texts]
+    by_ticker = score_per_ticker(texts, tickers_of, sentiments, scorers.sentiment, scorers.tickers)
     matrix = None
     if scorers.encoder is not None:
         fused = _vectors(indexes, "fused", ids)
@@ -194,7 +199,9 @@ def _score_batch(
     topic_hits = scorers.topics.score(texts, matrix)
     by_space = {space: _vectors(indexes, space, ids) for space in {q.space for q in queries}}
     scores, tags = [], []
-    for item, text, sentiment, hits in zip(items, texts, sentiments, topic_hits, strict=True):
+    for item, sentiment, hits, tickers, ticker_sentiment in zip(
+        items, sentiments, topic_hits, tickers_of, by_ticker, strict=True
+    ):
         at = item.published_at or item.crawled_at
         hour = hour_of(at)
         negative = int(sentiment.label == "negative")
@@ -204,7 +211,6 @@ def _score_batch(
             "sentiment": sentiment.score,
             "negative": negative,
         }
-        tickers = scorers.tickers.extract(text)
         scores.append(
             {
                 "item_id": item.id,
@@ -226,7 +232,17 @@ def _score_batch(
             tags.append({**common, "kind": SeriesKind.TOPIC, "key": hit.name, "weight": hit.score})
             summary.topics[hit.name] = summary.topics.get(hit.name, 0) + 1
         for ticker in tickers:
-            tags.append({**common, "kind": SeriesKind.TICKER, "key": ticker, "weight": 1.0})
+            own = ticker_sentiment[ticker]  # the clauses about this ticker, where told apart
+            tags.append(
+                {
+                    **common,
+                    "sentiment": own.score,
+                    "negative": int(own.label == "negative"),
+                    "kind": SeriesKind.TICKER,
+                    "key": ticker,
+                    "weight": 1.0,
+                }
+            )
             summary.tickers[ticker] = summary.tickers.get(ticker, 0) + 1
         for query in queries:
             vector = by_space[query.space].get(item.id)

@@ -83,22 +83,30 @@ class TickerExtractor:
     def extract(self, text: str) -> list[str]:
         """Tickers in order of first mention, each once."""
         found: dict[str, int] = {}
+        for where, ticker, _ in self.mentions(text):
+            found.setdefault(ticker, where)
+        return [t for t, _ in sorted(found.items(), key=lambda kv: kv[1])]
 
-        def add(ticker: str, where: int) -> None:
-            found.setdefault(ticker.upper(), where)
+    def names_in(self, text: str) -> list[str]:
+        """The words that named a company ("$AAPL", "Apple's"), for clause splitting."""
+        return [matched for _, _, matched in self.mentions(text)]
 
-        for m in _CASHTAG.finditer(text):
-            add(m.group(1), m.start())
+    def mentions(self, text: str) -> list[tuple[int, str, str]]:
+        """(offset, ticker, matched text) for every mention."""
+        out = [(m.start(), m.group(1).upper(), m.group(0)) for m in _CASHTAG.finditer(text)]
         if self._alias_re is not None:
-            for m in self._alias_re.finditer(text):
-                add(self._aliases[m.group(1)], m.start())
+            out += [
+                (m.start(), self._aliases[m.group(1)].upper(), m.group(0))
+                for m in self._alias_re.finditer(text)
+            ]
         # Bare symbols: only listed ones, never ambiguous ones, and not in an all-caps
         # shout ("STOCKS SOAR AS FED CUTS") where every word looks like a symbol.
         letters = [c for c in text if c.isalpha()]
         shouting = bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.6
         if not shouting:
-            for m in _SYMBOL.finditer(text):
-                symbol = m.group(1)
-                if symbol in self.symbols and symbol not in AMBIGUOUS:
-                    add(symbol, m.start())
-        return [t for t, _ in sorted(found.items(), key=lambda kv: kv[1])]
+            out += [
+                (m.start(), m.group(1), m.group(0))
+                for m in _SYMBOL.finditer(text)
+                if m.group(1) in self.symbols and m.group(1) not in AMBIGUOUS
+            ]
+        return out

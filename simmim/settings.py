@@ -36,6 +36,12 @@ def default_data_dir() -> Path:
     return Path(base) / "simmim"
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/simmim``, else ``~/.cache/simmim``: derived files, safe to delete."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "simmim"
+
+
 class _Group(BaseModel):
     # A misspelt key is an error, not a silently ignored setting.
     model_config = ConfigDict(extra="forbid")
@@ -135,12 +141,14 @@ class SmtpSettings(_Group):
 
 
 class MonitorSettings(_Group):
-    sentiment: Literal["finance-rules", "vader", "learned", "transformers"] = Field(
-        default="finance-rules",
+    sentiment: Literal["finance", "finance-rules", "vader", "learned", "transformers"] = Field(
+        default="finance",
         description="Sentiment scorer; learned/transformers need sentiment_model.",
     )
     sentiment_model: Path | None = Field(
-        default=None, description="Folder of a train-sentiment model or a FinBERT-like model."
+        default=None,
+        description="Folder of a train-sentiment model (finance: empty = the shipped default) "
+        "or a FinBERT-like model.",
     )
     topics: list[TopicSpec] = Field(
         default_factory=lambda: list(DEFAULT_TOPICS),
@@ -300,6 +308,10 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default_factory=default_data_dir)
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Files derived from installed models (shared by every data dir).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_image_pixels: int = Field(
         default=50_000_000, gt=0, description="Decompression-bomb limit for every image decoded."
@@ -317,6 +329,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         self.data_dir = self.data_dir.expanduser()
+        self.cache_dir = self.cache_dir.expanduser()
         if not self.database.url:
             self.database.url = f"sqlite:///{self.data_dir / DATABASE_FILE_NAME}"
         return self

@@ -98,7 +98,7 @@ def test_rule_errors_are_one_line(env: Path, capsys: pytest.CaptureFixture[str])
     assert info.value.code == 2 and "no alert with id 99" in capsys.readouterr().err
 
 
-def test_train_sentiment(cli, env: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def _labelled_csv(tmp_path: Path) -> Path:
     rows = ["text,label"]
     good = ["profit rose", "shares soar on record sales", "upgraded to buy", "beats estimates"]
     bad = ["profit fell", "shares plunge on weak sales", "downgraded to sell", "misses estimates"]
@@ -116,13 +116,52 @@ def test_train_sentiment(cli, env: Path, tmp_path: Path) -> None:  # type: ignor
         )
     data = tmp_path / "labelled.csv"
     data.write_text("\n".join(rows), encoding="utf-8")
+    return data
+
+
+def test_train_sentiment(cli, env: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = _labelled_csv(tmp_path)
     out = cli(
-        "train-sentiment", "--data", str(data), "--label-map", "0=negative,1=positive,2=neutral"
+        "train-sentiment",
+        "--data",
+        str(data),
+        "--label-map",
+        "0=negative,1=positive,2=neutral",
+        "--kind",
+        "learned",
     )
     assert "trained on" in out and "held-out" in out
     from monitor.sentiment import make_scorer
 
     model = make_scorer("learned", model=env.parent / "data" / "models" / "sentiment")
+    labels = [
+        s.label
+        for s in model.score(["profit fell 99", "upgraded to buy 42", "meeting on monday 7"])
+    ]
+    assert labels == ["negative", "positive", "neutral"]
+
+
+@pytest.mark.parametrize("start", ["--from-default", "--from-scratch"])
+def test_train_sentiment_finance_model(cli, env: Path, tmp_path: Path, start: str) -> None:  # type: ignore[no-untyped-def]
+    from monitor.sentiment import make_scorer
+
+    data = _labelled_csv(tmp_path)
+    folder = tmp_path / "finance-model"
+    out = cli(
+        "train-sentiment",
+        "--data",
+        str(data),
+        "--label-map",
+        "0=negative,1=positive,2=neutral",
+        "--out",
+        str(folder),
+        start,
+    )
+    assert "held-out" in out and "ECE" in out and "SIMMIM_MONITOR__SENTIMENT=finance" in out
+    from simmim.settings import Settings
+
+    model = make_scorer("finance", model=folder, cache_dir=Settings().cache_dir)
+    assert model.base is not None if start == "--from-default" else model.base is None  # type: ignore[attr-defined]
     labels = [
         s.label
         for s in model.score(["profit fell 99", "upgraded to buy 42", "meeting on monday 7"])

@@ -30,6 +30,7 @@ TEXTS = [
     ("Fed raises interest rates by 25 basis points", None),
     ("Bitcoin rallies to a record high", "Crypto markets cheer."),
     ("Nice weather in Helsinki today", None),
+    ("Apple's profit rose 12 % while Intel's revenue fell 20 %.", None),
 ]
 
 
@@ -59,15 +60,18 @@ def _indexes(settings: Settings, encoder) -> IndexSet:  # type: ignore[no-untype
 def test_every_indexed_item_scored_once(setup) -> None:  # type: ignore[no-untyped-def]
     settings, engine, encoder = setup
     scorers = Scorers(settings, encoder)
-    assert unscored_count(engine) == 5
+    assert unscored_count(engine) == 6
     summary = score_new_items(settings, engine, scorers, _indexes(settings, encoder))
-    assert summary.scored == 5 and unscored_count(engine) == 0
-    assert summary.labels["negative"] >= 1 and summary.tickers == {"ACME": 1}
+    assert summary.scored == 6 and unscored_count(engine) == 0
+    assert summary.labels["negative"] >= 1
+    assert summary.tickers == {"ACME": 1, "AAPL": 1, "INTC": 1}
     with session_scope(session_factory(engine)) as session:
         scores = {s.item_id: s for s in session.scalars(select(Score))}
         acme = scores[1]
         assert acme.label == "negative" and acme.tickers == ["ACME"]
-        assert acme.sentiment_scorer == "finance-rules@1"
+        assert acme.sentiment_scorer == scorers.sentiment_id and scorers.sentiment_id.startswith(
+            "finance@"
+        )
         assert acme.topic_scorer.startswith("zero-shot-topics@1:")
         fed_topics = [name for name, _ in scores[2].topics]
         assert "central banks and rates" in fed_topics
@@ -76,6 +80,27 @@ def test_every_indexed_item_scored_once(setup) -> None:  # type: ignore[no-untyp
         assert (SeriesKind.TICKER, "ACME") in tags
     # A second run scores nothing twice.
     assert score_new_items(settings, engine, scorers, _indexes(settings, encoder)).scored == 0
+
+
+def test_ticker_series_get_the_sentiment_of_their_own_clause(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, engine, encoder = setup
+    score_new_items(settings, engine, Scorers(settings, encoder), _indexes(settings, encoder))
+    with session_scope(session_factory(engine)) as session:
+        tags = {t.key: t for t in session.scalars(select(Tag).where(Tag.kind == SeriesKind.TICKER))}
+    assert tags["AAPL"].sentiment > 0 and tags["AAPL"].negative == 0
+    assert tags["INTC"].sentiment < 0 and tags["INTC"].negative == 1
+
+
+def test_switching_scorer_then_rescore_scores_everything_again(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, engine, encoder = setup
+    score_new_items(settings, engine, Scorers(settings, encoder), _indexes(settings, encoder))
+    settings.monitor.sentiment = "finance-rules"
+    rules = Scorers(settings, encoder)
+    assert rules.sentiment_id == "finance-rules@1"
+    assert clear_outdated(engine, rules) == 6
+    assert score_new_items(settings, engine, rules, _indexes(settings, encoder)).scored == 6
+    with session_scope(session_factory(engine)) as session:
+        assert set(session.scalars(select(Score.sentiment_scorer))) == {"finance-rules@1"}
 
 
 def test_saved_query_matches_new_items(setup) -> None:  # type: ignore[no-untyped-def]

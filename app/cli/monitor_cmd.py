@@ -180,24 +180,50 @@ def train_sentiment(
         Path | None,
         typer.Option("--out", help="Model folder (default <data dir>/models/sentiment)."),
     ] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="finance: the default scorer's kind of model (MiniLM pieces + rules); "
+            "learned: TF-IDF + rules, lighter and without the MiniLM table.",
+        ),
+    ] = "finance",
+    from_default: Annotated[
+        bool,
+        typer.Option(
+            "--from-default/--from-scratch",
+            help="finance: stack on the shipped default model (good with few texts).",
+        ),
+    ] = True,
 ) -> None:
-    """Fit a light sentiment classifier on your labelled texts (10% held out to report)."""
-    from monitor.sentiment.learned import read_labelled_csv, train
+    """Fit a sentiment model on your labelled texts (10% held out to report)."""
+    from monitor.sentiment.finance_training import FinanceTrainResult, fit_finance_model
+    from monitor.sentiment.learned import TrainResult, read_labelled_csv, train
     from simmim.paths import DataLayout
 
+    if kind not in ("finance", "learned"):
+        raise typer.BadParameter("use finance or learned", param_hint="--kind")
     cli = state(ctx)
     mapping = dict(pair.split("=", 1) for pair in label_map.split(",") if "=" in pair)
     texts, labels = read_labelled_csv(
         data, text_col=text_col, label_col=label_col, label_map=mapping
     )
     folder = out or DataLayout(cli.settings.data_dir).models / "sentiment"
-    result = train(texts, labels, folder)
+    result: FinanceTrainResult | TrainResult
+    if kind == "finance":
+        result = fit_finance_model(
+            texts, labels, folder, base=from_default, cache_dir=cli.settings.cache_dir
+        )
+    else:
+        result = train(texts, labels, folder)
     console.print(f"trained on {result.n_train} texts; model in {result.folder}")
     if result.holdout:
+        ece = f", ECE {result.holdout['ece']}" if "ece" in result.holdout else ""
         console.print(
             f"held-out {result.n_holdout}: accuracy {result.holdout['accuracy']}, "
-            f"macro-F1 {result.holdout['macro_f1']}"
+            f"macro-F1 {result.holdout['macro_f1']}{ece}"
         )
     console.print(
-        f"use it: SIMMIM_MONITOR__SENTIMENT=learned SIMMIM_MONITOR__SENTIMENT_MODEL={result.folder}"
+        f"use it: SIMMIM_MONITOR__SENTIMENT={kind} SIMMIM_MONITOR__SENTIMENT_MODEL={result.folder}"
+        " then `simmim monitor rescore`"
     )

@@ -7,12 +7,19 @@ from pathlib import Path
 from monitor.sentiment.base import LABELS, Label, Sentiment, SentimentScorer
 from simmim.errors import ConfigError
 
-SCORERS = ("finance-rules", "vader", "learned", "transformers")
+SCORERS = ("finance", "finance-rules", "vader", "learned", "transformers")
 
 __all__ = ["LABELS", "SCORERS", "Label", "Sentiment", "SentimentScorer", "make_scorer"]
 
 
-def make_scorer(name: str, *, model: Path | str | None = None) -> SentimentScorer:
+def make_scorer(
+    name: str, *, model: Path | str | None = None, cache_dir: Path | None = None
+) -> SentimentScorer:
+    """``cache_dir``: where the finance scorer keeps its derived word-piece table."""
+    if name == "finance":
+        from monitor.sentiment.finance_model import FinanceModelSentiment
+
+        return FinanceModelSentiment(Path(str(model)) if model else None, cache_dir=cache_dir)
     if name == "finance-rules":
         from monitor.sentiment.finance import FinanceSentiment
 

@@ -36,6 +36,7 @@ WEIGHTS = {
     "vader_social": 0.6,
     "hedge": 0.6,
     "question": 0.5,
+    "sarcasm": 0.6,
 }
 THRESHOLD = 0.4  # |total| above this leaves neutral
 
@@ -45,6 +46,19 @@ _PHRASE_RE = re.compile(
 _TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:[-'][a-z]+)*(?:\.(?=\s|$))?")
 _SOCIAL_RE = re.compile(r"\$[A-Za-z]{1,6}\b|@\w|#\w|!!|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 _SIGNED_PCT_RE = re.compile(r"(?<![\w.])([+-])\d+(?:\.\d+)?%")
+# Praise a post does not mean: an upside-down face or eye-roll, "/s", set phrases, and a
+# sentence opened with "great," / "oh fantastic" about a drop.
+_SARCASM_RE = re.compile(
+    r"[\U0001F643\U0001F644\U0001F612]|(?<!\w)/s\b|\byeah,? right\b|\bthanks for nothing\b"
+    r"|\blove that for (?:us|me)\b|^\s*(?:oh,? )?(?:great|wonderful|fantastic|perfect|sure),"
+    r"|\bif you like losing\b|\bwhat could go wrong\b",
+    re.IGNORECASE,
+)
+# "not as bad as feared" is good news; the negation rules alone would read "bad".
+_LESS_BAD_RE = re.compile(
+    r"\b(?:not|less) (?:as|so)? ?(?:bad|weak|poor|severe|steep|deep|dire|grim)"
+    r"(?:er)? (?:as|than) (?:\w+ ){0,3}(?:feared|expected|thought)\b|\bbetter than feared\b"
+)
 _SPLIT_RE = re.compile(r"\b(?:but|while|whereas|although|though|however)\b|[;:]")
 
 
@@ -163,12 +177,16 @@ class FinanceSentiment:
 
     def raw(self, text: str) -> float:
         """Unbounded evidence: > THRESHOLD positive, < -THRESHOLD negative."""
+        return self.evidence(text).total
+
+    def evidence(self, text: str) -> Evidence:
         if not text.strip():
-            return 0.0
+            return Evidence(0.0, 0.0, False, False, False)
         # "+3%" / "-2.5%" are directions in market copy.
         text_for_rules = _SIGNED_PCT_RE.sub(
             lambda m: " up " if m.group(1) == "+" else " down ", text.lower()
         )
+        text_for_rules = _LESS_BAD_RE.sub(" better-than-feared ", text_for_rules)
         clauses = _SPLIT_RE.split(text_for_rules)
         # "but" shifts weight to what follows it, as readers do.
         weights = [1.0] * len(clauses)
@@ -178,14 +196,48 @@ class FinanceSentiment:
             wt * _clause_score(tokenize(clause))
             for wt, clause in zip(weights, clauses, strict=True)
         )
-        social = bool(_SOCIAL_RE.search(text))
-        vader = self._vader.polarity_scores(text)["compound"]
-        total = rules + WEIGHTS["vader_social" if social else "vader_headline"] * vader
-        # A question ("Should you buy X?") asserts less than a statement.
-        return total * WEIGHTS["question"] if text.rstrip().endswith("?") else total
+        return Evidence(
+            rules,
+            self._vader.polarity_scores(text)["compound"],
+            bool(_SOCIAL_RE.search(text)),
+            text.rstrip().endswith("?"),
+            bool(_SARCASM_RE.search(text)),
+        )
 
     def score(self, texts: Sequence[str]) -> list[Sentiment]:
         return [from_evidence(self.raw(text)) for text in texts]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The rules' reading of one text, also the learned scorers' strongest features."""
+
+    rules: float
+    vader: float  # VADER compound, -1..1
+    social: bool  # looks like a post: cashtags, mentions, hashtags, emoji
+    question: bool
+    sarcastic: bool = False
+
+    @property
+    def total(self) -> float:
+        total = (
+            self.rules + WEIGHTS["vader_social" if self.social else "vader_headline"] * self.vader
+        )
+        if self.sarcastic and total > -THRESHOLD:
+            # "great, another 20 % drop 🙃": the praise is the joke, the news is bad.
+            total = -abs(total) - WEIGHTS["sarcasm"]
+        # A question ("Should you buy X?") asserts less than a statement.
+        return total * WEIGHTS["question"] if self.question else total
+
+    def features(self) -> list[float]:
+        return [
+            math.tanh(self.total),
+            math.tanh(self.rules),
+            self.vader,
+            float(self.social),
+            float(self.question),
+            float(self.sarcastic),
+        ]
 
 
 def from_evidence(total: float) -> Sentiment:

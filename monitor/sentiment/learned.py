@@ -69,11 +69,8 @@ class _Features:
         self.rules = rules
 
     def dense(self, texts: Sequence[str]) -> np.ndarray:
-        vader = self.rules._vader
-        return np.array(
-            [[np.tanh(self.rules.raw(t)), vader.polarity_scores(t)["compound"]] for t in texts],
-            np.float64,
-        )
+        readings = [self.rules.evidence(t) for t in texts]
+        return np.array([[np.tanh(e.total), e.vader] for e in readings], np.float64)
 
 
 def train(

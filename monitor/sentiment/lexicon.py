@@ -69,6 +69,7 @@ POSITIVE = frozenset(
     outperformance top-pick accretive resilient resilience exceeded exceeding upside tailwind
     tailwinds milestone expansion expands expanded partnership awarded launch launches
     record-profit turnaround turned-to-profit returned-to-profit back-in-black
+    better-than-feared dismissed acquitted cleared buyback buybacks
     """.split()
 )
 
@@ -86,7 +87,8 @@ NEGATIVE = frozenset(
     concern concerns worries worried fears fear jitters turmoil crisis distress distressed
     downside headwind headwinds pessimistic gloomy bleak plummet plummets tumble tumbles
     tumbled sank slumped slumps writedown write-down impairment impairments dilutive
-    shutdown closure closures strike strikes bailout uncertainty volatile
+    shutdown closure closures strike strikes bailout uncertainty volatile rescued rescue
+    withdrew withdrawn scrapped abandoned
     """.split()
 )
 

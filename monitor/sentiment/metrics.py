@@ -24,3 +24,33 @@ def classification_report(truth: Sequence[str], predicted: Sequence[str]) -> dic
             for label in LABELS
         },
     }
+
+
+def calibration_error(
+    confidence: Sequence[float], correct: Sequence[bool], *, bins: int = 10
+) -> dict[str, object]:
+    """Expected calibration error and the reliability table it comes from (equal-width bins)."""
+    table = []
+    ece = 0.0
+    n = max(1, len(confidence))
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        members = [
+            (c, ok)
+            for c, ok in zip(confidence, correct, strict=True)
+            if lo < c <= hi or (b == 0 and c == 0)
+        ]
+        if not members:
+            continue
+        mean_conf = sum(c for c, _ in members) / len(members)
+        accuracy = sum(ok for _, ok in members) / len(members)
+        ece += len(members) / n * abs(mean_conf - accuracy)
+        table.append(
+            {
+                "bin": f"{lo:.1f}-{hi:.1f}",
+                "n": len(members),
+                "confidence": round(mean_conf, 3),
+                "accuracy": round(accuracy, 3),
+            }
+        )
+    return {"ece": round(ece, 4), "reliability": table}

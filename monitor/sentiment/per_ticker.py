@@ -1,0 +1,84 @@
+"""Sentiment per ticker when one text names several companies.
+
+"Apple's profit rose while Intel's revenue fell" is good news for AAPL and bad for INTC;
+the text's overall score is neither. The text is cut into clauses (sentences, ";", commas
+and joins such as "while", "but", "and"); each ticker gets the clauses that name it, plus the
+clauses after it that name no company (they continue its story), and those are scored
+together. A fragment that is little more than a name ("Both Goldman Sachs and ...") joins
+the next clause, so a shared verb stays shared. Where the clauses cannot tell the tickers
+apart, every ticker keeps the text's own sentiment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from monitor.sentiment.base import Sentiment, SentimentScorer
+from monitor.tickers import TickerExtractor
+
+_CLAUSE_RE = re.compile(
+    r"(?<=[.!?;])\s+|;\s*|,?\s+\b(?:while|whereas|but|and|although|though|however|yet)\b\s+"
+    r"|,\s+",
+    re.IGNORECASE,
+)
+_WORD_RE = re.compile(r"[A-Za-z]{2,}")
+MIN_OWN_WORDS = 2  # a clause needs this many words besides names to stand on its own
+
+
+@dataclass(frozen=True)
+class TickerClauses:
+    """For one text: the text each ticker is scored on (None: the whole text's score)."""
+
+    texts: dict[str, str | None]
+
+
+def ticker_clauses(text: str, tickers: Sequence[str], extractor: TickerExtractor) -> TickerClauses:
+    if len(tickers) < 2:
+        return TickerClauses({t: None for t in tickers})
+    clauses = _merge_fragments([c for c in _CLAUSE_RE.split(text) if c and c.strip()], extractor)
+    owned: dict[str, list[str]] = {t: [] for t in tickers}
+    current: list[str] = []
+    for clause in clauses:
+        named = [t for t in extractor.extract(clause) if t in owned]
+        if named:
+            current = named
+        for ticker in current:
+            owned[ticker].append(clause)
+    parts = {t: " ".join(c).strip() or None for t, c in owned.items()}
+    if len({p for p in parts.values()}) < 2:  # nothing tells them apart
+        return TickerClauses({t: None for t in tickers})
+    return TickerClauses(parts)
+
+
+def _merge_fragments(clauses: list[str], extractor: TickerExtractor) -> list[str]:
+    merged: list[str] = []
+    carry = ""
+    for position, clause in enumerate(clauses):
+        clause = f"{carry} {clause}" if carry else clause
+        carry = ""
+        names = " ".join(extractor.names_in(clause))
+        own_words = len(_WORD_RE.findall(clause)) - len(_WORD_RE.findall(names))
+        if own_words < MIN_OWN_WORDS and position < len(clauses) - 1:
+            carry = clause
+            continue
+        merged.append(clause)
+    return merged
+
+
+def score_per_ticker(
+    texts: Sequence[str],
+    tickers: Sequence[Sequence[str]],
+    overall: Sequence[Sentiment],
+    scorer: SentimentScorer,
+    extractor: TickerExtractor,
+) -> list[dict[str, Sentiment]]:
+    """Each text's tickers with their sentiment; clauses of the whole batch in one call."""
+    plans = [ticker_clauses(t, k, extractor) for t, k in zip(texts, tickers, strict=True)]
+    wanted = sorted({c for plan in plans for c in plan.texts.values() if c})
+    scored = dict(zip(wanted, scorer.score(wanted), strict=True)) if wanted else {}
+    return [
+        {t: scored[c] if c else whole for t, c in plan.texts.items()}
+        for plan, whole in zip(plans, overall, strict=True)
+    ]
