@@ -174,12 +174,20 @@ def search(
     sources: tuple[int, ...],
     topics: tuple[str, ...],
     sentiments: tuple[str, ...],
+    collapse: bool = True,
+    like: int | None = None,
 ) -> list[SearchResult]:
-    """``stamp`` (the index files' mtimes) makes a re-index invalidate cached results."""
+    """``stamp`` (the index files' mtimes) makes a re-index invalidate cached results;
+    ``like``: more like this item (its own vector) instead of a text/image query."""
+    from indexer.search import more_like_this
     from indexer.search import search as run
     from monitor.filters import search_filters
 
     filters = search_filters(since=since, sources=sources, topics=topics, sentiments=sentiments)
+    if like is not None:
+        return more_like_this(
+            _engine(url), indexes(), like, space=space, k=k, filters=filters, collapse=collapse
+        )
     return run(
         _engine(url),
         encoder(),
@@ -189,6 +197,7 @@ def search(
         space=space,
         k=k,
         filters=filters,
+        collapse=collapse,
     )
 
 

@@ -9,6 +9,7 @@ finds captions, either → ``fused`` finds items by their combined content.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +76,10 @@ class SearchResult:
     source_id: int
     published_at: datetime | None
     source_name: str = ""
+    # Near-identical results folded into this one (collapse): their ids and the other
+    # sources that carry the same item ("also in: Reuters, AP").
+    duplicates: list[int] = field(default_factory=list)
+    also_in: list[str] = field(default_factory=list)
 
 
 RESULT_COLUMNS = (
@@ -118,7 +123,7 @@ def search(
     space: str = "fused",
     k: int = 10,
     filters: SearchFilters | None = None,
-    collapse: bool = False,
+    collapse: bool = True,
 ) -> list[SearchResult]:
     """Top-k items; with filters, still k results whenever k matching items exist.
 
@@ -220,17 +225,49 @@ def _matching_ids(factory: sessionmaker[Session], clauses: list[ColumnElement[bo
 
 
 def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchResult]:
-    """Drop results nearly identical (cosine ≥ 0.94) to a better-ranked one."""
+    """Fold each result into a better-ranked one with the same content (identical text
+    and image, whatever the source) or a nearly identical vector (cosine ≥ 0.94); the
+    group keeps its best member's rank and score and lists the others' sources."""
     if len(results) < 2:
         return results
     vectors = index.vectors(np.array([r.item_id for r in results], np.int64))
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = vectors / np.where(norms == 0, 1, norms)
     kept: list[int] = []
-    for row in range(len(results)):
-        if all(float(vectors[row] @ vectors[other]) < COLLAPSE_COSINE for other in kept):
+    by_content: dict[str, int] = {}
+    for row, result in enumerate(results):
+        key = content_key(result)
+        leader = by_content.get(key) if key else None
+        if leader is None:
+            leader = next(
+                (
+                    other
+                    for other in kept
+                    if float(vectors[row] @ vectors[other]) >= COLLAPSE_COSINE
+                ),
+                None,
+            )
+        if leader is None:
             kept.append(row)
+            if key:
+                by_content[key] = row
+            continue
+        group = results[leader]
+        group.duplicates.append(result.item_id)
+        if result.source_name != group.source_name and result.source_name not in group.also_in:
+            group.also_in.append(result.source_name)
     return [results[row] for row in kept]
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def content_key(result: SearchResult) -> str:
+    """Text and image identity, ignoring case, spacing and punctuation ('' if neither)."""
+    words = _NOT_WORD.sub(" ", f"{result.title or ''} {result.text or ''}").strip().lower()
+    if not words and not result.image_sha256:
+        return ""
+    return f"{words}|{result.image_sha256 or ''}"
 
 
 def more_like_this(
@@ -241,7 +278,7 @@ def more_like_this(
     space: str = "fused",
     k: int = 10,
     filters: SearchFilters | None = None,
-    collapse: bool = False,
+    collapse: bool = True,
 ) -> list[SearchResult]:
     """Items nearest to one indexed item's own vector in ``space`` (itself left out)."""
     if space not in SPACES:

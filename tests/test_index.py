@@ -302,7 +302,14 @@ def test_filters_still_return_k_and_collapse_near_duplicates(
         second_source = session.scalar(select(Source.id).where(Source.name == "s1"))
     filters = SearchFilters(source_ids=[second_source], since=datetime(2026, 3, 20, tzinfo=UTC))
     results = search(
-        engine, encoder, indexes, text=CAPTIONS[0], space="text", k=10, filters=filters
+        engine,
+        encoder,
+        indexes,
+        text=CAPTIONS[0],
+        space="text",
+        k=10,
+        filters=filters,
+        collapse=False,
     )
     assert len(results) == 10  # 10 match: odd items from day 19 on
     assert all(
@@ -310,14 +317,48 @@ def test_filters_still_return_k_and_collapse_near_duplicates(
         for r in results
     )  # type: ignore[operator]
     # Items 0, 8, 16, 24, 32 share a caption apart from their number: collapse keeps one.
-    plain = search(engine, encoder, indexes, text=CAPTIONS[0], space="text", k=40)
-    collapsed = search(
-        engine, encoder, indexes, text=CAPTIONS[0], space="text", k=40, collapse=True
-    )
+    plain = search(engine, encoder, indexes, text=CAPTIONS[0], space="text", k=40, collapse=False)
+    collapsed = search(engine, encoder, indexes, text=CAPTIONS[0], space="text", k=40)
     assert len(collapsed) < len(plain)
     assert ids[0] in {r.item_id for r in plain}
     with pytest.raises(SearchError, match="needs a text, an image"):
         search(engine, encoder, indexes, space="text")
+
+
+def test_the_same_item_from_several_sources_is_one_result_with_also_in(
+    world: tuple[Settings, Engine, Encoder],
+) -> None:
+    settings, engine, encoder = world
+    seed_items(settings, engine, n=16)
+    headline = "Regulators fine Nordwind Energy over pipeline leak"
+    with session_scope(session_factory(engine)) as session:
+        wires = [
+            Source(name=name, kind=SourceKind.RSS, location=f"https://{name}.example/rss")
+            for name in ("wire-a", "wire-b", "wire-c")
+        ]
+        session.add_all(wires)
+        # The same headline three times: verbatim, re-cased and re-punctuated.
+        for source, title in zip(
+            wires,
+            [headline, headline.upper(), headline.replace(" over", ", over") + "."],
+            strict=True,
+        ):
+            session.add(Item(source=source, title=title, url=f"https://{source.name}.example/1"))
+    run_ingest(settings, engine, encoder)
+    indexes = IndexSet(settings, encoder.fingerprint, encoder.dim)
+    every = search(engine, encoder, indexes, text=headline, space="text", k=21, collapse=False)
+    wires = [r for r in every if r.source_name.startswith("wire-")]
+    assert sorted(r.source_name for r in wires) == ["wire-a", "wire-b", "wire-c"]
+    folded = search(engine, encoder, indexes, text=headline, space="text", k=5)
+    top = folded[0]
+    assert len(top.duplicates) == 2 and sorted([top.source_name, *top.also_in]) == [
+        "wire-a",
+        "wire-b",
+        "wire-c",
+    ]
+    assert top.score == max(r.score for r in wires)  # the group keeps its best score
+    assert len(folded) == 5  # still k results: the search fetched further
+    assert not {r.item_id for r in folded[1:]} & {top.item_id, *top.duplicates}
 
 
 def test_growth_rebuilds_the_index_type(
@@ -366,8 +407,10 @@ def test_index_and_search_commands(
     assert "indexed 10 item(s)" in cli("index")
     status = cli("index", "status")
     assert "IDMap2" in status and "simmim-tiny" in status, status
-    out = cli("search", f"{CAPTIONS[1]} (1)", "--space", "text", "-k", "3")
+    out = cli("search", f"{CAPTIONS[1]} (1)", "--space", "text", "-k", "3", "--no-collapse")
     assert "Central bank raises" in out and "3 result(s)" in out
+    like = cli("search", "--like", "2", "--space", "text", "-k", "2", "--no-collapse")
+    assert "2 result(s) in the text space, more like item 2" in like
     # a model change makes the old index unusable until rebuilt
     monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", "none")
     with pytest.raises(SystemExit) as info:

@@ -53,6 +53,8 @@ def hit(result: SearchResult, scores: HitScores | None) -> SearchHit:
         sentiment=sentiment(scores),
         topics=scores.topics if scores else [],
         tickers=scores.tickers if scores else [],
+        duplicates=result.duplicates,
+        also_in=result.also_in,
     )
 
 

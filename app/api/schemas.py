@@ -54,14 +54,18 @@ class SearchRequest(Strict):
     space: Space = "fused"
     k: int = Field(default=10, ge=1, le=100_000, description="Results wanted (max api.max_k).")
     filters: Filters = Field(default_factory=Filters)
-    collapse: bool = Field(default=False, description="Fold near-duplicate images into one result.")
+    collapse: bool = Field(
+        default=True,
+        description="Fold identical and near-identical items into one result (its "
+        "`duplicates` and `also_in` list the others); false shows every copy.",
+    )
 
 
 class SimilarRequest(Strict):
     space: Space = "fused"
     k: int = Field(default=10, ge=1, le=100_000)
     filters: Filters = Field(default_factory=Filters)
-    collapse: bool = False
+    collapse: bool = True
 
 
 class SourceRef(BaseModel):
@@ -87,6 +91,12 @@ class SearchHit(BaseModel):
     sentiment: SentimentOut | None
     topics: list[str]
     tickers: list[str]
+    duplicates: list[int] = Field(
+        default_factory=list, description="Ids of identical items folded into this one."
+    )
+    also_in: list[str] = Field(
+        default_factory=list, description="Other sources carrying the same item."
+    )
 
 
 class SearchResponse(BaseModel):

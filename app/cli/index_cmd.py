@@ -182,33 +182,51 @@ def search_command(
         list[int] | None, typer.Option("--source", help="Source id (repeatable).")
     ] = None,
     collapse: Annotated[
-        bool, typer.Option("--collapse", help="Hide near-identical results.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--collapse/--no-collapse",
+            help="Show identical and near-identical items once, with 'also in' (default).",
+        ),
+    ] = True,
+    like: Annotated[
+        int | None,
+        typer.Option("--like", help="More like this item id (its own vector; no query)."),
+    ] = None,
 ) -> None:
-    """Find items by text, by image, or both; prints a ranked table."""
+    """Find items by text, by image, or both; prints a ranked table.
+
+    Images like an image: --image photo.jpg --space image. More like an item: --like ID."""
     from datetime import UTC
 
     from encoder import load_encoder
     from indexer.index import open_stores
-    from indexer.search import SearchFilters, search
+    from indexer.search import SearchFilters, more_like_this, search
 
+    if like is not None and (text or image is not None):
+        raise typer.BadParameter("give --like ID, or a text and/or --image, not both")
     cli = ready_state(ctx)
     encoder = load_encoder(cli.settings)
     indexes = open_stores(cli.settings, encoder.fingerprint, encoder.dim, read_only=True)
     filters = SearchFilters(
         since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, source_ids=source or ()
     )
-    results = search(
-        cli.engine,
-        encoder,
-        indexes,
-        text=text,
-        image=image,
-        space=space,
-        k=k,
-        filters=filters,
-        collapse=collapse,
-    )
+    if like is not None:
+        results = more_like_this(
+            cli.engine, indexes, like, space=space, k=k, filters=filters, collapse=collapse
+        )
+    else:
+        results = search(
+            cli.engine,
+            encoder,
+            indexes,
+            text=text,
+            image=image,
+            space=space,
+            k=k,
+            filters=filters,
+            collapse=collapse,
+        )
+    folded = any(r.duplicates for r in results)
     table = new_table(
         "#",
         "score",
@@ -216,7 +234,9 @@ def search_command(
         "title",
         "published",
         "url / image",
-        title=f"{len(results)} result(s) in the {space} space",
+        *(["also in"] if folded else []),
+        title=f"{len(results)} result(s) in the {space} space"
+        + (f", more like item {like}" if like is not None else ""),
     )
     for rank, r in enumerate(results, start=1):
         title = (r.title or r.text or "")[:70]
@@ -228,5 +248,10 @@ def search_command(
             title,
             when,
             r.url or (r.image_sha256 or "")[:16],
+            *(
+                [", ".join(r.also_in) or (f"+{len(r.duplicates)} copies" if r.duplicates else "")]
+                if folded
+                else []
+            ),
         )
     console.print(table)

@@ -15,7 +15,7 @@ from simmim.paths import DataLayout
 common.require_access()  # before anything else: no data without access
 SPACE_LABELS = {
     "fused": "posts matching this (image and text together)",
-    "image": "images matching this",
+    "image": "images matching this (with an uploaded image: images like it)",
     "text": "texts matching this",
 }
 
@@ -61,7 +61,14 @@ with st.form("search"):
     )
     sources = c3.multiselect("Sources", list(source_names), format_func=source_names.__getitem__)
     topics = c4.multiselect("Topics", topic_names)
-    sentiments = st.multiselect("Sentiment", ["negative", "neutral", "positive"])
+    s1, s2 = st.columns([3, 2])
+    sentiments = s1.multiselect("Sentiment", ["negative", "neutral", "positive"])
+    collapse = s2.checkbox(
+        "Fold duplicates",
+        value=True,
+        help="The same item from several sources (or a near-identical copy) is shown once, "
+        "with 'also in'. Untick to see every copy.",
+    )
     submitted = st.form_submit_button("Search", type="primary")
 
 if submitted:
@@ -77,6 +84,8 @@ if submitted:
         "sources": sources,
         "topics": topics,
         "sentiments": sentiments,
+        "collapse": collapse,
+        "like": None,
     }
 
 query: dict[str, Any] = st.session_state.get("query") or {}
@@ -97,6 +106,8 @@ results = common.attempt(
         tuple(query["sources"]),
         tuple(query["topics"]),
         tuple(query["sentiments"]),
+        query.get("collapse", True),
+        query.get("like"),
     )
 )
 if results is None:
@@ -105,7 +116,10 @@ if not results:
     st.info("No items match these filters. Widen the time range or drop a filter.")
     st.stop()
 
-st.subheader(f"{len(results)} result(s) — {SPACE_LABELS[query['space']]}")
+if query.get("like") is not None:
+    st.subheader(f"{len(results)} result(s) — more like item {query['like']}")
+else:
+    st.subheader(f"{len(results)} result(s) — {SPACE_LABELS[query['space']]}")
 layout = DataLayout(settings.data_dir)
 
 
@@ -152,10 +166,24 @@ for rank, result in enumerate(results):
         when = result.published_at.strftime("%Y-%m-%d %H:%M") if result.published_at else "-"
         meta = f"score {result.score:.3f} · {source_names.get(result.source_id, result.source_id)} · {when}"
         st.caption(meta)
+        if result.also_in:
+            st.caption("also in: " + ", ".join(html.escape(name) for name in result.also_in))
         if result.url:
             st.markdown(f"[open]({result.url})")
-        if st.toggle("Why this result", key=f"why-{result.item_id}"):
+        if st.button("More like this", key=f"like-{result.item_id}"):
+            st.session_state["query"] = {
+                **query,
+                "like": result.item_id,
+                "space": "fused",
+                "text": None,
+                "image": None,
+            }
+            st.rerun()
+        if query.get("like") is None and st.toggle("Why this result", key=f"why-{result.item_id}"):
             explain(result)
+
+if query.get("like") is not None:
+    st.stop()  # a saved monitor needs a text or an image query
 
 with st.expander("Save as monitor"):
     st.caption(

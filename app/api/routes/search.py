@@ -137,8 +137,10 @@ def search_upload(
     text: Annotated[str | None, Form()] = None,
     space: Annotated[Space, Form()] = "fused",
     k: Annotated[int, Form(ge=1)] = 10,
+    collapse: Annotated[bool, Form()] = True,
 ) -> SearchResponse:
-    """Search with an uploaded image file (and optionally a text): curl -F image=@x.jpg."""
+    """Search with an uploaded image file (and optionally a text): curl -F image=@x.jpg.
+    ``space=image`` with no text: images like this one."""
     state = api_state(request)
     picture = convert.checked_image(image.file.read(), state.settings.max_image_pixels)
     return _run(
@@ -149,7 +151,7 @@ def search_upload(
         space=space,
         k=k,
         filters=Filters(),
-        collapse=False,
+        collapse=collapse,
     )
 
 
