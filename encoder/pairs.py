@@ -65,21 +65,33 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, object]]:
             yield record
 
 
-def pairs_from_items(engine: Engine, layout: DataLayout) -> list[Pair]:
-    """Every stored item that has both an image on disk and some text."""
+@dataclass(frozen=True)
+class CorpusPair:
+    item_id: int
+    pair: Pair
+
+
+def corpus_pairs(engine: Engine, layout: DataLayout) -> list[CorpusPair]:
+    """Every stored item (not failed) with an image on disk and some text, by id."""
     query = (
-        select(Item.title, Item.text, Item.image_sha256)
+        select(Item.id, Item.title, Item.text, Item.image_sha256)
         .where(Item.image_sha256.is_not(None), Item.status != ItemStatus.FAILED)
         .order_by(Item.id)
     )
-    pairs = []
+    out = []
     with session_scope(session_factory(engine)) as session:
-        for title, body, sha in session.execute(query):
+        for item_id, title, body, sha in session.execute(query):
             assert sha is not None  # filtered above
             text = item_text(title, body)
             path = layout.image_path(sha)
             if text and path.is_file():
-                pairs.append(Pair(path, text))
+                out.append(CorpusPair(item_id, Pair(path, text)))
+    return out
+
+
+def pairs_from_items(engine: Engine, layout: DataLayout) -> list[Pair]:
+    """Every stored item that has both an image on disk and some text."""
+    pairs = [p.pair for p in corpus_pairs(engine, layout)]
     if not pairs:
         raise EncoderError(
             "the database holds no item with both an image and text",

@@ -14,6 +14,7 @@ from app.demo.corpus import BURST_TICKER, BURST_TOPIC, KNOWN_HEADLINE, CorpusSpe
 from app.demo.mail import OutboxServer
 from app.demo.run import DemoError, run_demo
 from app.demo.site import Site
+from simmim.paths import DataLayout
 
 SPEC = CorpusSpec(days=16, per_day=6, burst_per_day=10)
 
@@ -61,6 +62,25 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
     # A known headline is found by text search.
     assert KNOWN_HEADLINE in _search(settings, engine, KNOWN_HEADLINE)
+    # Duplicate headlines are folded: no title twice among the demo's search results.
+    for search in result.searches:
+        titles = [r.title for r in search.results]
+        assert len(titles) == len(set(titles)), search.label
+
+    # The evaluation ran on the held-out items and was kept for `simmim status`.
+    from encoder.evaluation import last_report
+
+    report = result.retrieval
+    assert report is not None and report.n >= 10
+    assert set(report.directions) == {
+        "text_to_image",
+        "image_to_text",
+        "fused_text_to_item",
+        "fused_image_to_item",
+    }
+    assert all(0 <= m["r1"] <= m["r5"] <= m["r10"] <= 1 for m in report.directions.values())
+    kept = last_report(DataLayout(data))
+    assert kept is not None and kept.directions == report.directions
 
     # A second cycle (site up again on its port, a fresh mail server) sends nothing new.
     with session_scope(session_factory(engine)) as session:

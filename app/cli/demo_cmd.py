@@ -66,10 +66,19 @@ def demo_command(
     for subject in result.subjects:
         console.print(f"  - {subject}")
     for search in result.searches:
-        table = new_table("#", "score", "item", title=f"search: {search.label} [{search.space}]")
+        table = new_table(
+            "#", "score", "item", "also in", title=f"search: {search.label} [{search.space}]"
+        )
         for rank, r in enumerate(search.results, start=1):
-            table.add_row(str(rank), f"{r.score:.3f}", (r.title or r.text or "")[:90])
+            table.add_row(
+                str(rank), f"{r.score:.3f}", (r.title or r.text or "")[:90], ", ".join(r.also_in)
+            )
         console.print(table)
+    if result.retrieval is not None:
+        from app.cli.eval_cmd import retrieval_table
+
+        console.print(retrieval_table(result.retrieval))
+        console.print("measure your own corpus: simmim eval retrieval")
     console.print(f"finished in {took:.0f} s")
     command = f"simmim --config {result.config_file} dashboard"
     if dashboard:

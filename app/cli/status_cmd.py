@@ -9,6 +9,7 @@ from app.cli.context import console, state
 from indexer.source_admin import corpus_counts
 from simmim import migrations
 from simmim.db import display_url, session_factory, session_scope
+from simmim.paths import DataLayout
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -32,4 +33,13 @@ def status(ctx: typer.Context) -> None:
         f"{count} {name.value}" for name, count in sorted(counts.items_by_status.items())
     )
     table.add_row("items", items or "none yet")
+    from encoder.evaluation import last_report  # torch: only when this command runs
+
+    last = last_report(DataLayout(settings.data_dir))
+    if last is not None:
+        table.add_row(
+            "retrieval",
+            f"R@5 {last.fused_r5:.3f} fused text→item ({last.fusion}; CLIP mean "
+            f"{last.mean_r5:.3f}) on {last.n} held-out items, {last.at}",
+        )
     console.print(table)

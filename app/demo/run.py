@@ -28,6 +28,7 @@ from simmim.paths import DataLayout
 from simmim.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from encoder.evaluation import RetrievalReport
     from monitor.cycle import Runtime
 
 MARKER = ".simmim-demo"
@@ -61,6 +62,7 @@ class DemoResult:
     emails: list[Path] = field(default_factory=list)
     searches: list[DemoSearch] = field(default_factory=list)
     steps: list[tuple[str, bool, str]] = field(default_factory=list)
+    retrieval: RetrievalReport | None = None
 
 
 def prepare(data_dir: Path) -> None:
@@ -302,6 +304,7 @@ def _summarise(
     import email
     from email.policy import default
 
+    from encoder.evaluation import evaluate_corpus, save_report
     from indexer.index import open_stores, stores_status
     from indexer.search import search
     from monitor.alerts import list_alerts
@@ -330,6 +333,8 @@ def _summarise(
             DemoSearch(label, space, search(engine, encoder, indexes, space=space, k=3, **kwargs))
         )
     indexes.close()
+    result.retrieval = evaluate_corpus(encoder, engine, DataLayout(settings.data_dir))
+    save_report(DataLayout(settings.data_dir), result.retrieval)
     if settings.index.backend == "milvus":  # Milvus Lite: let the dashboard open the file next
         from indexer.index.milvus_store import release_lite
 

@@ -1,0 +1,170 @@
+"""How well search works on the user's own corpus: `simmim eval retrieval`.
+
+Items with both an image and a text are their own relevance judgements: an item's text
+should find its image and the other way round, and a remembered piece of its text (a
+span, as a user would type it) should find the item in the fused space. A fixed share of
+items, chosen by a hash of their id (stable as the corpus grows, the same on every
+machine), is the **held-out** set: evaluation reads it, training never does. Each
+direction reports Recall@1/5/10 and MRR, for the configured fusion and for the plain CLIP
+mean of the two towers side by side.
+
+The numbers are ranks within the held-out sample (the gallery is the sample, not the
+whole index), so they compare models and fusions on one corpus, not corpora.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from sqlalchemy import Engine
+
+from encoder.encoder import Encoder
+from encoder.errors import EncoderError
+from encoder.fusion import SemanticMemoryFusion
+from encoder.pairs import CorpusPair, Pair, corpus_pairs
+from encoder.training import TowerCache, cache_towers
+from simmim.clock import utcnow
+from simmim.paths import DataLayout
+
+KS = (1, 5, 10)
+HELD_OUT_PERMILLE = 200  # a fifth of the image+text items are held out
+RESULT_FILE = "retrieval-eval.json"
+
+
+def held_out(item_id: int) -> bool:
+    """Deterministic, id-order independent: Knuth's multiplicative hash of the id."""
+    return (item_id * 2654435761) % 2**32 % 1000 < HELD_OUT_PERMILLE
+
+
+def split_held_out(pairs: Sequence[CorpusPair]) -> tuple[list[CorpusPair], list[CorpusPair]]:
+    """(training pairs, held-out pairs)."""
+    train = [p for p in pairs if not held_out(p.item_id)]
+    return train, [p for p in pairs if held_out(p.item_id)]
+
+
+def ranking(queries: torch.Tensor, gallery: torch.Tensor) -> dict[str, float]:
+    """Query i's right answer is gallery row i (both L2-normalised); ties count against."""
+    scores = queries @ gallery.T
+    target = scores.diagonal()[:, None]
+    rank = (scores >= target).sum(dim=1) - 1  # 0 = first; an equal score ranks ahead
+    out = {f"r{k}": float((rank < k).float().mean()) for k in KS}
+    out["mrr"] = float((1.0 / (rank.float() + 1)).mean())
+    return out
+
+
+@dataclass
+class RetrievalReport:
+    n: int
+    fusion: str  # "clip-mean" or the checkpoint's name
+    directions: dict[str, dict[str, float]]  # e.g. fused_text_to_item → {r1, r5, r10, mrr}
+    clip_mean: dict[str, dict[str, float]]  # the fused directions with the plain CLIP mean
+    at: str = field(default_factory=lambda: utcnow().isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def fused_r5(self) -> float:
+        return self.directions["fused_text_to_item"]["r5"]
+
+    @property
+    def mean_r5(self) -> float:
+        return self.clip_mean["fused_text_to_item"]["r5"]
+
+
+def evaluate_cache(
+    cache: TowerCache,
+    fusion: SemanticMemoryFusion | None,
+    device: torch.device,
+    *,
+    fusion_name: str,
+) -> RetrievalReport:
+    rows = torch.arange(len(cache))
+    batch = cache.take(rows, device)
+    images = F.normalize(batch["image_embeds"], dim=-1)
+    texts = F.normalize(batch["text_embeds"], dim=-1)
+    spans = F.normalize(cache.span_embeds[:, 0].to(device).float(), dim=-1)
+    mean = F.normalize(batch["image_embeds"] + batch["text_embeds"], dim=-1)
+    with torch.no_grad():
+        fused = mean if fusion is None else fusion(**batch).fused
+    towers = {"text_to_image": ranking(texts, images), "image_to_text": ranking(images, texts)}
+    return RetrievalReport(
+        n=len(cache),
+        fusion=fusion_name,
+        directions={
+            **towers,
+            "fused_text_to_item": ranking(spans, fused),
+            "fused_image_to_item": ranking(images, fused),
+        },
+        clip_mean={
+            "fused_text_to_item": ranking(spans, mean),
+            "fused_image_to_item": ranking(images, mean),
+        },
+    )
+
+
+def evaluate_pairs(
+    encoder: Encoder,
+    pairs: Sequence[Pair],
+    *,
+    fusion: SemanticMemoryFusion | None = None,
+    fusion_name: str | None = None,
+) -> RetrievalReport:
+    """``fusion`` None: the encoder's own (its checkpoint, or the CLIP mean without one)."""
+    if len(pairs) < 4:
+        raise EncoderError(
+            f"only {len(pairs)} held-out image+text items; evaluation needs at least 4",
+            hint="crawl more items that have both an image and a text",
+        )
+    cache, _ = cache_towers(encoder, pairs, spans_per_item=1, seed=0)
+    module: SemanticMemoryFusion | None = fusion if fusion is not None else encoder.fusion
+    if module is not None and module.is_identity:
+        module = None
+    name = fusion_name or ("fusion" if module is not None else "clip-mean")
+    with torch.no_grad():
+        return evaluate_cache(cache, module, encoder.device, fusion_name=name)
+
+
+def evaluate_corpus(
+    encoder: Encoder,
+    engine: Engine,
+    layout: DataLayout,
+    *,
+    sample: int | None = None,
+    fusion_name: str | None = None,
+) -> RetrievalReport:
+    _, held = split_held_out(corpus_pairs(engine, layout))
+    chosen = sorted(held, key=lambda p: (p.item_id * 2654435761) % 2**32)[: sample or None]
+    return evaluate_pairs(encoder, [p.pair for p in chosen], fusion_name=fusion_name)
+
+
+def save_report(layout: DataLayout, report: RetrievalReport) -> Path:
+    """The last evaluation, for `simmim status` and the System page (atomic replace)."""
+    layout.models.mkdir(parents=True, exist_ok=True)
+    path = layout.models / RESULT_FILE
+    fd, tmp = tempfile.mkstemp(dir=layout.models, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(report.to_dict(), handle)
+    os.replace(tmp, path)
+    return path
+
+
+def last_report(layout: DataLayout) -> RetrievalReport | None:
+    path = layout.models / RESULT_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RetrievalReport(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def when(report: RetrievalReport) -> datetime:
+    return datetime.fromisoformat(report.at)
