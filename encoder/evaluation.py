@@ -3,8 +3,9 @@
 Items with both an image and a text are their own relevance judgements: an item's text
 should find its image and the other way round, and a remembered piece of its text (a
 span, as a user would type it) should find the item in the fused space. A fixed share of
-items, chosen by a hash of their id (stable as the corpus grows, the same on every
-machine), is the **held-out** set: evaluation reads it, training never does. Each
+items, chosen by their image's content hash (stable as the corpus grows and across
+machines and crawl orders; copies of one picture fall on the same side), is the
+**held-out** set: evaluation reads it, training never does. Each
 direction reports Recall@1/5/10 and MRR, for the configured fusion and for the plain CLIP
 mean of the two towers side by side.
 
@@ -39,15 +40,15 @@ HELD_OUT_PERMILLE = 200  # a fifth of the image+text items are held out
 RESULT_FILE = "retrieval-eval.json"
 
 
-def held_out(item_id: int) -> bool:
-    """Deterministic, id-order independent: Knuth's multiplicative hash of the id."""
-    return (item_id * 2654435761) % 2**32 % 1000 < HELD_OUT_PERMILLE
+def held_out(image_sha256: str) -> bool:
+    """Deterministic: the image's SHA-256 is already a uniform hash."""
+    return int(image_sha256[:8], 16) % 1000 < HELD_OUT_PERMILLE
 
 
 def split_held_out(pairs: Sequence[CorpusPair]) -> tuple[list[CorpusPair], list[CorpusPair]]:
     """(training pairs, held-out pairs)."""
-    train = [p for p in pairs if not held_out(p.item_id)]
-    return train, [p for p in pairs if held_out(p.item_id)]
+    train = [p for p in pairs if not held_out(p.image_sha256)]
+    return train, [p for p in pairs if held_out(p.image_sha256)]
 
 
 def ranking(queries: torch.Tensor, gallery: torch.Tensor) -> dict[str, float]:
@@ -142,7 +143,7 @@ def evaluate_corpus(
     fusion_name: str | None = None,
 ) -> RetrievalReport:
     _, held = split_held_out(corpus_pairs(engine, layout))
-    chosen = sorted(held, key=lambda p: (p.item_id * 2654435761) % 2**32)[: sample or None]
+    chosen = sorted(held, key=lambda p: (p.image_sha256, p.item_id))[: sample or None]
     return evaluate_pairs(encoder, [p.pair for p in chosen], fusion_name=fusion_name)
 
 

@@ -68,6 +68,7 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, object]]:
 @dataclass(frozen=True)
 class CorpusPair:
     item_id: int
+    image_sha256: str
     pair: Pair
 
 
@@ -85,7 +86,7 @@ def corpus_pairs(engine: Engine, layout: DataLayout) -> list[CorpusPair]:
             text = item_text(title, body)
             path = layout.image_path(sha)
             if text and path.is_file():
-                out.append(CorpusPair(item_id, Pair(path, text)))
+                out.append(CorpusPair(item_id, sha, Pair(path, text)))
     return out
 
 

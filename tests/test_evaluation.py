@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from sqlalchemy import Engine
 
 from encoder.evaluation import HELD_OUT_PERMILLE, held_out, last_report, ranking
+from encoder.pairs import Pair
 from simmim.db import make_engine, session_factory, session_scope
 from simmim.migrations import upgrade
 from simmim.models import Item, ItemStatus, Source, SourceKind
 from simmim.paths import DataLayout
 from simmim.settings import Settings
+from tests.encoder_fixtures import tiny_settings
 from tests.test_training import boilerplate_corpus
 
 
@@ -31,10 +35,70 @@ def test_ranking_matches_a_hand_computation() -> None:
 
 
 def test_the_held_out_share_is_stable_and_about_a_fifth() -> None:
-    ids = range(1, 10_001)
-    chosen = [i for i in ids if held_out(i)]
+    shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(10_000)]
+    chosen = [s for s in shas if held_out(s)]
     assert abs(len(chosen) / 10_000 - HELD_OUT_PERMILLE / 1000) < 0.02
-    assert chosen == [i for i in ids if held_out(i)]  # no state, no randomness
+    assert chosen == [s for s in shas if held_out(s)]  # no state, no randomness
+
+
+def store_items(layout: DataLayout, engine: Engine, pairs: list[Pair]) -> list[str]:
+    """The pairs as indexed items of one source, images in the data dir; their hashes."""
+    layout.create()
+    shas = []
+    with session_scope(session_factory(engine)) as session:
+        source = Source(name="wire", kind=SourceKind.RSS, location="https://x.example/rss")
+        session.add(source)
+        for i, pair in enumerate(pairs):
+            sha = hashlib.sha256(pair.image.read_bytes()).hexdigest()
+            shas.append(sha)
+            path = layout.image_path(sha)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(pair.image.read_bytes())
+            session.add(
+                Item(
+                    source=source,
+                    title=pair.text,
+                    image_sha256=sha,
+                    url=f"https://x.example/{i}",
+                    status=ItemStatus.INDEXED,
+                )
+            )
+    return shas
+
+
+def test_self_training_is_kept_only_when_it_beats_the_current_space(
+    tiny_weights: Path, tmp_path: Path
+) -> None:
+    from encoder import load_encoder
+    from encoder.self_training import attempts, fused_r5, self_train_fusion
+    from encoder.training import FusionTrainConfig
+
+    settings = Settings(data_dir=tmp_path / "data", encoder=tiny_settings(tiny_weights))  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    layout = DataLayout(settings.data_dir)
+    store_items(layout, engine, boilerplate_corpus(tmp_path, 250))
+    base = load_encoder(settings)
+    config = FusionTrainConfig(epochs=25, patience=6)
+
+    # A corpus with learnable structure: the candidate beats the CLIP mean and is kept.
+    first = self_train_fusion(base, base, engine, layout, min_pairs=100, config=config)
+    assert first.accepted and first.before and first.after, first.reason
+    assert fused_r5(first.after.directions) >= fused_r5(first.before.clip_mean) + 0.02
+    assert sorted(layout.models.glob("fusion-self-*")) == [Path(str(first.checkpoint))]
+
+    # The same again, now that the trained fusion is in use: nothing left to win by the
+    # margin, so the candidate is dropped and nothing changes.
+    settings.encoder.fusion_checkpoint = Path(str(first.checkpoint))
+    current = load_encoder(settings)
+    second = self_train_fusion(base, current, engine, layout, min_pairs=100, config=config)
+    assert not second.accepted and second.after is not None, second.reason
+    assert sorted(layout.models.glob("fusion-self-*")) == [Path(str(first.checkpoint))]
+    assert [a["accepted"] for a in attempts(layout)] == [True, False]
+
+    # Too few pairs: nothing is trained, and the attempt says why.
+    small = self_train_fusion(base, current, engine, layout, min_pairs=10_000)
+    assert not small.accepted and "needs 10000" in small.reason and small.after is None
 
 
 def test_eval_retrieval_command_and_status(
@@ -52,26 +116,7 @@ def test_eval_retrieval_command_and_status(
     engine = make_engine(settings.database_url)
     upgrade(engine)
     layout = DataLayout(settings.data_dir)
-    layout.create()
-    pictures = tmp_path / "pictures"
-    pictures.mkdir()
-    with session_scope(session_factory(engine)) as session:
-        source = Source(name="wire", kind=SourceKind.RSS, location="https://x.example/rss")
-        session.add(source)
-        for i, pair in enumerate(boilerplate_corpus(pictures, 60)):
-            sha = f"{i:064x}"
-            path = layout.image_path(sha)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(pair.image.read_bytes())
-            session.add(
-                Item(
-                    source=source,
-                    title=pair.text,
-                    image_sha256=sha,
-                    url=f"https://x.example/{i}",
-                    status=ItemStatus.INDEXED,
-                )
-            )
+    shas = store_items(layout, engine, boilerplate_corpus(tmp_path, 60))
 
     def run(*args: str) -> str:
         with pytest.raises(SystemExit) as info:
@@ -80,7 +125,7 @@ def test_eval_retrieval_command_and_status(
         return capsys.readouterr().out
 
     shown = json.loads(run("eval", "retrieval", "--json", "--space", "fused"))
-    expected_n = sum(held_out(i) for i in range(1, 61))
+    expected_n = sum(held_out(s) for s in shas)
     assert shown["n"] == expected_n and shown["fusion"] == "clip-mean"
     assert set(shown["directions"]) == {"fused_text_to_item", "fused_image_to_item"}
     assert shown["clip_mean"] == shown["directions"]  # no fusion trained: the same space

@@ -113,12 +113,15 @@ def fit_tiny_model(
     import torch
 
     from encoder import load_encoder
+    from encoder.evaluation import split_held_out
     from encoder.finetune import BackboneTrainConfig, fit_text_pairs, train_backbone
-    from encoder.pairs import pairs_from_items
+    from encoder.pairs import corpus_pairs
 
     layout = DataLayout(settings.data_dir)
+    # The evaluation's held-out pictures stay unseen, so `simmim eval retrieval` is honest.
     # Sorted by content: crawl order (and so item ids) varies from run to run.
-    pairs = sorted(pairs_from_items(engine, layout), key=lambda p: (p.text, str(p.image)))
+    train, _ = split_held_out(corpus_pairs(engine, layout))
+    pairs = sorted((p.pair for p in train), key=lambda p: (p.text, str(p.image)))
     tiny = settings.model_copy(
         update={
             "encoder": settings.encoder.model_copy(

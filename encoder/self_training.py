@@ -1,0 +1,128 @@
+"""The fusion trains itself on the corpus's own image+text items, and is kept only if it wins.
+
+Training reads the items that are not held out (``evaluation.held_out``); the candidate
+is judged on the held-out ones by the same code as `simmim eval retrieval`, against the
+fusion in use and the plain CLIP mean. It is kept (an atomically written, fingerprinted
+checkpoint) only when its fused Recall@5 (the mean of text→item and image→item) beats
+both by ``margin`` and neither direction falls; otherwise the file is removed and
+nothing changes.
+Every attempt is appended to ``models/fusion-attempts.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from encoder.encoder import Encoder
+from encoder.evaluation import RetrievalReport, evaluate_cache, split_held_out
+from encoder.fusion import load_fusion
+from encoder.pairs import corpus_pairs
+from encoder.training import FusionTrainConfig, cache_towers, train_fusion
+from simmim.clock import utcnow
+from simmim.paths import DataLayout
+
+log = logging.getLogger(__name__)
+ATTEMPTS_FILE = "fusion-attempts.jsonl"
+
+
+@dataclass
+class FusionAttempt:
+    at: str
+    train_pairs: int
+    held_out_pairs: int
+    accepted: bool
+    reason: str
+    checkpoint: str | None = None
+    before: RetrievalReport | None = None  # the fusion in use (or the CLIP mean)
+    after: RetrievalReport | None = None  # the candidate
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def self_train_fusion(
+    base: Encoder,
+    current: Encoder,
+    engine: Engine,
+    layout: DataLayout,
+    *,
+    min_pairs: int = 200,
+    margin: float = 0.02,
+    config: FusionTrainConfig = FusionTrainConfig(),
+) -> FusionAttempt:
+    """``base``: the encoder without a fusion (training starts from the CLIP mean);
+    ``current``: the encoder as configured now (what the candidate must beat)."""
+    train, held = split_held_out(corpus_pairs(engine, layout))
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    attempt = FusionAttempt(stamp, len(train), len(held), accepted=False, reason="")
+    if len(train) < min_pairs or len(held) < 4:
+        attempt.reason = (
+            f"{len(train)} training / {len(held)} held-out image+text items; needs {min_pairs} / 4"
+        )
+        return _record(layout, attempt)
+    layout.models.mkdir(parents=True, exist_ok=True)
+    final = layout.models / f"fusion-self-{stamp}.safetensors"
+    candidate_path = final.with_suffix(".candidate")
+    train_fusion(base, [p.pair for p in train], candidate_path, config)
+    candidate = load_fusion(candidate_path, backbone=base.backbone.fingerprint).to(base.device)
+    cache, _ = cache_towers(base, [p.pair for p in held], spans_per_item=1, seed=0)
+    in_use = None if current.fusion.is_identity else current.fusion
+    attempt.before = evaluate_cache(
+        cache, in_use, base.device, fusion_name="fusion" if in_use else "clip-mean"
+    )
+    attempt.after = evaluate_cache(cache, candidate.eval(), base.device, fusion_name=final.name)
+    now, mean, after = (
+        fused_r5(attempt.before.directions),
+        fused_r5(attempt.before.clip_mean),
+        fused_r5(attempt.after.directions),
+    )
+    best_now = max(now, mean)
+    no_fall = all(
+        attempt.after.directions[d]["r5"] >= attempt.before.directions[d]["r5"]
+        for d in FUSED_DIRECTIONS
+    )
+    if after >= best_now + margin and no_fall:
+        candidate_path.replace(final)  # same folder: an atomic rename
+        attempt.accepted, attempt.checkpoint = True, str(final)
+        attempt.reason = f"fused R@5 {after:.3f} vs {best_now:.3f} (+{margin} needed)"
+    else:
+        candidate_path.unlink(missing_ok=True)
+        attempt.reason = (
+            f"not better by {margin} in both directions: fused R@5 {after:.3f} vs "
+            f"{best_now:.3f} (text→item {attempt.after.fused_r5:.3f} vs "
+            f"{attempt.before.fused_r5:.3f})"
+        )
+    return _record(layout, attempt)
+
+
+FUSED_DIRECTIONS = ("fused_text_to_item", "fused_image_to_item")
+
+
+def fused_r5(directions: dict[str, dict[str, float]]) -> float:
+    """The acceptance score: mean Recall@5 of the two ways into the fused space."""
+    return sum(directions[d]["r5"] for d in FUSED_DIRECTIONS) / len(FUSED_DIRECTIONS)
+
+
+def _record(layout: DataLayout, attempt: FusionAttempt) -> FusionAttempt:
+    log.info(
+        "fusion self-training: %s (%s)",
+        "accepted" if attempt.accepted else "kept the old",
+        attempt.reason,
+    )
+    layout.models.mkdir(parents=True, exist_ok=True)
+    with (layout.models / ATTEMPTS_FILE).open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(attempt.to_dict()) + "\n")
+    return attempt
+
+
+def attempts(layout: DataLayout, *, last: int = 20) -> list[dict[str, object]]:
+    path: Path = layout.models / ATTEMPTS_FILE
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()[-last:]
+    return [json.loads(line) for line in lines if line.strip()]
