@@ -156,6 +156,32 @@ def test_system_page(seeded_env: Path) -> None:
     assert len(at.dataframe) == 2  # indexes, recent job runs
     assert "fused" in str(at.dataframe[0].value)
     assert "detect" in str(at.dataframe[1].value)
+    assert "simmim eval retrieval" in shown  # not measured yet: says how
+
+
+def test_system_page_shows_the_last_evaluation_and_self_training(seeded_env: Path) -> None:
+    from encoder.evaluation import RetrievalReport, save_report
+    from encoder.self_training import FusionAttempt, _record
+    from simmim.paths import DataLayout
+
+    layout = DataLayout(seeded_env)
+    m = {"r1": 0.25, "r5": 0.5, "r10": 0.75, "mrr": 0.4}
+    save_report(
+        layout,
+        RetrievalReport(
+            n=12,
+            fusion="clip-mean",
+            directions={"text_to_image": m, "fused_text_to_item": m},
+            clip_mean={"fused_text_to_item": m},
+        ),
+    )
+    _record(layout, FusionAttempt("20261128-120000", 40, 10, False, "not better by 0.02"))
+    at = page("views/system.py")
+    shown = texts(at)
+    assert "12 held-out items" in shown
+    frames = [str(frame.value) for frame in at.dataframe]
+    assert any("fused text to item" in f and "0.75" in f for f in frames)
+    assert any("not better by 0.02" in f for f in frames)
 
 
 @pytest.mark.postgres

@@ -137,3 +137,6 @@ def test_eval_retrieval_command_and_status(
     with pytest.raises(SystemExit) as info:
         main(["eval", "retrieval", "--space", "audio"])
     assert info.value.code == 2
+    tried = json.loads(run("train-fusion", "--auto", "--epochs", "2", "--json"))
+    assert tried["held_out_pairs"] == expected_n and tried["train_pairs"] == 60 - expected_n
+    assert tried["after"]["n"] == expected_n and isinstance(tried["accepted"], bool)

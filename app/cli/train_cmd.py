@@ -87,6 +87,16 @@ def train_fusion_command(
     val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
     seed: int = 0,
     report_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    auto: Annotated[
+        bool,
+        typer.Option(
+            "--auto",
+            help="Self-training: train on the corpus's items that are not held out, keep the "
+            "result only if it beats the fusion in use and the CLIP mean on the held-out "
+            "items (as `simmim eval retrieval` measures).",
+        ),
+    ] = False,
+    margin: Annotated[float, typer.Option(min=0, help="--auto: Recall@5 gain needed.")] = 0.02,
 ) -> None:
     """Train the Semantic Memory fusion on image-text pairs (backbone frozen).
 
@@ -97,6 +107,14 @@ def train_fusion_command(
     from encoder import load_encoder
     from encoder.training import FusionTrainConfig, train_fusion
 
+    if auto:
+        _self_train(
+            ctx,
+            FusionTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
+            margin,
+            report_json,
+        )
+        return
     pairs = _pairs(ctx, data, image_col, text_col)
     encoder = load_encoder(_without_fusion(ctx))  # train from the baseline, not an old fusion
     path = out or _default_out(ctx, "fusion")
@@ -107,6 +125,35 @@ def train_fusion_command(
     _finish(
         report, path, report_json, f"fusion on {encoder.backbone.fingerprint}", "FUSION_CHECKPOINT"
     )
+
+
+def _self_train(ctx: typer.Context, config: object, margin: float, as_json: bool) -> None:
+    from encoder import load_encoder
+    from encoder.self_training import self_train_fusion
+
+    cli = ready_state(ctx)
+    attempt = self_train_fusion(
+        load_encoder(_without_fusion(ctx)),
+        load_encoder(cli.settings),
+        cli.engine,
+        DataLayout(cli.settings.data_dir),
+        min_pairs=1,
+        margin=margin,
+        config=config,  # type: ignore[arg-type]
+    )
+    if as_json:
+        console.print_json(json.dumps(attempt.to_dict()))
+        return
+    verdict = "kept" if attempt.accepted else "not kept"
+    console.print(
+        f"self-training on {attempt.train_pairs} items, judged on {attempt.held_out_pairs} "
+        f"held-out: {verdict} ({attempt.reason})"
+    )
+    if attempt.accepted:
+        console.print(
+            f"use it: SIMMIM_ENCODER__FUSION_CHECKPOINT={attempt.checkpoint}, then "
+            "`simmim index --rebuild` (builds beside the live index, which serves until the swap)"
+        )
 
 
 @app.command("train-backbone")

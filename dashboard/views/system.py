@@ -59,6 +59,47 @@ if manifests:
 else:
     st.info("No indexes yet: they are built by `simmim index` (part of `simmim monitor once`).")
 
+st.subheader("Search quality on your corpus")
+from encoder.evaluation import last_report  # noqa: E402
+from encoder.self_training import attempts  # noqa: E402
+from simmim.paths import DataLayout  # noqa: E402
+
+layout = DataLayout(settings.data_dir)
+evaluation = last_report(layout)
+if evaluation is None:
+    st.caption("Not measured yet: run `simmim eval retrieval`.")
+else:
+    st.caption(
+        f"{evaluation.n} held-out items with an image and a text, {evaluation.at}; "
+        f"fusion: {evaluation.fusion}"
+    )
+    rows = [
+        {"direction": d.replace("_", " "), "model": evaluation.fusion, **m}
+        for d, m in evaluation.directions.items()
+    ]
+    rows += [
+        {"direction": d.replace("_", " "), "model": "clip-mean", **m}
+        for d, m in evaluation.clip_mean.items()
+        if evaluation.fusion != "clip-mean"
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
+tries = attempts(layout, last=10)
+if tries:
+    st.caption("Fusion self-training attempts (newest last)")
+    st.dataframe(
+        [
+            {
+                "at": t["at"],
+                "accepted": t["accepted"],
+                "train / held-out": f"{t['train_pairs']} / {t['held_out_pairs']}",
+                "why": t["reason"],
+            }
+            for t in tries
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
 st.subheader("Monitor: the last run of each step")
 if common.database_ready():
     from monitor.worker import monitor_status
