@@ -198,6 +198,7 @@ def search(
         k=k,
         filters=filters,
         collapse=collapse,
+        like=like,
     )
 
 

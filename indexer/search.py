@@ -124,14 +124,21 @@ def search(
     k: int = 10,
     filters: SearchFilters | None = None,
     collapse: bool = True,
+    like: int | None = None,
 ) -> list[SearchResult]:
     """Top-k items; with filters, still k results whenever k matching items exist.
+
+    ``like``: more like this item (its own vector in ``space``; itself left out).
 
     ``vector`` skips encoding (a saved query's embedding, or a benchmark's). A filter that
     leaves few items gets exact search among them; a broader one runs inside a store that
     keeps source and time (Milvus) or widens the search until k matching items are found.
     Every filter is also checked in SQL when the results are read.
     """
+    if like is not None:
+        return more_like_this(
+            engine, indexes, like, space=space, k=k, filters=filters, collapse=collapse
+        )
     if space not in SPACES:
         raise SearchError(f"unknown space {space!r}", hint=f"choose one of {', '.join(SPACES)}")
     index = indexes.spaces.get(Space(space))

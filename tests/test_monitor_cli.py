@@ -119,49 +119,31 @@ def _labelled_csv(tmp_path: Path) -> Path:
     return data
 
 
-def test_train_sentiment(cli, env: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    data = _labelled_csv(tmp_path)
+@pytest.mark.parametrize(
+    "how", [["--kind", "learned"], ["--from-default"], ["--from-scratch"]], ids=" ".join
+)
+def test_train_sentiment(cli, env: Path, tmp_path: Path, how: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from monitor.sentiment import make_scorer
+    from simmim.settings import Settings
+
+    kind = "learned" if "learned" in how else "finance"
+    folder = tmp_path / "model"
     out = cli(
         "train-sentiment",
         "--data",
-        str(data),
-        "--label-map",
-        "0=negative,1=positive,2=neutral",
-        "--kind",
-        "learned",
-    )
-    assert "trained on" in out and "held-out" in out
-    from monitor.sentiment import make_scorer
-
-    model = make_scorer("learned", model=env.parent / "data" / "models" / "sentiment")
-    labels = [
-        s.label
-        for s in model.score(["profit fell 99", "upgraded to buy 42", "meeting on monday 7"])
-    ]
-    assert labels == ["negative", "positive", "neutral"]
-
-
-@pytest.mark.parametrize("start", ["--from-default", "--from-scratch"])
-def test_train_sentiment_finance_model(cli, env: Path, tmp_path: Path, start: str) -> None:  # type: ignore[no-untyped-def]
-    from monitor.sentiment import make_scorer
-
-    data = _labelled_csv(tmp_path)
-    folder = tmp_path / "finance-model"
-    out = cli(
-        "train-sentiment",
-        "--data",
-        str(data),
+        str(_labelled_csv(tmp_path)),
         "--label-map",
         "0=negative,1=positive,2=neutral",
         "--out",
         str(folder),
-        start,
+        *how,
     )
-    assert "held-out" in out and "ECE" in out and "SIMMIM_MONITOR__SENTIMENT=finance" in out
-    from simmim.settings import Settings
-
-    model = make_scorer("finance", model=folder, cache_dir=Settings().cache_dir)
-    assert model.base is not None if start == "--from-default" else model.base is None  # type: ignore[attr-defined]
+    assert "trained on" in out and "held-out" in out
+    assert f"SIMMIM_MONITOR__SENTIMENT={kind}" in out
+    model = make_scorer(kind, model=folder, cache_dir=Settings().cache_dir)
+    if kind == "finance":
+        assert "ECE" in out
+        assert (model.base is not None) == ("--from-default" in how)  # type: ignore[attr-defined]
     labels = [
         s.label
         for s in model.score(["profit fell 99", "upgraded to buy 42", "meeting on monday 7"])

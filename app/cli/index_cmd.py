@@ -200,7 +200,7 @@ def search_command(
 
     from encoder import load_encoder
     from indexer.index import open_stores
-    from indexer.search import SearchFilters, more_like_this, search
+    from indexer.search import SearchFilters, search
 
     if like is not None and (text or image is not None):
         raise typer.BadParameter("give --like ID, or a text and/or --image, not both")
@@ -210,22 +210,18 @@ def search_command(
     filters = SearchFilters(
         since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, source_ids=source or ()
     )
-    if like is not None:
-        results = more_like_this(
-            cli.engine, indexes, like, space=space, k=k, filters=filters, collapse=collapse
-        )
-    else:
-        results = search(
-            cli.engine,
-            encoder,
-            indexes,
-            text=text,
-            image=image,
-            space=space,
-            k=k,
-            filters=filters,
-            collapse=collapse,
-        )
+    results = search(
+        cli.engine,
+        encoder,
+        indexes,
+        text=text,
+        image=image,
+        space=space,
+        k=k,
+        filters=filters,
+        collapse=collapse,
+        like=like,
+    )
     folded = any(r.duplicates for r in results)
     table = new_table(
         "#",
