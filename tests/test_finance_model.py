@@ -153,3 +153,15 @@ def test_per_ticker_falls_back_to_the_whole_text() -> None:
         ["Apple and Microsoft"], [["AAPL", "MSFT"]], [whole], Fixed(), TickerExtractor()
     )
     assert result == {"AAPL": whole, "MSFT": whole}
+
+
+def test_own_tfidf_transform_equals_scikit_learns(model: FinanceModelSentiment) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    reference = TfidfVectorizer(
+        ngram_range=(1, 2), sublinear_tf=True, vocabulary=model._linear.vectorizer.vocabulary
+    )
+    reference.idf_ = model._linear.vectorizer.idf
+    texts = [r["text"] for r in _rows("news_sentences.csv")] + ["", "Ünïcode café $AAPL 🚀 up up"]
+    ours = model._linear.vectorizer.transform(texts)
+    np.testing.assert_allclose(ours.toarray(), reference.transform(texts).toarray(), atol=1e-9)

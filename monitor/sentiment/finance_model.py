@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -278,12 +281,7 @@ class _Linear:
     """Multinomial logistic regression over TF-IDF n-grams + evidence + mean piece vector."""
 
     def __init__(self, vocabulary: dict[str, int], arrays: dict[str, np.ndarray]) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        self.vectorizer = TfidfVectorizer(
-            ngram_range=(1, 2), sublinear_tf=True, vocabulary=vocabulary
-        )
-        self.vectorizer.idf_ = arrays["idf"]
+        self.vectorizer = Tfidf(vocabulary, arrays["idf"])
         self.coef, self.intercept = arrays["coef"], arrays["intercept"]
 
     def logits(self, f: Features) -> np.ndarray:
@@ -299,6 +297,39 @@ class _Linear:
         if f.base is not None:
             parts.append(csr_matrix(f.base))
         return hstack(parts).tocsr()
+
+
+_TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
+
+
+class Tfidf:
+    """scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)`` transform
+    for a fitted vocabulary, without importing scikit-learn (3 s of every process start
+    that scores). Training fits with scikit-learn; a test checks both agree."""
+
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray) -> None:
+        self.vocabulary, self.idf = vocabulary, np.asarray(idf, np.float64)
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        from scipy.sparse import csr_matrix
+
+        indptr, indices, values = [0], [], []
+        for text in texts:
+            tokens = _TOKEN_RE.findall(text.lower())
+            grams = tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+            counts = Counter(self.vocabulary[g] for g in grams if g in self.vocabulary)
+            if counts:
+                columns = np.fromiter(counts.keys(), np.int64, len(counts))
+                weights = 1 + np.log(np.fromiter(counts.values(), np.float64, len(counts)))
+                weights *= self.idf[columns]
+                weights /= np.linalg.norm(weights)
+                indices.extend(columns.tolist())
+                values.extend(weights.tolist())
+            indptr.append(len(indices))
+        return csr_matrix(
+            (np.array(values), np.array(indices, np.int64), np.array(indptr)),
+            shape=(len(texts), len(self.idf)),
+        )
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
