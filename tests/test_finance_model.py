@@ -165,3 +165,14 @@ def test_own_tfidf_transform_equals_scikit_learns(model: FinanceModelSentiment) 
     texts = [r["text"] for r in _rows("news_sentences.csv")] + ["", "Ünïcode café $AAPL 🚀 up up"]
     ours = model._linear.vectorizer.transform(texts)
     np.testing.assert_allclose(ours.toarray(), reference.transform(texts).toarray(), atol=1e-9)
+
+
+def test_a_broken_model_folder_is_an_actionable_error(tmp_path: Path) -> None:
+    from simmim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no finance sentiment model"):
+        make_scorer("finance", model=tmp_path, cache_dir=Settings().cache_dir)
+    (tmp_path / "finance.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "finance.npz").write_bytes(b"not numpy")
+    with pytest.raises(ConfigError, match="no usable finance sentiment model"):
+        make_scorer("finance", model=tmp_path, cache_dir=Settings().cache_dir)

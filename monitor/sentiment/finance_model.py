@@ -159,8 +159,16 @@ class FinanceModelSentiment:
                 hint="run `simmim train-sentiment --kind finance --data labelled.csv`, "
                 "or leave SIMMIM_MONITOR__SENTIMENT_MODEL unset for the shipped default",
             )
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        arrays = dict(np.load(arrays_path, allow_pickle=False))
+        try:
+            self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            arrays = dict(np.load(arrays_path, allow_pickle=False))
+            _ = self.meta["token_vectors"], self.meta["blend"], self.meta["cnn"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(
+                f"{self.folder} holds no usable finance sentiment model ({exc!r})",
+                hint="train it again with `simmim train-sentiment`, or unset "
+                "SIMMIM_MONITOR__SENTIMENT_MODEL for the shipped default",
+            ) from exc
         self.version = hashlib.sha256(arrays_path.read_bytes()).hexdigest()[:12]
         self.rules = FinanceSentiment()
         self.tokens = tokens or shared_token_vectors(None, cache_dir)
