@@ -106,9 +106,11 @@ def test_eval_retrieval_command_and_status(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    db_url: str,
 ) -> None:
     from app.cli import main
 
+    monkeypatch.setenv("SIMMIM_DATABASE__URL", db_url)  # the embedded default and PostgreSQL
     monkeypatch.setenv("SIMMIM_ENCODER__MODEL", "simmim-tiny")
     monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", str(tiny_weights))
     monkeypatch.setenv("SIMMIM_ENCODER__CPU_INT8", "false")
