@@ -259,6 +259,8 @@ def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchRes
             if key:
                 by_content[key] = row
             continue
+        if key:  # a later copy of this one's content joins the same group
+            by_content.setdefault(key, leader)
         group = results[leader]
         group.duplicates.append(result.item_id)
         if result.source_name != group.source_name and result.source_name not in group.also_in:
