@@ -58,3 +58,8 @@ def ready_state(ctx: typer.Context) -> CliState:
     cli = state(ctx)
     migrations.require_head(cli.engine)
     return cli
+
+
+def folded_label(also_in: list[str], duplicates: list[int]) -> str:
+    """A search result's folded copies: their other sources, else how many copies."""
+    return ", ".join(also_in) or (f"+{len(duplicates)} copies" if duplicates else "")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.context import console, err_console, new_table
+from app.cli.context import console, err_console, folded_label, new_table
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -71,7 +71,10 @@ def demo_command(
         )
         for rank, r in enumerate(search.results, start=1):
             table.add_row(
-                str(rank), f"{r.score:.3f}", (r.title or r.text or "")[:90], ", ".join(r.also_in)
+                str(rank),
+                f"{r.score:.3f}",
+                (r.title or r.text or "")[:90],
+                folded_label(r.also_in, r.duplicates),
             )
         console.print(table)
     if result.retrieval is not None:

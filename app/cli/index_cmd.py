@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.context import console, new_table, ready_state, state
+from app.cli.context import console, folded_label, new_table, ready_state, state
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -244,10 +244,6 @@ def search_command(
             title,
             when,
             r.url or (r.image_sha256 or "")[:16],
-            *(
-                [", ".join(r.also_in) or (f"+{len(r.duplicates)} copies" if r.duplicates else "")]
-                if folded
-                else []
-            ),
+            *([folded_label(r.also_in, r.duplicates)] if folded else []),
         )
     console.print(table)
