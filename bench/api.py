@@ -21,7 +21,6 @@ from locust.env import Environment  # isort: skip
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from simmim.db import make_engine, session_factory, session_scope  # noqa: E402
 from simmim.migrations import upgrade  # noqa: E402
 from simmim.models import Item, ItemStatus, Source, SourceKind, Space  # noqa: E402
 from simmim.settings import Settings  # noqa: E402
+from tests.processes import terminate  # noqa: E402
 
 SIMMIM = str(Path(sys.executable).parent / "simmim")
 FINGERPRINT = "bench/synthetic"
@@ -238,12 +238,7 @@ def main() -> None:
                     f"p99 {found['p99_ms']} ms, errors {found['errors']}"
                 )
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            terminate([server], timeout=30)
     top = levels[16]
     print(
         json.dumps(

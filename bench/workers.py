@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from simmim.db import make_engine, session_factory, session_scope  # noqa: E402
 from simmim.migrations import upgrade  # noqa: E402
 from simmim.models import Item, ItemStatus, Source, SourceKind  # noqa: E402
 from simmim.paths import DataLayout  # noqa: E402
+from tests.processes import terminate  # noqa: E402
 
 SIMMIM = str(Path(sys.executable).parent / "simmim")
 WORDS = "shares bank rates oil chip retailer vaccine recall profit warning merger probe".split()
@@ -158,14 +158,7 @@ def run_workers(base_url: str, n: int, processes: int, threads: int | None) -> f
             else:
                 raise SystemExit("the workers did not finish within an hour")
         finally:
-            for process in started:
-                process.send_signal(signal.SIGTERM)
-            for process in started:
-                try:
-                    process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            terminate(started, timeout=60)
         with session_scope(session_factory(engine)) as session:
             first = session.scalar(
                 select(func.min(JobRun.started_at)).where(JobRun.job == "encode")

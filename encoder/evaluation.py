@@ -16,11 +16,8 @@ whole index), so they compare models and fusions on one corpus, not corpora.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -33,6 +30,7 @@ from encoder.fusion import SemanticMemoryFusion
 from encoder.pairs import CorpusPair, Pair, corpus_pairs
 from encoder.training import TowerCache, cache_towers
 from simmim.clock import utcnow
+from simmim.files import atomic_write_bytes
 from simmim.paths import DataLayout
 
 KS = (1, 5, 10)
@@ -113,25 +111,23 @@ def evaluate_cache(
 
 
 def evaluate_pairs(
-    encoder: Encoder,
-    pairs: Sequence[Pair],
-    *,
-    fusion: SemanticMemoryFusion | None = None,
-    fusion_name: str | None = None,
+    encoder: Encoder, pairs: Sequence[Pair], *, fusion_name: str | None = None
 ) -> RetrievalReport:
-    """``fusion`` None: the encoder's own (its checkpoint, or the CLIP mean without one)."""
+    """The encoder's own fusion (its checkpoint, or the CLIP mean without one)."""
     if len(pairs) < 4:
         raise EncoderError(
             f"only {len(pairs)} held-out image+text items; evaluation needs at least 4",
             hint="crawl more items that have both an image and a text",
         )
     cache, _ = cache_towers(encoder, pairs, spans_per_item=1, seed=0)
-    module: SemanticMemoryFusion | None = fusion if fusion is not None else encoder.fusion
-    if module is not None and module.is_identity:
-        module = None
+    module = in_use(encoder)
     name = fusion_name or ("fusion" if module is not None else "clip-mean")
-    with torch.no_grad():
-        return evaluate_cache(cache, module, encoder.device, fusion_name=name)
+    return evaluate_cache(cache, module, encoder.device, fusion_name=name)
+
+
+def in_use(encoder: Encoder) -> SemanticMemoryFusion | None:
+    """The encoder's fusion, None while it is the untrained identity (the CLIP mean)."""
+    return None if encoder.fusion.is_identity else encoder.fusion
 
 
 def evaluate_corpus(
@@ -149,12 +145,8 @@ def evaluate_corpus(
 
 def save_report(layout: DataLayout, report: RetrievalReport) -> Path:
     """The last evaluation, for `simmim status` and the System page (atomic replace)."""
-    layout.models.mkdir(parents=True, exist_ok=True)
     path = layout.models / RESULT_FILE
-    fd, tmp = tempfile.mkstemp(dir=layout.models, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(report.to_dict(), handle)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(report.to_dict()).encode())
     return path
 
 
@@ -165,7 +157,3 @@ def last_report(layout: DataLayout) -> RetrievalReport | None:
         return RetrievalReport(**data)
     except (OSError, ValueError, TypeError):
         return None
-
-
-def when(report: RetrievalReport) -> datetime:
-    return datetime.fromisoformat(report.at)

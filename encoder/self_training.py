@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from encoder.encoder import Encoder
-from encoder.evaluation import RetrievalReport, evaluate_cache, split_held_out
+from encoder.evaluation import RetrievalReport, evaluate_cache, in_use, split_held_out
 from encoder.fusion import load_fusion
 from encoder.pairs import corpus_pairs
 from encoder.training import FusionTrainConfig, cache_towers, train_fusion
@@ -71,15 +71,15 @@ def self_train_fusion(
     train_fusion(base, [p.pair for p in train], candidate_path, config)
     candidate = load_fusion(candidate_path, backbone=base.backbone.fingerprint).to(base.device)
     cache, _ = cache_towers(base, [p.pair for p in held], spans_per_item=1, seed=0)
-    in_use = None if current.fusion.is_identity else current.fusion
+    now_fusion = in_use(current)
     attempt.before = evaluate_cache(
-        cache, in_use, base.device, fusion_name="fusion" if in_use else "clip-mean"
+        cache, now_fusion, base.device, fusion_name="fusion" if now_fusion else "clip-mean"
     )
     attempt.after = evaluate_cache(cache, candidate.eval(), base.device, fusion_name=final.name)
     now, mean, after = (
-        fused_r5(attempt.before.directions),
-        fused_r5(attempt.before.clip_mean),
-        fused_r5(attempt.after.directions),
+        acceptance_r5(attempt.before.directions),
+        acceptance_r5(attempt.before.clip_mean),
+        acceptance_r5(attempt.after.directions),
     )
     best_now = max(now, mean)
     no_fall = all(
@@ -103,7 +103,7 @@ def self_train_fusion(
 FUSED_DIRECTIONS = ("fused_text_to_item", "fused_image_to_item")
 
 
-def fused_r5(directions: dict[str, dict[str, float]]) -> float:
+def acceptance_r5(directions: dict[str, dict[str, float]]) -> float:
     """The acceptance score: mean Recall@5 of the two ways into the fused space."""
     return sum(directions[d]["r5"] for d in FUSED_DIRECTIONS) / len(FUSED_DIRECTIONS)
 

@@ -22,6 +22,7 @@ from simmim.db import session_factory, session_scope
 from simmim.models import ApiToken, Space
 from tests.api_fixtures import ApiWorld
 from tests.encoder_fixtures import picture
+from tests.processes import terminate
 
 
 def _png(seed: int) -> bytes:
@@ -441,12 +442,7 @@ def test_a_real_serve_process_answers_over_http(api: ApiWorld, tiny_weights, db_
         assert 'route="/v1/search",status="200"' in scrape
         assert 'route="/v1/alerts/{alert_id}/acknowledge",status="200"' in scrape
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        terminate([server], timeout=30)
     output = server.stdout.read().decode() if server.stdout else ""
     # uvicorn shuts down gracefully, then re-raises SIGTERM: the exit status says so.
     assert server.returncode in (0, -signal.SIGTERM) and "Traceback" not in output, output

@@ -70,7 +70,7 @@ def test_self_training_is_kept_only_when_it_beats_the_current_space(
     tiny_weights: Path, tmp_path: Path
 ) -> None:
     from encoder import load_encoder
-    from encoder.self_training import attempts, fused_r5, self_train_fusion
+    from encoder.self_training import acceptance_r5, attempts, self_train_fusion
     from encoder.training import FusionTrainConfig
 
     settings = Settings(data_dir=tmp_path / "data", encoder=tiny_settings(tiny_weights))  # type: ignore[arg-type]
@@ -84,7 +84,7 @@ def test_self_training_is_kept_only_when_it_beats_the_current_space(
     # A corpus with learnable structure: the candidate beats the CLIP mean and is kept.
     first = self_train_fusion(base, base, engine, layout, min_pairs=100, config=config)
     assert first.accepted and first.before and first.after, first.reason
-    assert fused_r5(first.after.directions) >= fused_r5(first.before.clip_mean) + 0.02
+    assert acceptance_r5(first.after.directions) >= acceptance_r5(first.before.clip_mean) + 0.02
     assert sorted(layout.models.glob("fusion-self-*")) == [Path(str(first.checkpoint))]
 
     # The same again, now that the trained fusion is in use: nothing left to win by the

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.processes import terminate
 
 SIMMIM = str(Path(sys.executable).parent / "simmim")
 
@@ -62,19 +63,7 @@ class Workers:
 
     def terminate(self, timeout: float = 60) -> list[int | None]:
         """SIGTERM every live worker, wait; returns the exit codes (None: had to be killed)."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        codes: list[int | None] = []
-        deadline = time.monotonic() + timeout
-        for process in self.processes:
-            try:
-                codes.append(process.wait(timeout=max(deadline - time.monotonic(), 0.1)))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                codes.append(None)
-        return codes
+        return terminate(self.processes, timeout)
 
 
 @contextmanager

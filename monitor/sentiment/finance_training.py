@@ -11,10 +11,9 @@ hundred labelled texts of one's own adjust the default rather than start from no
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,14 +31,18 @@ from monitor.sentiment.finance_model import (
     FinanceModelSentiment,
     _Linear,
     build_features,
+    cnn_from_state,
+    head_logits,
+    hidden_table,
     pad_pieces,
     padded_table,
     piece_cnn,
-    run_cnn,
+    pooled_features,
     softmax,
 )
 from monitor.sentiment.metrics import calibration_error, classification_report
-from monitor.sentiment.token_vectors import TokenVectors
+from monitor.sentiment.token_vectors import TokenVectors, shared_token_vectors
+from simmim.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def fit_finance_model(
     import torch
 
     torch.manual_seed(seed)
-    tokens = tokens or TokenVectors(cache_dir=cache_dir)
+    tokens = tokens or shared_token_vectors(None, cache_dir)
     base_model = FinanceModelSentiment(tokens=tokens) if base else None
     y = np.array([LABELS.index(label) for label in labels])  # type: ignore[arg-type]
     order = np.random.default_rng(seed).permutation(len(texts))
@@ -89,7 +92,7 @@ def fit_finance_model(
     )
 
     # Calibrate the blend on the held-out texts.
-    cnn = _cnn_from(cnn_state, tokens)
+    cnn = cnn_from_state(cnn_state, tokens.dim, HIDDEN, FILTERS)
     blend = Blend()
     held_logits = blend.combine(linear.logits(test), _cnn_logits(cnn, tokens, test), test.dense)
     temperature = _fit_temperature(held_logits, y[test_idx])
@@ -161,15 +164,15 @@ def _fit_linear(
 def _fit_cnn(
     train: Features,
     y_train: np.ndarray,
-    test: Features | None,
-    y_test: np.ndarray | None,
+    test: Features,
+    y_test: np.ndarray,
     tokens: TokenVectors,
     *,
     init: dict | None,
     epochs: int,
     batch: int = 64,
 ) -> tuple[int, dict[str, np.ndarray]]:
-    """Best epoch count by held-out macro-F1 and the weights then; without ``test``, the last."""
+    """Best epoch count by held-out macro-F1 and the weights then."""
     import torch
     import torch.nn.functional as F
 
@@ -198,8 +201,6 @@ def _fit_cnn(
             loss.backward()
             optimizer.step()
         net.eval()
-        if test is None or y_test is None:
-            continue
         predicted = _cnn_logits(net, tokens, test).argmax(1)
         f1 = float(
             classification_report([LABELS[i] for i in y_test], [LABELS[i] for i in predicted])[
@@ -209,24 +210,16 @@ def _fit_cnn(
         log.info("sentiment cnn epoch %d: held-out macro-F1 %.4f", epoch + 1, f1)
         if best is None or f1 > best[0]:
             best = (f1, epoch + 1, _state(net))
-    return (best[1], best[2]) if best else (epochs, _state(net))
+    assert best is not None  # epochs ≥ 1
+    return best[1], best[2]
 
 
 def _state(net: object) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}  # type: ignore[attr-defined]
 
 
-def _cnn_from(state: dict[str, np.ndarray], tokens: TokenVectors) -> object:
-    import torch
-
-    dense = state["out.weight"].shape[1] - FILTERS * 4
-    net = piece_cnn(tokens.dim, HIDDEN, FILTERS, dense)
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    return net.eval()
-
-
 def _cnn_logits(net: object, tokens: TokenVectors, f: Features) -> np.ndarray:
-    return run_cnn(net, padded_table(tokens), f.pieces, f.dense)
+    return head_logits(net, pooled_features(net, hidden_table(net, tokens), f.pieces), f.dense)
 
 
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -241,12 +234,7 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 def _save(folder: Path, meta: dict[str, object], arrays: dict[str, np.ndarray]) -> None:
     """Arrays first, then the JSON that names them, each replaced atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, write in (
-        (ARRAYS_FILE, lambda h: np.savez_compressed(h, **arrays)),  # type: ignore[arg-type]
-        (META_FILE, lambda h: h.write(json.dumps(meta, sort_keys=True).encode())),
-    ):
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, folder / name)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    atomic_write_bytes(folder / ARRAYS_FILE, buffer.getvalue())
+    atomic_write_bytes(folder / META_FILE, json.dumps(meta, sort_keys=True).encode())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from monitor.sentiment.base import Sentiment, SentimentScorer
 from monitor.tickers import TickerExtractor
@@ -27,16 +26,12 @@ _WORD_RE = re.compile(r"[A-Za-z]{2,}")
 MIN_OWN_WORDS = 2  # a clause needs this many words besides names to stand on its own
 
 
-@dataclass(frozen=True)
-class TickerClauses:
+def ticker_clauses(
+    text: str, tickers: Sequence[str], extractor: TickerExtractor
+) -> dict[str, str | None]:
     """For one text: the text each ticker is scored on (None: the whole text's score)."""
-
-    texts: dict[str, str | None]
-
-
-def ticker_clauses(text: str, tickers: Sequence[str], extractor: TickerExtractor) -> TickerClauses:
     if len(tickers) < 2:
-        return TickerClauses({t: None for t in tickers})
+        return dict.fromkeys(tickers)
     clauses = _merge_fragments([c for c in _CLAUSE_RE.split(text) if c and c.strip()], extractor)
     owned: dict[str, list[str]] = {t: [] for t in tickers}
     current: list[str] = []
@@ -47,9 +42,9 @@ def ticker_clauses(text: str, tickers: Sequence[str], extractor: TickerExtractor
         for ticker in current:
             owned[ticker].append(clause)
     parts = {t: " ".join(c).strip() or None for t, c in owned.items()}
-    if len({p for p in parts.values()}) < 2:  # nothing tells them apart
-        return TickerClauses({t: None for t in tickers})
-    return TickerClauses(parts)
+    if len(set(parts.values())) < 2:  # nothing tells them apart
+        return dict.fromkeys(tickers)
+    return parts
 
 
 def _merge_fragments(clauses: list[str], extractor: TickerExtractor) -> list[str]:
@@ -76,9 +71,9 @@ def score_per_ticker(
 ) -> list[dict[str, Sentiment]]:
     """Each text's tickers with their sentiment; clauses of the whole batch in one call."""
     plans = [ticker_clauses(t, k, extractor) for t, k in zip(texts, tickers, strict=True)]
-    wanted = sorted({c for plan in plans for c in plan.texts.values() if c})
+    wanted = sorted({c for plan in plans for c in plan.values() if c})
     scored = dict(zip(wanted, scorer.score(wanted), strict=True)) if wanted else {}
     return [
-        {t: scored[c] if c else whole for t, c in plan.texts.items()}
+        {t: scored[c] if c else whole for t, c in plan.items()}
         for plan, whole in zip(plans, overall, strict=True)
     ]

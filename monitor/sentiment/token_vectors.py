@@ -15,15 +15,15 @@ name, so the ~15 s derivation runs once per machine.
 from __future__ import annotations
 
 import functools
+import io
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from simmim.errors import ConfigError
+from simmim.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +101,16 @@ def _load_or_derive(model_dir: Path, cache_dir: Path | None, key: str) -> np.nda
     table = derive_table(model_dir)
     if cached:
         try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".npy.tmp")
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, table.astype(np.float16))
-            os.replace(tmp, cached)
+            atomic_write_bytes(cached, _npy_bytes(table.astype(np.float16)))
         except OSError as exc:
             log.warning("cannot cache the token table in %s (%s); kept in memory", cached, exc)
     return table.astype(np.float16).astype(np.float32)  # the same values cached or not
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
 
 
 def derive_table(model_dir: Path, *, batch: int = 2048) -> np.ndarray:
