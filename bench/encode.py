@@ -136,6 +136,7 @@ def main() -> None:
 
         log("warm-up")
         encoder.encode_images(paths[: min(8, args.n)])
+        encoder.encode_texts(texts[: min(args.batch_size, args.n)])
         baseline_images(plain, preprocess, paths[: min(8, args.n)], args.batch_size, device)
 
         log("baseline: plain loop")
