@@ -116,6 +116,7 @@ def worker_env(db_url: str, data_dir: Path, threads: int | None) -> dict[str, st
             "SIMMIM_ENCODER__PRETRAINED": "none",
             "SIMMIM_ENCODER__CPU_INT8": "false",
             "SIMMIM_ENCODER__WORKERS": "0",
+            "SIMMIM_FUSION__SELF_TRAIN": "false",  # a fixed model for every run compared
             "SIMMIM_MONITOR__INDEX_EVERY_S": "2",
             "SIMMIM_MONITOR__CRAWL_EVERY_S": "3600",
             "SIMMIM_MONITOR__SCORE_EVERY_S": "3600",

@@ -43,21 +43,37 @@ def engine() -> Engine:
     return _engine(settings().database_url)
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def _encoder(model: str, pretrained: str, fusion: str, device: str, int8: bool) -> Encoder:
+@st.cache_resource(show_spinner="Loading the model…", max_entries=2)
+def _encoder(
+    model: str, pretrained: str, fusion: str, device: str, int8: bool, indexed: str
+) -> Encoder:
     from encoder import load_encoder
+    from indexer.fusion_switch import following_index
 
-    return load_encoder(settings())
+    return following_index(settings(), load_encoder(settings()), indexed or None)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _indexed_fingerprint(data_dir: str, backend: str, stamp: str) -> str:
+    from indexer.fusion_switch import indexed_fingerprint
+
+    return indexed_fingerprint(settings()) or ""
 
 
 def encoder() -> Encoder:
-    config = settings().encoder
+    """The configured model, with the fusion the live index was built with (a switch by
+    self-training loads the new one on the next page run)."""
+    from indexer.index import stores_stamp
+
+    config = settings()
+    indexed = _indexed_fingerprint(str(config.data_dir), config.index.backend, stores_stamp(config))
     return _encoder(
-        config.model,
-        config.pretrained,
-        str(config.fusion_checkpoint or ""),
-        config.device,
-        config.cpu_int8,
+        config.encoder.model,
+        config.encoder.pretrained,
+        str(config.encoder.fusion_checkpoint or ""),
+        config.encoder.device,
+        config.encoder.cpu_int8,
+        indexed,
     )
 
 

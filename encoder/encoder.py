@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from encoder.device import inference
+from encoder.fingerprint import fusion_file_fingerprint
 from encoder.fusion import SemanticMemoryFusion
-from encoder.loading import Backbone
+from encoder.loading import Backbone, load_fusion_for
 from encoder.towers import image_tower, text_tower
 from simmim.images import ImageDecodeError, ImageInput, open_image
 from simmim.models import TEXT_MAX_CHARS, item_text
@@ -70,6 +72,18 @@ class Encoder:
         self.batch_size = batch_size
         self.workers = workers
         self.max_image_pixels = max_image_pixels
+
+    def with_fusion(self, path: Path | None) -> Encoder:
+        """The same towers (shared, not reloaded) with another fusion: ``None`` is the
+        untrained one, which equals the CLIP mean."""
+        return Encoder(
+            self.backbone,
+            load_fusion_for(self.backbone, path),
+            fingerprint=f"{self.backbone.fingerprint}+{fusion_file_fingerprint(path)}",
+            batch_size=self.batch_size,
+            workers=self.workers,
+            max_image_pixels=self.max_image_pixels,
+        )
 
     @property
     def device(self) -> torch.device:

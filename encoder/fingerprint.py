@@ -45,16 +45,33 @@ def backbone_fingerprint(settings: EncoderSettings) -> str:
     return f"{model}/{pretrained}"
 
 
-def fusion_fingerprint(settings: EncoderSettings) -> str:
-    path = settings.fusion_checkpoint
+def fusion_file_fingerprint(path: Path | None) -> str:
     if path is None:
         return "fusion:none"
-    return (
-        f"fusion:sha256:{file_sha256(path.expanduser())[:16]}"
-        if path.is_file()
-        else "fusion:missing"
-    )
+    path = path.expanduser()
+    return f"fusion:sha256:{file_sha256(path)[:16]}" if path.is_file() else "fusion:missing"
+
+
+def fusion_fingerprint(settings: EncoderSettings) -> str:
+    return fusion_file_fingerprint(settings.fusion_checkpoint)
 
 
 def model_fingerprint(settings: EncoderSettings) -> str:
     return f"{backbone_fingerprint(settings)}+{fusion_fingerprint(settings)}"
+
+
+def split_fingerprint(fingerprint: str) -> tuple[str, str]:
+    """(backbone part, fusion part) of a model fingerprint."""
+    backbone, _, fusion = fingerprint.rpartition("+")
+    return backbone, fusion
+
+
+def find_fusion(folder: Path, fusion_part: str) -> Path | None:
+    """The checkpoint in ``folder`` whose hash the fingerprint's fusion part names: how a
+    process finds the fusion an index was built with (self-training keeps them there)."""
+    if not fusion_part.startswith("fusion:sha256:") or not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.safetensors")):
+        if fusion_file_fingerprint(path) == fusion_part:
+            return path
+    return None

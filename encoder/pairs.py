@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, or_, select
 
 from encoder.errors import EncoderError
 from simmim.db import session_factory, session_scope
@@ -88,6 +88,17 @@ def corpus_pairs(engine: Engine, layout: DataLayout) -> list[CorpusPair]:
             if text and path.is_file():
                 out.append(CorpusPair(item_id, sha, Pair(path, text)))
     return out
+
+
+def count_corpus_items(engine: Engine) -> int:
+    """Items (not failed) that carry an image and some text: what self-training counts to
+    decide that enough is new (a count, without reading files)."""
+    has_text = or_(func.length(Item.title) > 0, func.length(Item.text) > 0)
+    query = select(func.count(Item.id)).where(
+        Item.image_sha256.is_not(None), Item.status != ItemStatus.FAILED, has_text
+    )
+    with session_scope(session_factory(engine)) as session:
+        return int(session.scalar(query) or 0)
 
 
 def pairs_from_items(engine: Engine, layout: DataLayout) -> list[Pair]:

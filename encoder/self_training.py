@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from sqlalchemy import Engine
 from encoder.encoder import Encoder
 from encoder.evaluation import RetrievalReport, evaluate_cache, in_use, split_held_out
 from encoder.fusion import load_fusion
-from encoder.pairs import corpus_pairs
+from encoder.pairs import corpus_pairs, count_corpus_items
 from encoder.training import FusionTrainConfig, cache_towers, train_fusion
 from simmim.clock import utcnow
 from simmim.paths import DataLayout
@@ -40,6 +41,8 @@ class FusionAttempt:
     checkpoint: str | None = None
     before: RetrievalReport | None = None  # the fusion in use (or the CLIP mean)
     after: RetrievalReport | None = None  # the candidate
+    corpus_items: int = 0  # image+text items in the corpus then (new ones start the next)
+    switched: dict[str, object] | None = None  # what making it the fusion in use did
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -54,12 +57,18 @@ def self_train_fusion(
     min_pairs: int = 200,
     margin: float = 0.02,
     config: FusionTrainConfig = FusionTrainConfig(),
+    switch: Callable[[Path], dict[str, object]] | None = None,
 ) -> FusionAttempt:
     """``base``: the encoder without a fusion (training starts from the CLIP mean);
-    ``current``: the encoder as configured now (what the candidate must beat)."""
+    ``current``: the encoder as configured now (what the candidate must beat).
+    ``switch``: called with a kept checkpoint to put it in use (re-index and swap); if it
+    fails the checkpoint is removed, the attempt recorded as not kept, and the error raised."""
+    corpus = count_corpus_items(engine)
     train, held = split_held_out(corpus_pairs(engine, layout))
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
-    attempt = FusionAttempt(stamp, len(train), len(held), accepted=False, reason="")
+    attempt = FusionAttempt(
+        stamp, len(train), len(held), accepted=False, reason="", corpus_items=corpus
+    )
     if len(train) < min_pairs or len(held) < 4:
         attempt.reason = (
             f"{len(train)} training / {len(held)} held-out image+text items; needs {min_pairs} / 4"
@@ -90,6 +99,15 @@ def self_train_fusion(
         candidate_path.replace(final)  # same folder: an atomic rename
         attempt.accepted, attempt.checkpoint = True, str(final)
         attempt.reason = f"fused R@5 {after:.3f} vs {best_now:.3f} (+{margin} needed)"
+        if switch is not None:
+            try:
+                attempt.switched = switch(final)
+            except BaseException as exc:
+                final.unlink(missing_ok=True)
+                attempt.accepted, attempt.checkpoint = False, None
+                attempt.reason += f"; not put in use, the re-index failed: {exc}"
+                _record(layout, attempt)
+                raise
     else:
         candidate_path.unlink(missing_ok=True)
         attempt.reason = (

@@ -57,6 +57,7 @@ class Runtime:
         self._scorers: Scorers | None = None
         self._keyword_scorers: Scorers | None = None
         self._writer: tuple[StoreSet, str] | None = None  # the writer's stores, their stamp
+        self._followed: str | None = None  # the stores' stamp the encoder last followed
         self._encoder_failure: tuple[float, EncoderError] | None = None
         self.stop = threading.Event()
         self.sleep: Callable[[float], None] = sleep or self._interruptible_sleep
@@ -84,6 +85,22 @@ class Runtime:
                 self._encoder_failure = (time.monotonic(), unavailable)
                 raise unavailable from exc
             self._encoder_failure = None
+        return self._encoder
+
+    def serving_encoder(self) -> Encoder:
+        """The encoder with the fusion the live index was built with: after a switch
+        (self-training, a rebuild elsewhere) the next step follows it, towers kept."""
+        from indexer.fusion_switch import following_index
+        from indexer.index import stores_stamp
+
+        encoder = self.encoder
+        stamp = stores_stamp(self.settings)
+        if stamp != self._followed:
+            self._encoder = following_index(self.settings, encoder)
+            self._followed = stamp
+            if self._encoder is not encoder:
+                self._scorers = None  # they hold the encoder too
+        assert self._encoder is not None
         return self._encoder
 
     @property
@@ -118,15 +135,29 @@ class Runtime:
     def index(self) -> dict[str, Any]:
         from indexer.ingest import run_ingest
 
-        result = run_ingest(self.settings, self.engine, self.encoder)
+        result = run_ingest(self.settings, self.engine, self.serving_encoder())
         return {"indexed": result.indexed, "failed": result.failed}
+
+    def fusion(self) -> dict[str, Any]:
+        """Self-training: train the fusion on the corpus once enough is new, and switch to
+        it (re-index beside, swap) when it wins on held-out items."""
+        from indexer.fusion_switch import not_self_training, self_train_step
+
+        held_back = not_self_training(self.settings)
+        if held_back is not None:
+            return {"waiting": held_back}  # before loading a model it would not use
+        step = self_train_step(self.settings, self.engine, self.serving_encoder())
+        if step.attempt is not None and step.attempt.switched:
+            self.close()  # the writer's stores were swapped out
+            self.serving_encoder()  # follow the new index now
+        return step.summary()
 
     def score(self) -> dict[str, Any]:
         from indexer.index import open_stores
         from monitor.scoring import score_new_items
 
         try:
-            encoder = self.encoder
+            encoder = self.serving_encoder()
         except EncoderError as exc:  # text-only scoring now; topics by vector after a rescore
             log.warning("scoring by text alone: %s", exc.message)
             result = score_new_items(
@@ -189,7 +220,7 @@ class Runtime:
         from indexer.staging import encode_claimed
         from simmim.paths import DataLayout
 
-        encoder, layout = self.encoder, DataLayout(self.settings.data_dir)
+        encoder, layout = self.serving_encoder(), DataLayout(self.settings.data_dir)
         batch = self.settings.worker.index_batch
         if not shared_writes(self.settings):
             return asdict(encode_claimed(self.engine, encoder, layout, batch=batch))
@@ -209,7 +240,7 @@ class Runtime:
 
         for done in recover_stores(self.settings):
             log.warning("indexes: %s", done)
-        encoder = self.encoder
+        encoder = self.serving_encoder()
         stores = self._writer_stores(encoder.fingerprint, encoder.dim)
         try:
             summary = write_staged(

@@ -18,20 +18,24 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from monitor.cycle import STEPS, Runtime, last_finished
+from monitor.cycle import Runtime, last_finished
 from simmim.locks import RunInProgress
 
 log = logging.getLogger(__name__)
 
 
 def intervals(runtime: Runtime) -> dict[str, int]:
+    """Every scheduled step and its period; ``fusion`` (self-training) unless switched off."""
     config = runtime.settings.monitor
-    return {
+    every = {
         "crawl": config.crawl_every_s,
         "index": config.index_every_s,
         "score": config.score_every_s,
         "detect": config.detect_every_s,
     }
+    if runtime.settings.fusion.self_train:
+        every["fusion"] = runtime.settings.fusion.every_s
+    return every
 
 
 def first_run_time(runtime: Runtime, step: str, every_s: int, now: datetime) -> datetime:
@@ -56,9 +60,8 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
         timezone="UTC",
     )
     now = runtime.clock()
-    # Staggered by order so a cold start runs crawl → index → score → detect.
-    for offset, step in enumerate(STEPS):
-        every = intervals(runtime)[step]
+    # Staggered by order so a cold start runs crawl → index → score → detect (→ fusion).
+    for offset, (step, every) in enumerate(intervals(runtime).items()):
         scheduler.add_job(
             _run_or_skip,
             "interval",

@@ -62,7 +62,9 @@ class EncoderSettings(_Group):
         description="open_clip pretrained tag, a local weights file, or hf-hub:/local-dir:.",
     )
     fusion_checkpoint: Path | None = Field(
-        default=None, description="Semantic Memory fusion weights (.safetensors)."
+        default=None,
+        description="Semantic Memory fusion weights (.safetensors). Set: always this one; "
+        "unset: the fusion the live index was built with (self-training switches it).",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     cpu_int8: bool = Field(
@@ -74,6 +76,24 @@ class EncoderSettings(_Group):
     workers: int = Field(default=2, ge=0, description="Image decode threads.")
     cache_dir: Path | None = Field(default=None, description="open_clip / HF weights cache.")
     seed: int = Field(default=0, description="Seed for random-init weights (pretrained=none).")
+
+
+class FusionSettings(_Group):
+    """Self-training of the Semantic Memory fusion on the corpus's own image+text items."""
+
+    self_train: bool = Field(
+        default=True,
+        description="Train the fusion periodically and switch to it when it wins on "
+        "held-out items (off: the fusion changes only by hand).",
+    )
+    min_pairs: int = Field(
+        default=200, ge=10, description="New image+text items since the last attempt."
+    )
+    every_s: int = Field(default=3600, ge=60, description="How often to look (scheduler/worker).")
+    margin: float = Field(
+        default=0.02, ge=0, le=1, description="Fused Recall@5 gain a new fusion must show."
+    )
+    epochs: int = Field(default=40, ge=1, description="Training epochs per attempt (at most).")
 
 
 class CrawlerSettings(_Group):
@@ -318,6 +338,7 @@ class Settings(BaseSettings):
     )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
+    fusion: FusionSettings = Field(default_factory=FusionSettings)
     crawler: CrawlerSettings = Field(default_factory=CrawlerSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)

@@ -41,12 +41,15 @@ def test_the_held_out_share_is_stable_and_about_a_fifth() -> None:
     assert chosen == [s for s in shas if held_out(s)]  # no state, no randomness
 
 
-def store_items(layout: DataLayout, engine: Engine, pairs: list[Pair]) -> list[str]:
-    """The pairs as indexed items of one source, images in the data dir; their hashes."""
+def store_items(
+    layout: DataLayout, engine: Engine, pairs: list[Pair], source_name: str = "wire"
+) -> list[str]:
+    """The pairs as indexed items of one new source, images in the data dir; their hashes."""
     layout.create()
     shas = []
     with session_scope(session_factory(engine)) as session:
-        source = Source(name="wire", kind=SourceKind.RSS, location="https://x.example/rss")
+        location = f"https://{source_name}.example/rss"
+        source = Source(name=source_name, kind=SourceKind.RSS, location=location)
         session.add(source)
         for i, pair in enumerate(pairs):
             sha = hashlib.sha256(pair.image.read_bytes()).hexdigest()
@@ -59,7 +62,7 @@ def store_items(layout: DataLayout, engine: Engine, pairs: list[Pair]) -> list[s
                     source=source,
                     title=pair.text,
                     image_sha256=sha,
-                    url=f"https://x.example/{i}",
+                    url=f"https://{source_name}.example/{i}",
                     status=ItemStatus.INDEXED,
                 )
             )

@@ -52,11 +52,15 @@ class Recording(Runtime):
     def detect(self) -> dict[str, Any]:
         raise RuntimeError("boom")  # a failing step is recorded, the scheduler goes on
 
+    def fusion(self) -> dict[str, Any]:
+        return self._step("fusion")
 
-def _runtime(tmp_path, every: int = 1) -> Recording:  # type: ignore[no-untyped-def]
+
+def _runtime(tmp_path, every: int = 1, self_train: bool = False) -> Recording:  # type: ignore[no-untyped-def]
     settings = load_settings(
         data_dir=tmp_path,
         monitor={f"{s}_every_s": every for s in STEPS},
+        fusion={"self_train": self_train, "every_s": 3600},
     )
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -67,11 +71,14 @@ def test_jobs_registered_with_ids_and_limits(tmp_path) -> None:  # type: ignore[
     runtime = _runtime(tmp_path, every=300)
     scheduler = build_scheduler(runtime)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {f"monitor-{s}" for s in STEPS}
+    assert set(jobs) == {f"monitor-{s}" for s in STEPS}  # self-training switched off
     for job in jobs.values():
         assert job.max_instances == 1 and job.coalesce is True
         assert job.misfire_grace_time == runtime.settings.monitor.misfire_grace_s
         assert job.trigger.interval == timedelta(seconds=300)
+    training = build_scheduler(_runtime(tmp_path, every=300, self_train=True)).get_jobs()
+    fusion = {job.id: job for job in training}["monitor-fusion"]
+    assert fusion.trigger.interval == timedelta(seconds=3600) and fusion.max_instances == 1
 
 
 def test_due_times_come_from_the_last_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -42,14 +42,23 @@ class ApiState:
 
     @property
     def encoder(self) -> Encoder:
+        """Loaded once; its fusion follows the live index's (self-training switches it)."""
+        from indexer.fusion_switch import following_index
+
+        stores = self._stores
         with self._encoder_lock:
             if self._encoder is None:
                 from encoder import load_encoder
 
                 try:
-                    self._encoder = load_encoder(self.settings)
+                    loaded = load_encoder(self.settings)
                 except SimmimError as exc:
                     raise NotReady(f"the model cannot load: {exc.message}", hint=exc.hint) from exc
+                self._encoder = following_index(
+                    self.settings, loaded, stores.fingerprint if stores else None
+                )
+            elif stores is not None and self._encoder.fingerprint != stores.fingerprint:
+                self._encoder = following_index(self.settings, self._encoder, stores.fingerprint)
             return self._encoder
 
     def stores(self) -> StoreSet:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.context import console, new_table, ready_state
+from app.cli.context import console, new_table, ready_state, serving_encoder
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -160,14 +160,13 @@ def queries_save(
     ] = 0.3,
 ) -> None:
     """Save a text and/or image query; new items that match it form a watched series."""
-    from encoder import load_encoder
     from monitor.queries import save_query
 
     cli = ready_state(ctx)
     query = save_query(
         cli.settings,
         cli.engine,
-        load_encoder(cli.settings),
+        serving_encoder(cli.settings),
         name=name,
         text=text,
         image=image,

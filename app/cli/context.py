@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from sqlalchemy import Engine
 from simmim import migrations
 from simmim.db import make_engine
 from simmim.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from encoder import Encoder
 
 console = Console()
 err_console = Console(stderr=True)
@@ -58,6 +62,15 @@ def ready_state(ctx: typer.Context) -> CliState:
     cli = state(ctx)
     migrations.require_head(cli.engine)
     return cli
+
+
+def serving_encoder(settings: Settings) -> Encoder:
+    """The configured model with the fusion the live index was built with (which
+    self-training may have switched), as the API, dashboard and workers use it."""
+    from encoder import load_encoder
+    from indexer.fusion_switch import following_index
+
+    return following_index(settings, load_encoder(settings))
 
 
 def folded_label(also_in: list[str], duplicates: list[int]) -> str:

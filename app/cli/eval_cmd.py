@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from app.cli.context import console, new_table, ready_state
+from app.cli.context import console, new_table, ready_state, serving_encoder
 from simmim.paths import DataLayout
 
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ def retrieval(
     """Recall@1/5/10 and MRR on held-out items that have both an image and a text, for the
     configured fusion and the plain CLIP mean side by side. The last result is kept for
     `simmim status` and the dashboard's System page."""
-    from encoder import load_encoder
     from encoder.evaluation import evaluate_corpus, save_report
+    from encoder.fingerprint import find_fusion, split_fingerprint
 
     unknown = set(space or ()) - set(DIRECTIONS)
     if unknown:
@@ -54,9 +54,11 @@ def retrieval(
             param_hint="--space",
         )
     cli = ready_state(ctx)
-    encoder = load_encoder(cli.settings)
-    checkpoint = cli.settings.encoder.fusion_checkpoint
+    encoder = serving_encoder(cli.settings)
     layout = DataLayout(cli.settings.data_dir)
+    checkpoint = cli.settings.encoder.fusion_checkpoint or find_fusion(
+        layout.models, split_fingerprint(encoder.fingerprint)[1]
+    )
     report = evaluate_corpus(
         encoder,
         cli.engine,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.context import console, folded_label, new_table, ready_state, state
+from app.cli.context import console, folded_label, new_table, ready_state, serving_encoder, state
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -52,7 +52,6 @@ def index(
     """Encode pending items and add them to the image, text and fused indexes."""
     if ctx.invoked_subcommand is not None:
         return
-    from encoder import load_encoder
     from indexer.ingest import run_ingest
     from indexer.ray_encode import RayOptions
     from simmim.locks import run_lock
@@ -60,7 +59,7 @@ def index(
     cli = ready_state(ctx)
     on_ray = RayOptions(address=ray_address, actors=ray_actors) if ray or ray_address else None
     with run_lock(cli.engine, "index", wait=wait):  # the same lock as the monitor's index step
-        encoder = load_encoder(cli.settings)
+        encoder = serving_encoder(cli.settings)
         summary = run_ingest(
             cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True, ray=on_ray
         )
@@ -140,7 +139,6 @@ def migrate(
     ] = False,
 ) -> None:
     """Copy the vectors into the other backend (re-encodes only when they cannot be copied)."""
-    from encoder import load_encoder
     from indexer.migrate import migrate_index, with_backend
     from simmim.locks import run_lock
     from simmim.redact import mask_url
@@ -150,7 +148,7 @@ def migrate(
     cli = ready_state(ctx)
     target = with_backend(cli.settings, to, uri)
     with run_lock(cli.engine, "index", wait=wait):
-        encoder = load_encoder(cli.settings)
+        encoder = serving_encoder(cli.settings)
         try:
             summary = migrate_index(cli.settings, cli.engine, encoder, target)
         except ValueError as exc:
@@ -198,14 +196,13 @@ def search_command(
     Images like an image: --image photo.jpg --space image. More like an item: --like ID."""
     from datetime import UTC
 
-    from encoder import load_encoder
     from indexer.index import open_stores
     from indexer.search import SearchFilters, search
 
     if like is not None and (text or image is not None):
         raise typer.BadParameter("give --like ID, or a text and/or --image, not both")
     cli = ready_state(ctx)
-    encoder = load_encoder(cli.settings)
+    encoder = serving_encoder(cli.settings)
     indexes = open_stores(cli.settings, encoder.fingerprint, encoder.dim, read_only=True)
     filters = SearchFilters(
         since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, source_ids=source or ()

@@ -42,4 +42,7 @@ def status(ctx: typer.Context) -> None:
             f"R@5 {last.fused_r5:.3f} fused text→item ({last.fusion}; CLIP mean "
             f"{last.mean_r5:.3f}) on {last.n} held-out items, {last.at}",
         )
+    from indexer.fusion_switch import fusion_status
+
+    table.add_row("fusion", fusion_status(settings, cli.engine).line())
     console.print(table)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.context import console, new_table, ready_state, state
+from app.cli.context import console, new_table, ready_state, serving_encoder, state
 from simmim.clock import utcnow
 from simmim.paths import DataLayout
 
@@ -91,9 +91,10 @@ def train_fusion_command(
         bool,
         typer.Option(
             "--auto",
-            help="Self-training: train on the corpus's items that are not held out, keep the "
-            "result only if it beats the fusion in use and the CLIP mean on the held-out "
-            "items (as `simmim eval retrieval` measures).",
+            help="Self-training now (the scheduler and workers also run it every "
+            "SIMMIM_FUSION__EVERY_S): train on the corpus's items that are not held out; "
+            "only if it beats the fusion in use and the CLIP mean on the held-out items (as "
+            "`simmim eval retrieval` measures), re-index beside the live index and swap.",
         ),
     ] = False,
     margin: Annotated[float, typer.Option(min=0, help="--auto: Recall@5 gain needed.")] = 0.02,
@@ -128,19 +129,20 @@ def train_fusion_command(
 
 
 def _self_train(ctx: typer.Context, config: object, margin: float, as_json: bool) -> None:
-    from encoder import load_encoder
-    from encoder.self_training import self_train_fusion
+    from indexer.fusion_switch import self_train_step
 
     cli = ready_state(ctx)
-    attempt = self_train_fusion(
-        load_encoder(_without_fusion(ctx)),
-        load_encoder(cli.settings),
+    cli.settings.fusion.margin = margin
+    step = self_train_step(
+        cli.settings,
         cli.engine,
-        DataLayout(cli.settings.data_dir),
-        min_pairs=1,
-        margin=margin,
+        serving_encoder(cli.settings),
+        force=True,
         config=config,  # type: ignore[arg-type]
+        progress=True,
     )
+    attempt = step.attempt
+    assert attempt is not None  # forced: it always trains
     if as_json:
         console.print_json(json.dumps(attempt.to_dict()))
         return
@@ -149,10 +151,16 @@ def _self_train(ctx: typer.Context, config: object, margin: float, as_json: bool
         f"self-training on {attempt.train_pairs} items, judged on {attempt.held_out_pairs} "
         f"held-out: {verdict} ({attempt.reason})"
     )
-    if attempt.accepted:
+    if attempt.switched:
         console.print(
-            f"use it: SIMMIM_ENCODER__FUSION_CHECKPOINT={attempt.checkpoint}, then "
-            "`simmim index --rebuild` (builds beside the live index, which serves until the swap)"
+            f"in use now: the index was rebuilt with it beside the old one and swapped "
+            f"({attempt.switched['reindexed']} items); running processes follow it"
+        )
+    elif attempt.accepted:
+        console.print(
+            f"SIMMIM_ENCODER__FUSION_CHECKPOINT is set, so it stays in use; to use the new "
+            f"one: SIMMIM_ENCODER__FUSION_CHECKPOINT={attempt.checkpoint}, then `simmim index "
+            "--rebuild` (or unset it: the fusion then follows the index and trains itself)"
         )
 
 

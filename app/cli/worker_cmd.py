@@ -31,6 +31,7 @@ def worker(
     them, the index has one writer at a time. Needs PostgreSQL (`simmim init` creates the
     queue's tables); with SQLite use `simmim monitor run`."""
     from monitor.cycle import Runtime
+    from monitor.scheduler import intervals
     from monitor.worker.run import run_worker
     from monitor.worker.schedule import nearest_period
     from monitor.worker.tasks import QUEUES, conninfo
@@ -47,16 +48,7 @@ def worker(
     runtime = Runtime(cli.settings, cli.engine)
     if name:
         runtime.runner = name[:120]
-    every = cli.settings.monitor
-    periods = {
-        step: nearest_period(seconds)[0]
-        for step, seconds in (
-            ("crawl", every.crawl_every_s),
-            ("index", every.index_every_s),
-            ("score", every.score_every_s),
-            ("detect", every.detect_every_s),
-        )
-    }
+    periods = {step: nearest_period(seconds)[0] for step, seconds in intervals(runtime).items()}
     err_console.print(
         f"worker {runtime.runner} on queues {', '.join(chosen)}; periodic steps: "
         + ", ".join(f"{step} every {s}s" for step, s in periods.items())

@@ -12,15 +12,17 @@ common.require_access()  # before anything else: no data without access
 st.title("System")
 settings = common.settings()
 
-from encoder.fingerprint import model_fingerprint  # noqa: E402
+from encoder.fingerprint import backbone_fingerprint  # noqa: E402
+from indexer.fusion_switch import fusion_status  # noqa: E402
 
+fusion = fusion_status(settings, common.engine()) if common.database_ready() else None
 c1, c2 = st.columns(2)
 with c1:
     st.subheader("Model")
     st.markdown(
         f"- open_clip model **{settings.encoder.model}**, weights `{settings.encoder.pretrained}`\n"
-        f"- fusion: `{settings.encoder.fusion_checkpoint or 'mean (untrained)'}`\n"
-        f"- fingerprint `{model_fingerprint(settings.encoder)}`\n"
+        f"- fusion: {fusion.line() if fusion else '(database not ready)'}\n"
+        f"- backbone fingerprint `{backbone_fingerprint(settings.encoder)}`\n"
         f"- device setting `{settings.encoder.device}`, int8 on CPU: {settings.encoder.cpu_int8}"
     )
     try:
@@ -91,6 +93,7 @@ if tries:
             {
                 "at": t["at"],
                 "accepted": t["accepted"],
+                "in use": bool(t.get("switched")),
                 "train / held-out": f"{t['train_pairs']} / {t['held_out_pairs']}",
                 "why": t["reason"],
             }

@@ -1,8 +1,8 @@
 """The monitor's steps as Procrastinate tasks on PostgreSQL, for `simmim worker`.
 
-Periodic steps (plan crawl, plan index, score, detect) are Procrastinate periodic tasks:
-every worker runs the deferrer, the database's unique (task, due time) row makes each due
-time run once. Planners fan work out: one ``crawl_source`` task per due source, up to
+Periodic steps (plan crawl, plan index, score, detect, fusion self-training) are
+Procrastinate periodic tasks: every worker runs the deferrer, the database's unique (task,
+due time) row makes each due time run once. Planners fan work out: one ``crawl_source`` task per due source, up to
 ``worker.encode_slots`` ``encode_batch`` tasks (each claims its own items with SKIP
 LOCKED, so they run side by side on any worker) and one ``write_index``.
 
@@ -180,6 +180,21 @@ def build_app(runtime: Runtime) -> procrastinate.App:
         )
         if summary.get("more"):
             defer(write_index)
+
+    # ---- fusion self-training: trains on a worker of the index queue, one at a time
+
+    if settings.fusion.self_train:
+
+        @app.periodic(cron=cron_every(settings.fusion.every_s), periodic_id="fusion")
+        @app.task(
+            pass_context=True,
+            name="simmim.self_train_fusion",
+            queue="index",
+            lock="fusion",
+            queueing_lock="fusion",
+        )
+        def self_train_fusion(context: JobContext, timestamp: int) -> None:
+            ran(context, "fusion", runtime.fusion, due=timestamp, lock="fusion")
 
     # ---- score, detect, notify
 

@@ -1,0 +1,191 @@
+"""Which fusion serves, and the periodic step that trains a better one and switches to it.
+
+The live index is the authority: its fingerprint names the fusion its fused vectors were
+made with, so a rebuild's swap *is* the switch, one atomic step for every process. A
+process that serves or writes (scheduler, worker, API, dashboard, CLI) follows it: when
+the index's fusion differs from the encoder's, it takes the checkpoint with that hash
+from ``models/`` (the towers are kept; only the small fusion loads). An explicit
+``SIMMIM_ENCODER__FUSION_CHECKPOINT`` is never overridden, and self-training leaves such a
+deployment alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from encoder import Encoder
+from encoder.fingerprint import find_fusion, split_fingerprint
+from encoder.pairs import count_corpus_items
+from encoder.self_training import FusionAttempt, attempts, self_train_fusion
+from encoder.training import FusionTrainConfig
+from indexer.index import stores_status
+from indexer.ingest import rebuild_indexes
+from simmim.locks import run_lock
+from simmim.paths import DataLayout
+from simmim.settings import Settings
+
+log = logging.getLogger(__name__)
+MIN_TRAIN_PAIRS = 32  # below this a contrastive fit says nothing; the held-out judge decides
+
+
+def indexed_fingerprint(settings: Settings) -> str | None:
+    """The model fingerprint of the live fused space (None: nothing built yet)."""
+    manifests = stores_status(settings)
+    manifest = manifests.get("fused") or next(iter(manifests.values()), None)
+    return str(manifest["fingerprint"]) if manifest else None
+
+
+def following_index(
+    settings: Settings, encoder: Encoder, fingerprint: str | None = None
+) -> Encoder:
+    """``encoder`` with the fusion the live index was built with (``fingerprint``, when the
+    caller has read it already); unchanged where that is not ours to follow."""
+    if settings.encoder.fusion_checkpoint is not None:
+        return encoder  # the user's choice; a mismatch is reported where stores open
+    fingerprint = fingerprint or indexed_fingerprint(settings)
+    if fingerprint is None or fingerprint == encoder.fingerprint:
+        return encoder
+    backbone, fusion = split_fingerprint(fingerprint)
+    if backbone != encoder.backbone.fingerprint:
+        return encoder  # another model built the index: `simmim index --rebuild` says so
+    if fusion == "fusion:none":
+        return encoder.with_fusion(None)
+    path = find_fusion(DataLayout(settings.data_dir).models, fusion)
+    if path is None:
+        log.warning("the index was built with %s, which is not in models/", fusion)
+        return encoder
+    log.info("following the index: fusion %s", path.name)
+    return encoder.with_fusion(path)
+
+
+def new_items(engine: Engine, layout: DataLayout) -> int:
+    """Image+text items added since the last self-training attempt (all, before the first)."""
+    tries = attempts(layout, last=1)
+    before = tries[-1].get("corpus_items", 0) if tries else 0
+    return max(count_corpus_items(engine) - int(before or 0), 0)  # type: ignore[call-overload]
+
+
+@dataclass
+class FusionStep:
+    """What one run of the periodic step did: trained (``attempt``) or waited (``waiting``)."""
+
+    attempt: FusionAttempt | None = None
+    waiting: str | None = None
+
+    def summary(self) -> dict[str, object]:
+        if self.attempt is None:
+            return {"waiting": self.waiting}
+        attempt = self.attempt
+        summary: dict[str, object] = {
+            "accepted": attempt.accepted,
+            "reason": attempt.reason,
+            "train_pairs": attempt.train_pairs,
+            "held_out_pairs": attempt.held_out_pairs,
+        }
+        if attempt.switched:
+            summary.update(attempt.switched)
+        return summary
+
+
+def not_self_training(settings: Settings) -> str | None:
+    """Why the periodic step does nothing in this deployment (None: it trains)."""
+    if not settings.fusion.self_train:
+        return "off (SIMMIM_FUSION__SELF_TRAIN=false)"
+    if settings.encoder.fusion_checkpoint is not None:
+        return (
+            "SIMMIM_ENCODER__FUSION_CHECKPOINT is set: that fusion stays (unset it to let the "
+            "fusion train itself)"
+        )
+    return None
+
+
+def self_train_step(
+    settings: Settings,
+    engine: Engine,
+    encoder: Encoder,
+    *,
+    force: bool = False,
+    config: FusionTrainConfig | None = None,
+    progress: bool = False,
+) -> FusionStep:
+    """Train, judge and (when it wins) switch, once enough image+text items are new since
+    the last attempt (``force``: whatever the count). ``encoder``: the serving one."""
+    fusion = settings.fusion
+    held_back = None if force else not_self_training(settings)
+    if held_back is not None:
+        return FusionStep(waiting=held_back)
+    layout = DataLayout(settings.data_dir)
+    new = new_items(engine, layout)
+    if not force and new < fusion.min_pairs:
+        return FusionStep(
+            waiting=f"{new} new image+text items of {fusion.min_pairs} "
+            f"(SIMMIM_FUSION__MIN_PAIRS) since the last attempt"
+        )
+
+    def switch(checkpoint: Path) -> dict[str, object]:
+        if settings.encoder.fusion_checkpoint is not None:
+            return {}  # kept for the user to choose (the command says how)
+        candidate = encoder.with_fusion(checkpoint)
+        with run_lock(engine, "index", wait=True):  # writers wait; search reads the old set
+            summary = rebuild_indexes(settings, engine, candidate, progress=progress)
+        return {"reindexed": summary.indexed, "fingerprint": candidate.fingerprint}
+
+    attempt = self_train_fusion(
+        encoder.with_fusion(None),
+        encoder,
+        engine,
+        layout,
+        min_pairs=MIN_TRAIN_PAIRS,
+        margin=fusion.margin,
+        config=config or FusionTrainConfig(epochs=fusion.epochs),
+        switch=switch,
+    )
+    return FusionStep(attempt=attempt)
+
+
+@dataclass
+class FusionStatus:
+    """Which fusion serves and how self-training stands (for `simmim status`, System page)."""
+
+    in_use: str
+    chosen_by: str
+    self_train: bool
+    new_items: int  # image+text items since the last attempt
+    min_pairs: int
+    last_attempt: dict[str, object] | None
+
+    def line(self) -> str:
+        training = (
+            f"self-training on: {self.new_items} of {self.min_pairs} new items for the next try"
+            if self.self_train
+            else "self-training off"
+        )
+        return f"{self.in_use} ({self.chosen_by}); {training}"
+
+
+def fusion_status(settings: Settings, engine: Engine) -> FusionStatus:
+    layout = DataLayout(settings.data_dir)
+    explicit = settings.encoder.fusion_checkpoint
+    if explicit is not None:
+        in_use, chosen_by = explicit.name, "SIMMIM_ENCODER__FUSION_CHECKPOINT"
+    else:
+        fingerprint = indexed_fingerprint(settings)
+        fusion = split_fingerprint(fingerprint)[1] if fingerprint else "fusion:none"
+        found = find_fusion(layout.models, fusion)
+        in_use = found.name if found else "CLIP mean (untrained fusion)"
+        if fusion != "fusion:none" and found is None:
+            in_use = f"{fusion} (not in models/: rebuild the index)"
+        chosen_by = "the one the live index was built with"
+    tries = attempts(layout, last=1)
+    return FusionStatus(
+        in_use=in_use,
+        chosen_by=chosen_by,
+        self_train=not_self_training(settings) is None,
+        new_items=new_items(engine, layout),
+        min_pairs=settings.fusion.min_pairs,
+        last_attempt=tries[-1] if tries else None,
+    )
