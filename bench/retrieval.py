@@ -5,7 +5,8 @@ trains itself on the corpus's own pairs.
 
 Builds the demo corpus in DIR (a temporary folder by default) with the real pipeline
 (`simmim demo`), then runs the self-training step exactly as the monitor would: train on
-the items that are not held out, judge on the held-out ones. With ``--model pretrained``
+the items that are not held out, judge on the held-out ones, and when the candidate wins,
+re-index with it and swap (``reindexed``; ``train_s`` includes that). With ``--model pretrained``
 and the configured open_clip weights on this machine, the same figures for them.
 Progress on stderr; the last stdout line is one JSON object with ``mean_r5``,
 ``fused_r5_before``, ``fused_r5_after``, ``ratio`` = fused_r5_after / mean_r5, whether the
@@ -26,10 +27,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from app.demo.run import run_demo  # noqa: E402
 from encoder import load_encoder  # noqa: E402
-from encoder.self_training import self_train_fusion  # noqa: E402
 from encoder.training import FusionTrainConfig  # noqa: E402
+from indexer.fusion_switch import following_index, self_train_step  # noqa: E402
 from simmim.db import make_engine  # noqa: E402
-from simmim.paths import DataLayout  # noqa: E402
 from simmim.settings import load_settings  # noqa: E402
 
 
@@ -45,18 +45,16 @@ def main() -> None:
     print(f"demo corpus built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     settings = load_settings(result.config_file)
     engine = make_engine(settings.database_url)
-    base_settings = settings.model_copy(deep=True)
-    base_settings.encoder.fusion_checkpoint = None
-    base = load_encoder(base_settings)
     started = time.perf_counter()
-    attempt = self_train_fusion(
-        base,
-        load_encoder(settings),
+    step = self_train_step(
+        settings,
         engine,
-        DataLayout(settings.data_dir),
-        min_pairs=1,
+        following_index(settings, load_encoder(settings)),
+        force=True,
         config=FusionTrainConfig(epochs=args.epochs),
     )
+    attempt = step.attempt
+    assert attempt is not None  # forced
     took = time.perf_counter() - started
     if attempt.before is None or attempt.after is None:
         raise SystemExit(f"no self-training: {attempt.reason}")
@@ -71,6 +69,7 @@ def main() -> None:
         "fused_r5_after": round(attempt.after.fused_r5, 4),
         "ratio": round(attempt.after.fused_r5 / mean_r5, 3) if mean_r5 else None,
         "accepted": attempt.accepted,
+        "reindexed": (attempt.switched or {}).get("reindexed", 0),
         "train_s": round(took, 1),
         "before": attempt.before.directions,
         "after": attempt.after.directions,

@@ -49,11 +49,23 @@ def split_held_out(pairs: Sequence[CorpusPair]) -> tuple[list[CorpusPair], list[
     return train, [p for p in pairs if held_out(p.image_sha256)]
 
 
-def ranking(queries: torch.Tensor, gallery: torch.Tensor) -> dict[str, float]:
-    """Query i's right answer is gallery row i (both L2-normalised); ties count against."""
+def content_order(pair: CorpusPair) -> tuple[str, str, int]:
+    """By content, not by id: the same corpus crawled in another order gives the same
+    training run and the same figures (ids only break exact ties)."""
+    return pair.image_sha256, pair.pair.text, pair.item_id
+
+
+def ranking(
+    queries: torch.Tensor, gallery: torch.Tensor, relevant: torch.Tensor | None = None
+) -> dict[str, float]:
+    """Query i's right answers are the gallery rows ``relevant[i]`` marks (default: row i;
+    both L2-normalised). Its rank is the number of wrong rows scoring at least its best
+    right one: ties count against."""
     scores = queries @ gallery.T
-    target = scores.diagonal()[:, None]
-    rank = (scores >= target).sum(dim=1) - 1  # 0 = first; an equal score ranks ahead
+    if relevant is None:
+        relevant = torch.eye(len(queries), len(gallery), dtype=torch.bool, device=scores.device)
+    best = scores.masked_fill(~relevant, float("-inf")).max(dim=1, keepdim=True).values
+    rank = ((scores >= best) & ~relevant).sum(dim=1)  # 0 = first
     out = {f"r{k}": float((rank < k).float().mean()) for k in KS}
     out["mrr"] = float((1.0 / (rank.float() + 1)).mean())
     return out
@@ -79,13 +91,24 @@ class RetrievalReport:
         return self.clip_mean["fused_text_to_item"]["r5"]
 
 
+def same_key(keys: Sequence[object], device: torch.device) -> torch.Tensor:
+    """[n, n]: True where rows i and j carry the same key."""
+    ids: dict[object, int] = {}
+    codes = torch.tensor([ids.setdefault(key, len(ids)) for key in keys], device=device)
+    return codes[:, None] == codes[None, :]
+
+
 def evaluate_cache(
     cache: TowerCache,
     fusion: SemanticMemoryFusion | None,
     device: torch.device,
     *,
     fusion_name: str,
+    pictures: Sequence[object] | None = None,
 ) -> RetrievalReport:
+    """``pictures``: each row's picture (e.g. its image hash). Items often share one (a
+    site's stock photo, a company's logo); any item carrying the picture answers a query
+    by that picture, and any copy of the picture answers its text."""
     rows = torch.arange(len(cache))
     batch = cache.take(rows, device)
     images = F.normalize(batch["image_embeds"], dim=-1)
@@ -94,18 +117,22 @@ def evaluate_cache(
     mean = F.normalize(batch["image_embeds"] + batch["text_embeds"], dim=-1)
     with torch.no_grad():
         fused = mean if fusion is None else fusion(**batch).fused
-    towers = {"text_to_image": ranking(texts, images), "image_to_text": ranking(images, texts)}
+    picture = same_key(pictures if pictures is not None else range(len(cache)), device)
+    towers = {
+        "text_to_image": ranking(texts, images, picture),
+        "image_to_text": ranking(images, texts, picture),
+    }
     return RetrievalReport(
         n=len(cache),
         fusion=fusion_name,
         directions={
             **towers,
             "fused_text_to_item": ranking(spans, fused),
-            "fused_image_to_item": ranking(images, fused),
+            "fused_image_to_item": ranking(images, fused, picture),
         },
         clip_mean={
             "fused_text_to_item": ranking(spans, mean),
-            "fused_image_to_item": ranking(images, mean),
+            "fused_image_to_item": ranking(images, mean, picture),
         },
     )
 
@@ -119,10 +146,11 @@ def evaluate_pairs(
             f"only {len(pairs)} held-out image+text items; evaluation needs at least 4",
             hint="crawl more items that have both an image and a text",
         )
-    cache, _ = cache_towers(encoder, pairs, spans_per_item=1, seed=0)
+    cache, kept = cache_towers(encoder, pairs, spans_per_item=1, seed=0)
     module = in_use(encoder)
     name = fusion_name or ("fusion" if module is not None else "clip-mean")
-    return evaluate_cache(cache, module, encoder.device, fusion_name=name)
+    pictures = [pairs[row].image for row in kept]  # stored images: a path per content hash
+    return evaluate_cache(cache, module, encoder.device, fusion_name=name, pictures=pictures)
 
 
 def in_use(encoder: Encoder) -> SemanticMemoryFusion | None:
@@ -139,7 +167,7 @@ def evaluate_corpus(
     fusion_name: str | None = None,
 ) -> RetrievalReport:
     _, held = split_held_out(corpus_pairs(engine, layout))
-    chosen = sorted(held, key=lambda p: (p.image_sha256, p.item_id))[: sample or None]
+    chosen = sorted(held, key=content_order)[: sample or None]
     return evaluate_pairs(encoder, [p.pair for p in chosen], fusion_name=fusion_name)
 
 

@@ -62,13 +62,27 @@ class RecallReport:
 
 
 def recall_at_k(
-    queries: torch.Tensor, gallery: torch.Tensor, ks: Sequence[int] = KS
+    queries: torch.Tensor,
+    gallery: torch.Tensor,
+    ks: Sequence[int] = KS,
+    relevant: torch.Tensor | None = None,
 ) -> dict[int, float]:
-    """Query i's right answer is gallery row i; both L2-normalised."""
+    """Query i's right answers: gallery row i, or the rows ``relevant[i]`` marks; both
+    L2-normalised."""
     scores = queries @ gallery.T  # [n, n]
-    target = scores.diagonal()[:, None]
-    rank = (scores > target).sum(dim=1)  # 0 = first
+    if relevant is None:
+        target = scores.diagonal()[:, None]
+        rank = (scores > target).sum(dim=1)  # 0 = first
+    else:
+        best = scores.masked_fill(~relevant, float("-inf")).max(dim=1, keepdim=True).values
+        rank = ((scores > best) & ~relevant).sum(dim=1)
     return {k: float((rank < k).float().mean()) for k in ks}
+
+
+def picture_codes(pairs: Sequence[Pair], kept: Sequence[int]) -> torch.Tensor:
+    """One code per kept pair, equal where pairs share a picture (the same image file)."""
+    ids: dict[str, int] = {}
+    return torch.tensor([ids.setdefault(str(pairs[row].image), len(ids)) for row in kept])
 
 
 def text_spans(text: str, count: int, rng: random.Random) -> list[str]:
@@ -160,9 +174,14 @@ def split_rows(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, to
 
 
 def evaluate(
-    fusion: SemanticMemoryFusion | None, cache: TowerCache, rows: torch.Tensor, device: torch.device
+    fusion: SemanticMemoryFusion | None,
+    cache: TowerCache,
+    rows: torch.Tensor,
+    device: torch.device,
+    pictures: torch.Tensor | None = None,
 ) -> dict[str, dict[int, float]]:
-    """text->item (query: the first cached span) and image->item Recall@k on ``rows``."""
+    """text->item (query: the first cached span) and image->item Recall@k on ``rows``; an
+    image query is answered by any item carrying that picture (``pictures``: codes)."""
     batch = cache.take(rows, device)
     with torch.no_grad():
         if fusion is None:
@@ -170,14 +189,25 @@ def evaluate(
         else:
             gallery = fusion(**batch).fused
     text_queries = F.normalize(cache.span_embeds[rows, 0].to(device).float(), dim=-1)
+    same = None if pictures is None else _same(pictures[rows].to(device))
     return {
         "text_to_item": recall_at_k(text_queries, gallery),
-        "image_to_item": recall_at_k(batch["image_embeds"], gallery),
+        "image_to_item": recall_at_k(batch["image_embeds"], gallery, relevant=same),
     }
 
 
-def recall_score(recalls: dict[str, dict[int, float]]) -> float:
-    """One number to compare epochs: the sum of every Recall@k of every direction."""
+def _same(codes: torch.Tensor) -> torch.Tensor:
+    return codes[:, None] == codes[None, :]
+
+
+def recall_score(
+    recalls: dict[str, dict[int, float]], floor: dict[str, dict[int, float]] | None = None
+) -> float:
+    """One number to compare epochs: the sum of every Recall@k of every direction. With a
+    ``floor`` (the baseline), an epoch whose Recall@5 falls below it in any direction does
+    not count: self-training keeps a fusion only if neither direction falls."""
+    if floor is not None and any(recalls[d][5] < floor[d][5] for d in floor):
+        return float("-inf")
     return sum(sum(r.values()) for r in recalls.values())
 
 
@@ -202,9 +232,16 @@ class BestEpoch:
         module.load_state_dict(self.state)
 
 
-def _info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def _info_nce(
+    a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, same: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Symmetric InfoNCE; rows ``same`` marks (other items with the same picture) are not
+    counted as negatives: pushing them apart would teach noise."""
     logits = scale * a @ b.T  # [batch, batch]
     labels = torch.arange(len(a), device=a.device)
+    if same is not None:
+        others = same & ~torch.eye(len(a), dtype=torch.bool, device=a.device)
+        logits = logits.masked_fill(others, float("-inf"))
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
@@ -216,7 +253,8 @@ def train_fusion(
 ) -> RecallReport:
     torch.manual_seed(config.seed)
     device = encoder.device
-    cache, _ = cache_towers(encoder, pairs, config.spans_per_item, config.seed)
+    cache, kept = cache_towers(encoder, pairs, config.spans_per_item, config.seed)
+    pictures = picture_codes(pairs, kept)
     train_rows, val_rows = split_rows(len(cache), config.val_fraction, config.seed)
 
     fusion = SemanticMemoryFusion(fusion_config_for(encoder.backbone, config.width)).to(device)
@@ -224,7 +262,7 @@ def train_fusion(
     optimizer = torch.optim.AdamW(
         [*fusion.parameters(), log_scale], lr=config.lr, weight_decay=config.weight_decay
     )
-    baseline = evaluate(None, cache, val_rows, device)
+    baseline = evaluate(None, cache, val_rows, device, pictures)
     best = BestEpoch(fusion, recall_score(baseline), config.patience)
     epochs_run = 0
     rng = torch.Generator().manual_seed(config.seed)
@@ -247,20 +285,22 @@ def train_fusion(
                 torch.cat([full, spans], dim=1)[torch.arange(len(rows)), pick], dim=-1
             )
             scale = log_scale.exp().clamp(max=100)
+            same = _same(pictures[rows].to(device))
             loss = _info_nce(fused, text_query.to(device), scale) + _info_nce(
-                fused, batch["image_embeds"], scale
+                fused, batch["image_embeds"], scale, same
             )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         epochs_run = epoch
         fusion.eval()
-        if best.should_stop(fusion, epoch, recall_score(evaluate(fusion, cache, val_rows, device))):
+        score = recall_score(evaluate(fusion, cache, val_rows, device, pictures), baseline)
+        if best.should_stop(fusion, epoch, score):
             break
 
     best.restore(fusion)  # never worse than the baseline on held-out items
     fusion.eval()
-    trained = evaluate(fusion, cache, val_rows, device)
+    trained = evaluate(fusion, cache, val_rows, device, pictures)
     report = RecallReport(
         n_train=len(train_rows),
         n_val=len(val_rows),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -188,3 +189,19 @@ def test_train_commands_explain_their_inputs(capsys: pytest.CaptureFixture[str])
             main([command, "--help"])
         text = capsys.readouterr().out
         assert "--data" in text and "CSV" in text and "JSONL" in text
+
+
+def test_items_sharing_a_picture_are_not_each_others_negatives() -> None:
+    from encoder.training import _info_nce, picture_codes
+
+    pairs = [Pair(Path("stock.jpg"), "a"), Pair(Path("own.jpg"), "b"), Pair(Path("stock.jpg"), "c")]
+    codes = picture_codes(pairs, [0, 1, 2])
+    assert codes.tolist() == [0, 1, 0]
+    # Two items carry the same photo, so an image query cannot tell them apart: unmasked,
+    # the loss can never fall below log 2 for them; masked, it is exactly 0 here.
+    vectors = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    scale = torch.tensor(100.0)
+    unmasked = _info_nce(vectors, vectors, scale)
+    same = codes[:, None] == codes[None, :]
+    assert float(unmasked) == pytest.approx(2 / 3 * math.log(2), abs=1e-4)
+    assert float(_info_nce(vectors, vectors, scale, same)) == pytest.approx(0.0, abs=1e-4)
