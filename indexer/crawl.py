@@ -1,9 +1,9 @@
 """A crawl: for each source, read candidates, drop duplicates, fetch images, store items.
 
-Every item is written in its own transaction, so one bad record never costs the others,
-and a failed crawl leaves what was stored before untouched. Source health (last success,
-last error, consecutive failures, next due time with back-off) and one CrawlRun row per
-source record what happened.
+A source's new items, its health (last success, last error, consecutive failures, next
+due time with back-off, read cursor) and its CrawlRun row are written in one transaction,
+each item under its own savepoint: one bad record never costs the others, and the items
+and the cursor that says they were read land together.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from indexer.image_store import PhashIndex, StoredImage, inspect_image, write_image
@@ -43,6 +43,41 @@ T = TypeVar("T")
 MAX_BACKOFF = timedelta(days=1)
 EXAMPLES_KEPT = 10
 
+# Built once: constructing a statement costs more CPU than running it on SQLite, and the
+# crawl runs these once per page or per source.
+_ITEMS, _SOURCES = cast(Table, Item.__table__), cast(Table, Source.__table__)
+_KNOWN_URLS = select(_ITEMS.c.url_sha256).where(
+    _ITEMS.c.url_sha256.in_(bindparam("hashes", expanding=True))
+)
+_SAME_TEXT = select(_ITEMS.c.id).where(_ITEMS.c.text_sha256 == bindparam("sha")).limit(1)
+_SAME_IMAGE = select(_ITEMS.c.id).where(_ITEMS.c.image_sha256 == bindparam("sha")).limit(1)
+_SOURCE_OK = (
+    update(_SOURCES)
+    .where(_SOURCES.c.id == bindparam("source_id"))
+    .values(
+        last_attempt_at=bindparam("now"),
+        last_success_at=bindparam("now"),
+        consecutive_failures=0,
+        next_due_at=bindparam("due"),
+        http_etag=bindparam("etag"),
+        http_last_modified=bindparam("last_modified"),
+        read_cursor=bindparam("cursor", type_=_SOURCES.c.read_cursor.type),
+        read_remaining=bindparam("remaining"),
+    )
+)
+_SOURCE_FAILED = (
+    update(_SOURCES)
+    .where(_SOURCES.c.id == bindparam("source_id"))
+    .values(
+        last_attempt_at=bindparam("now"),
+        consecutive_failures=_SOURCES.c.consecutive_failures + 1,
+        last_error=bindparam("error"),
+        last_error_at=bindparam("now"),
+        next_due_at=bindparam("due"),
+    )
+)
+_RUN_ROW = insert(cast(Table, CrawlRun.__table__))
+
 
 @dataclass
 class SourceOutcome:
@@ -62,6 +97,13 @@ class SourceOutcome:
     # where the next crawl goes on, and how much is left (dumps and folders)
     cursor: dict[str, object] | None = None
     remaining: int | None = None
+
+    def tally(self) -> tuple[int, int, int, Counter[str], list[dict[str, str]]]:
+        """The counts so far, to go back to when a store is redone item by item."""
+        return self.new, self.duplicate, self.failed, Counter(self.reasons), list(self.examples)
+
+    def restore(self, tally: tuple[int, int, int, Counter[str], list[dict[str, str]]]) -> None:
+        self.new, self.duplicate, self.failed, self.reasons, self.examples = tally
 
     def fail(self, where: str, reason: str, detail: str) -> None:
         self.failed += 1
@@ -96,6 +138,7 @@ class ItemWriter:
 
     def __init__(self, factory: sessionmaker[Session], layout: DataLayout, max_pixels: int) -> None:
         self.factory = factory
+        self.engine: Engine = factory.kw["bind"]
         self.layout = layout
         self.max_pixels = max_pixels
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simmim-db")
@@ -108,17 +151,78 @@ class ItemWriter:
     def known_keys(self, keys: Sequence[str]) -> set[str]:
         hashes = {url_key_sha256(k): k for k in keys}
         found: set[str] = set()
-        with session_scope(self.factory) as session:
-            chunk = list(hashes)
+        chunk = list(hashes)
+        with self.engine.connect() as connection:  # a read: no ORM session needed
             for start in range(0, len(chunk), 500):
-                rows = session.scalars(
-                    select(Item.url_sha256).where(Item.url_sha256.in_(chunk[start : start + 500]))
-                )
+                rows = connection.scalars(_KNOWN_URLS, {"hashes": chunk[start : start + 500]})
                 found.update(hashes[h] for h in rows if h is not None)
         return found
 
-    def write(
-        self, source_id: int, candidate: Candidate, image: ImageResult, outcome: SourceOutcome
+    def store(
+        self,
+        source: Source,
+        found: Sequence[tuple[Candidate, ImageResult]],
+        outcome: SourceOutcome,
+        started: datetime,
+        now: datetime,
+    ) -> None:
+        """A source's new items, its health and its run row in one transaction: the items
+        and the cursor that says they were read land together (after a crash the next
+        crawl reads the same records again; nothing is skipped). Should the database refuse
+        one item (the same URL stored by another process meanwhile), the source is stored
+        again one item per transaction, so a bad record never costs the others."""
+        before = outcome.tally()
+        added: list[int] = []
+        try:
+            with session_scope(self.factory) as session:
+                for candidate, image in found:
+                    self._write_or_note(session, source.id, candidate, image, outcome, added)
+                _record(session, source, outcome, started, now)
+            return
+        except SQLAlchemyError as exc:
+            log.info("source %s: storing item by item (%s)", outcome.name, type(exc).__name__)
+        if added:  # pictures of items that were rolled back
+            with session_scope(self.factory) as session:
+                self.phashes = PhashIndex.load(session)
+        outcome.restore(before)
+        for candidate, image in found:
+            try:
+                with session_scope(self.factory) as session:
+                    self._write_or_note(session, source.id, candidate, image, outcome, [])
+            except IntegrityError:  # the same URL arrived through another source meanwhile
+                outcome.duplicate += 1
+            except SQLAlchemyError as exc:
+                outcome.fail(candidate.where, "store error", f"{type(exc).__name__}: {exc}")
+        with session_scope(self.factory) as session:
+            _record(session, source, outcome, started, now)
+
+    def _write_or_note(
+        self,
+        session: Session,
+        source_id: int,
+        candidate: Candidate,
+        image: ImageResult,
+        outcome: SourceOutcome,
+        added: list[int],
+    ) -> None:
+        """Database errors go up (the transaction is lost); any other surprise is this
+        record's alone: noted, and the crawl goes on."""
+        try:
+            self._write(session, source_id, candidate, image, outcome, added)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            log.exception("could not store %s", candidate.where)
+            outcome.fail(candidate.where, "store error", f"{type(exc).__name__}: {exc}")
+
+    def _write(
+        self,
+        session: Session,
+        source_id: int,
+        candidate: Candidate,
+        image: ImageResult,
+        outcome: SourceOutcome,
+        added: list[int],
     ) -> None:
         candidate.title, candidate.text = clean_text(candidate.title), clean_text(candidate.text)
         candidate.author, candidate.url = clean_text(candidate.author), clean_text(candidate.url)
@@ -152,48 +256,41 @@ class ItemWriter:
             problems.append(f"image: {image.decode_error}")
             outcome.note(candidate.where, reason, image.decode_error)
         has_text = bool((candidate.title or "").strip() or (candidate.text or "").strip())
-        with session_scope(self.factory) as session:
-            if text_hash and session.scalar(
-                select(Item.id).where(Item.text_sha256 == text_hash).limit(1)
-            ):
-                outcome.duplicate += 1
+        connection = session.connection()
+        if text_hash and connection.scalar(_SAME_TEXT, {"sha": text_hash}):
+            outcome.duplicate += 1
+            return
+        same = None
+        if stored is not None:
+            same = connection.scalar(_SAME_IMAGE, {"sha": stored.sha256})
+            if same is not None and not has_text:
+                outcome.duplicate += 1  # the very same picture, nothing else
                 return
-            if stored is not None:
-                same = session.scalar(
-                    select(Item.id).where(Item.image_sha256 == stored.sha256).limit(1)
-                )
-                if same is not None and not has_text:
-                    outcome.duplicate += 1  # the very same picture, nothing else
-                    return
-                near = self.phashes.nearest(stored.phash) if same is None else None
-                if near is not None:  # link, don't store the near-copy again
-                    item.image_duplicate_of = near[0]
-                    item.image_sha256 = near[1]
-                else:
-                    write_image(self.layout, image.data or b"", stored.sha256)
-                    item.image_sha256 = stored.sha256
-                item.image_bytes, item.image_width, item.image_height = (
-                    stored.size_bytes,
-                    stored.width,
-                    stored.height,
-                )
-                item.image_phash = stored.phash
-            if not has_text and item.image_sha256 is None:
-                item.status = ItemStatus.FAILED  # nothing left to index
-                if not problems:
-                    problems.append("nothing to index: no title, text or image")
-                    outcome.note(candidate.where, "nothing to index", problems[0])
-            if problems:
-                item.error = "; ".join(problems)
-            session.add(item)
-            try:
-                session.flush()
-            except IntegrityError:  # the same URL arrived through another source meanwhile
-                session.rollback()
-                outcome.duplicate += 1
-                return
-            if stored is not None and item.image_duplicate_of is None and same is None:
-                self.phashes.add(item.id, stored.sha256, stored.phash)  # a picture new to us
+            near = self.phashes.nearest(stored.phash) if same is None else None
+            if near is not None:  # link, don't store the near-copy again
+                item.image_duplicate_of = near[0]
+                item.image_sha256 = near[1]
+            else:
+                write_image(self.layout, image.data or b"", stored.sha256)
+                item.image_sha256 = stored.sha256
+            item.image_bytes, item.image_width, item.image_height = (
+                stored.size_bytes,
+                stored.width,
+                stored.height,
+            )
+            item.image_phash = stored.phash
+        if not has_text and item.image_sha256 is None:
+            item.status = ItemStatus.FAILED  # nothing left to index
+            if not problems:
+                problems.append("nothing to index: no title, text or image")
+                outcome.note(candidate.where, "nothing to index", problems[0])
+        if problems:
+            item.error = "; ".join(problems)
+        session.add(item)  # last: everything above that can fail has run
+        session.flush()
+        if stored is not None and item.image_duplicate_of is None and same is None:
+            self.phashes.add(item.id, stored.sha256, stored.phash)  # a picture new to us
+            added.append(item.id)
         if item.status is ItemStatus.FAILED:
             outcome.failed += 1
         else:
@@ -232,14 +329,15 @@ async def _image_for(candidate: Candidate, fetcher: Fetcher, max_pixels: int) ->
 
 async def crawl_source(
     source: Source, fetcher: Fetcher, writer: ItemWriter, limit: int
-) -> SourceOutcome:
+) -> tuple[SourceOutcome, list[tuple[Candidate, ImageResult]]]:
+    """Read the source, drop known URLs, fetch the images: (outcome so far, what to store)."""
     outcome = SourceOutcome(source.id, source.name)
     try:
         result = await READERS[source.kind](source, fetcher, limit)
     except FetchError as exc:
         outcome.ok, outcome.error = False, mask_text(f"{exc.reason}: {exc.detail}")
         outcome.note(source.location, exc.reason, exc.detail)
-        return outcome
+        return outcome, []
     outcome.etag, outcome.last_modified = result.etag, result.last_modified
     outcome.cursor, outcome.remaining = result.cursor, result.remaining
     outcome.not_modified = result.not_modified
@@ -260,47 +358,55 @@ async def crawl_source(
             seen.add(candidate.key)
             fresh.append(candidate)
     images = await asyncio.gather(*(_image_for(c, fetcher, writer.max_pixels) for c in fresh))
-    for candidate, image in zip(fresh, images, strict=True):
-        try:
-            await writer.run(writer.write, source.id, candidate, image, outcome)
-        except Exception as exc:  # one record's surprise must not end the crawl
-            log.exception("could not store %s", candidate.where)
-            outcome.fail(candidate.where, "store error", f"{type(exc).__name__}: {exc}")
-    return outcome
+    return outcome, list(zip(fresh, images, strict=True))
 
 
 def _record(
-    factory: sessionmaker[Session], outcome: SourceOutcome, started: datetime, now: datetime
+    session: Session, source: Source, outcome: SourceOutcome, started: datetime, now: datetime
 ) -> None:
-    with session_scope(factory) as session:
-        source = session.get(Source, outcome.source_id)
-        if source is None:  # removed while crawling
-            return
-        source.last_attempt_at = now
-        if outcome.ok:
-            source.last_success_at = now
-            source.consecutive_failures = 0
-            source.next_due_at = now + timedelta(seconds=source.every_s)
-            source.http_etag, source.http_last_modified = outcome.etag, outcome.last_modified
-            source.read_cursor, source.read_remaining = outcome.cursor, outcome.remaining
-        else:
-            source.consecutive_failures += 1
-            source.last_error, source.last_error_at = outcome.error, now
-            backoff = timedelta(seconds=source.every_s * 2 ** min(source.consecutive_failures, 10))
-            source.next_due_at = now + min(backoff, MAX_BACKOFF)
-        session.add(
-            CrawlRun(
-                source_id=source.id,
-                started_at=started,
-                finished_at=now,
-                ok=outcome.ok,
-                new=outcome.new,
-                duplicate=outcome.duplicate,
-                failed=outcome.failed,
-                reasons={"counts": dict(outcome.reasons), "examples": outcome.examples},
-                error=outcome.error,
-            )
+    """The source's health and its run row, in the transaction that stores its items."""
+    connection = session.connection()
+    if outcome.ok:
+        changed = connection.execute(
+            _SOURCE_OK,
+            {
+                "source_id": source.id,
+                "now": now,
+                "due": now + timedelta(seconds=source.every_s),
+                "etag": outcome.etag,
+                "last_modified": outcome.last_modified,
+                "cursor": outcome.cursor,
+                "remaining": outcome.remaining,
+            },
         )
+    else:
+        failures = source.consecutive_failures + 1  # as read when the crawl began
+        backoff = timedelta(seconds=source.every_s * 2 ** min(failures, 10))
+        changed = connection.execute(
+            _SOURCE_FAILED,
+            {
+                "source_id": source.id,
+                "now": now,
+                "error": outcome.error,
+                "due": now + min(backoff, MAX_BACKOFF),
+            },
+        )
+    if not changed.rowcount:
+        return  # removed while crawling
+    connection.execute(
+        _RUN_ROW,
+        {
+            "source_id": source.id,
+            "started_at": started,
+            "finished_at": now,
+            "ok": outcome.ok,
+            "new": outcome.new,
+            "duplicate": outcome.duplicate,
+            "failed": outcome.failed,
+            "reasons": {"counts": dict(outcome.reasons), "examples": outcome.examples},
+            "error": outcome.error,
+        },
+    )
 
 
 def select_sources(
@@ -334,14 +440,15 @@ async def crawl_async(
 
         async def one(source: Source) -> SourceOutcome:
             started = now()
+            found: list[tuple[Candidate, ImageResult]] = []
             try:
-                outcome = await crawl_source(source, fetcher, writer, limit)
+                outcome, found = await crawl_source(source, fetcher, writer, limit)
             except Exception as exc:  # a bug in one reader must not stop the others
                 log.exception("crawl of source %s failed", source.name)
                 outcome = SourceOutcome(
                     source.id, source.name, ok=False, error=f"internal error: {exc}"
                 )
-            await writer.run(_record, factory, outcome, started, now())
+            await writer.run(writer.store, source, found, outcome, started, now())
             if on_done is not None:
                 on_done(outcome)
             return outcome

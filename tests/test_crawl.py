@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -413,3 +414,33 @@ def test_crawl_command_and_source_admin(
     with pytest.raises(SystemExit) as info:
         main(["source", "add", "not a url", "--kind", "rss"])
     assert info.value.code == 2 and "not an http(s) URL" in capsys.readouterr().err
+
+
+def test_a_url_stored_meanwhile_by_another_crawl_costs_only_that_item(
+    http_server: LocalServer,
+    db: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A source is stored in one transaction; when the database refuses one item (another
+    process stored its URL after this crawl looked), the source is stored again item by
+    item: the refused one is a duplicate, the others and the source's health are kept."""
+    from indexer.crawl import ItemWriter
+
+    s = http_server
+    entries = [{"title": f"Story {i}", "link": s.url(f"/s{i}"), "summary": "x"} for i in range(4)]
+    s.routes["/feed.xml"] = Reply(200, rss(entries), XML)
+    settings = crawl_settings(tmp_path / "data")
+    other = add(db, s.url("/other.xml"), SourceKind.RSS, "other")
+    s.routes["/other.xml"] = Reply(200, rss([{**entries[2], "summary": "first version"}]), XML)
+    run(settings, db, other)  # Story 2's URL is stored through another source
+    monkeypatch.setattr(ItemWriter, "known_keys", lambda self, keys: set())  # looked too early
+    feed = add(db, s.url("/feed.xml"), SourceKind.RSS, "feed")
+    with caplog.at_level(logging.INFO, logger="indexer.crawl"):
+        outcome = run(settings, db, feed)[feed]
+    assert "storing item by item" in caplog.text  # the one transaction was refused
+    assert (outcome.new, outcome.duplicate, outcome.failed) == (3, 1, 0)
+    assert sorted(i.title for i in items(db)) == [f"Story {i}" for i in (0, 1, 2, 3)]
+    assert source(db, feed).last_success_at is not None
+    assert source(db, feed).consecutive_failures == 0

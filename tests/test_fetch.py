@@ -103,6 +103,29 @@ def test_per_host_concurrency_is_capped(http_server: LocalServer) -> None:
     assert http_server.max_in_flight == 2
 
 
+def test_connections_are_pooled_per_host_and_reused(http_server: LocalServer) -> None:
+    """One small pool per origin (httpcore scans a whole pool on every request), and a
+    host's connections are kept for its next requests."""
+    from indexer.net.transport import PerHostTransport
+
+    http_server.routes["/page"] = Reply(200, b"ok", TEXT)
+    transport = PerHostTransport(per_host=3)
+    other = http_server.url("/page").replace("127.0.0.1", "localhost")
+
+    async def go() -> None:
+        async with Fetcher(settings(), transport=transport) as fetcher:
+            for _ in range(5):
+                await fetcher.get(http_server.url("/page"), accept=HTML_TYPES)
+            await fetcher.get(other, accept=HTML_TYPES)
+            assert len(transport._pools) == 2  # 127.0.0.1 and localhost: two origins
+            for pool in transport._pools.values():
+                assert len(pool._pool.connections) == 1  # one kept-alive connection each
+        assert transport._pools == {}  # closed with the fetcher
+
+    asyncio.run(go())
+    assert http_server.count("/page") == 6
+
+
 def test_crawl_delay_from_robots_is_honoured(http_server: LocalServer) -> None:
     http_server.routes["/robots.txt"] = Reply(
         200, b"User-agent: *\nCrawl-delay: 3\n", {"Content-Type": "text/plain"}

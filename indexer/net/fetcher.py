@@ -18,6 +18,7 @@ from protego import Protego
 from indexer.net.errors import FetchError
 from indexer.net.guard import AddressPolicy, check_url
 from indexer.net.politeness import Clock, HostLimiter, Sleep
+from indexer.net.transport import PerHostTransport
 from simmim.clock import utcnow
 from simmim.settings import CrawlerSettings
 
@@ -103,8 +104,7 @@ class Fetcher:
             headers={"User-Agent": settings.user_agent},
             timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
             follow_redirects=False,  # each hop is checked by hand
-            transport=transport,
-            limits=httpx.Limits(max_connections=settings.concurrency * 2),
+            transport=transport or PerHostTransport(per_host=settings.per_host_concurrency + 1),
             trust_env=False,  # a proxy from the environment would bypass the address checks
         )
 
@@ -217,10 +217,8 @@ class Fetcher:
                     self.limiter.slot(host),
                     self.total,
                 ):  # no global slot held while a host waits
-                    response = await asyncio.wait_for(
-                        self._once(url, headers, accept),
-                        timeout=self.settings.total_timeout_s,
-                    )
+                    async with asyncio.timeout(self.settings.total_timeout_s):  # no extra task
+                        response = await self._once(url, headers, accept)
                 if response.status < 500 and response.status != 429:
                     if response.status >= 400:
                         raise FetchError(
