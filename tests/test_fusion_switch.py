@@ -42,21 +42,32 @@ def _pending_corpus(
         )
 
 
+def _indexed_corpus(
+    weights: Path, folder: Path, n: int, db_url: str | None, **fusion: object
+) -> tuple[Settings, Engine, Runtime]:
+    """n image+text items of the boilerplate corpus, indexed by the monitor's index step."""
+    database = {"url": db_url} if db_url else {}
+    settings = Settings(
+        data_dir=folder / "data",
+        database=database,  # type: ignore[arg-type]
+        encoder=tiny_settings(weights),  # type: ignore[arg-type]
+        fusion=fusion,  # type: ignore[arg-type]
+    )
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    _pending_corpus(settings, engine, folder, n)
+    runtime = Runtime(settings, engine)
+    assert runtime.run_step("index").ok
+    return settings, engine, runtime
+
+
 def test_self_training_switches_the_live_index_and_every_process_follows(
     tiny_weights: Path, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database={"url": db_url},  # type: ignore[arg-type]
-        encoder=tiny_settings(tiny_weights),  # type: ignore[arg-type]
-        fusion={"min_pairs": 100, "epochs": 25},  # type: ignore[arg-type]
+    settings, engine, runtime = _indexed_corpus(
+        tiny_weights, tmp_path, 250, db_url, min_pairs=100, epochs=25
     )
-    engine = make_engine(db_url)
-    upgrade(engine)
     layout = DataLayout(settings.data_dir)
-    _pending_corpus(settings, engine, tmp_path, 250)
-    runtime = Runtime(settings, engine)
-    assert runtime.run_step("index").ok
     old = indexed_fingerprint(settings)
     assert old is not None and old.endswith("+fusion:none")
     api = ApiState(settings, engine=engine)  # a serving process started before the switch
@@ -150,17 +161,10 @@ def test_workers_run_self_training_as_a_periodic_task(
 
 
 def test_a_candidate_that_does_not_win_changes_nothing(tiny_weights: Path, tmp_path: Path) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        encoder=tiny_settings(tiny_weights),  # type: ignore[arg-type]
-        fusion={"min_pairs": 100, "epochs": 5, "margin": 0.9},  # type: ignore[arg-type]
+    settings, _, runtime = _indexed_corpus(
+        tiny_weights, tmp_path, 150, None, min_pairs=100, epochs=5, margin=0.9
     )
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
     layout = DataLayout(settings.data_dir)
-    _pending_corpus(settings, engine, tmp_path, 150)
-    runtime = Runtime(settings, engine)
-    assert runtime.run_step("index").ok
     before = indexed_fingerprint(settings)
     files = sorted(p.name for p in layout.indexes.iterdir())
     run = runtime.run_step("fusion")
