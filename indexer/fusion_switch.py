@@ -164,7 +164,16 @@ class FusionStatus:
             if self.self_train
             else "self-training off"
         )
-        return f"{self.in_use} ({self.chosen_by}); {training}"
+        line = f"{self.in_use} ({self.chosen_by}); {training}"
+        if self.last_attempt is not None:
+            tried = self.last_attempt
+            verdict = (
+                "put in use"
+                if tried.get("switched")
+                else ("kept" if tried.get("accepted") else "not kept")
+            )
+            line += f"; last attempt {tried.get('at')}: {verdict} ({tried.get('reason')})"
+        return line
 
 
 def fusion_status(settings: Settings, engine: Engine) -> FusionStatus:

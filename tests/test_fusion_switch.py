@@ -109,6 +109,7 @@ def test_self_training_switches_the_live_index_and_every_process_follows(
     assert runtime.run_step("index").summary["indexed"] >= 3
     status = fusion_status(settings, engine)
     assert status.in_use == checkpoint.name and "self-training on" in status.line()
+    assert "last attempt" in status.line() and "put in use" in status.line()
 
     # Nothing new since: the next tick waits and changes nothing.
     waited = runtime.run_step("fusion")
