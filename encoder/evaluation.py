@@ -28,7 +28,7 @@ from encoder.encoder import Encoder
 from encoder.errors import EncoderError
 from encoder.fusion import SemanticMemoryFusion
 from encoder.pairs import CorpusPair, Pair, corpus_pairs
-from encoder.training import TowerCache, cache_towers
+from encoder.training import TowerCache, cache_towers, key_codes, right_answer_rank, same_code
 from simmim.clock import utcnow
 from simmim.files import atomic_write_bytes
 from simmim.paths import DataLayout
@@ -61,11 +61,7 @@ def ranking(
     """Query i's right answers are the gallery rows ``relevant[i]`` marks (default: row i;
     both L2-normalised). Its rank is the number of wrong rows scoring at least its best
     right one: ties count against."""
-    scores = queries @ gallery.T
-    if relevant is None:
-        relevant = torch.eye(len(queries), len(gallery), dtype=torch.bool, device=scores.device)
-    best = scores.masked_fill(~relevant, float("-inf")).max(dim=1, keepdim=True).values
-    rank = ((scores >= best) & ~relevant).sum(dim=1)  # 0 = first
+    rank = right_answer_rank(queries @ gallery.T, relevant, ties_against=True)
     out = {f"r{k}": float((rank < k).float().mean()) for k in KS}
     out["mrr"] = float((1.0 / (rank.float() + 1)).mean())
     return out
@@ -91,13 +87,6 @@ class RetrievalReport:
         return self.clip_mean["fused_text_to_item"]["r5"]
 
 
-def same_key(keys: Sequence[object], device: torch.device) -> torch.Tensor:
-    """[n, n]: True where rows i and j carry the same key."""
-    ids: dict[object, int] = {}
-    codes = torch.tensor([ids.setdefault(key, len(ids)) for key in keys], device=device)
-    return codes[:, None] == codes[None, :]
-
-
 def evaluate_cache(
     cache: TowerCache,
     fusion: SemanticMemoryFusion | None,
@@ -117,7 +106,8 @@ def evaluate_cache(
     mean = F.normalize(batch["image_embeds"] + batch["text_embeds"], dim=-1)
     with torch.no_grad():
         fused = mean if fusion is None else fusion(**batch).fused
-    picture = same_key(pictures if pictures is not None else range(len(cache)), device)
+    keys = pictures if pictures is not None else range(len(cache))
+    picture = same_code(key_codes(keys).to(device))
     towers = {
         "text_to_image": ranking(texts, images, picture),
         "image_to_text": ranking(images, texts, picture),

@@ -66,12 +66,24 @@ def split_fingerprint(fingerprint: str) -> tuple[str, str]:
     return backbone, fusion
 
 
+def is_fusion_file(path: Path) -> bool:
+    """A SimMIM fusion checkpoint, judged by its safetensors header alone (no tensors read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return (handle.metadata() or {}).get("simmim_kind") == "fusion"
+    except Exception:  # not a safetensors file, or a damaged one: not a fusion we can use
+        return False
+
+
 def find_fusion(folder: Path, fusion_part: str) -> Path | None:
     """The checkpoint in ``folder`` whose hash the fingerprint's fusion part names: how a
-    process finds the fusion an index was built with (self-training keeps them there)."""
+    process finds the fusion an index was built with (self-training keeps them there).
+    Only fusion checkpoints are hashed: fine-tuned backbones beside them are large."""
     if not fusion_part.startswith("fusion:sha256:") or not folder.is_dir():
         return None
     for path in sorted(folder.glob("*.safetensors")):
-        if fusion_file_fingerprint(path) == fusion_part:
+        if is_fusion_file(path) and fusion_file_fingerprint(path) == fusion_part:
             return path
     return None

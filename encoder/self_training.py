@@ -4,8 +4,8 @@ Training reads the items that are not held out (``evaluation.held_out``); the ca
 is judged on the held-out ones by the same code as `simmim eval retrieval`, against the
 fusion in use and the plain CLIP mean. It is kept (an atomically written, fingerprinted
 checkpoint) only when its fused Recall@5 (the mean of text→item and image→item) beats
-both by ``margin`` and neither direction falls (by more than one held-out query); otherwise the file is removed and
-nothing changes.
+both by ``margin`` and neither direction falls (by more than one held-out query);
+otherwise the file is removed and nothing changes.
 Every attempt is appended to ``models/fusion-attempts.jsonl``.
 """
 

@@ -11,7 +11,7 @@ import copy
 import logging
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -61,6 +61,19 @@ class RecallReport:
         return asdict(self)
 
 
+def right_answer_rank(
+    scores: torch.Tensor, relevant: torch.Tensor | None = None, *, ties_against: bool = False
+) -> torch.Tensor:
+    """Per query (row of ``scores``), how many wrong gallery rows score above its best
+    right one (``relevant[i]`` marks query i's right rows; default: row i alone). With
+    ``ties_against`` a wrong row scoring the same also ranks ahead."""
+    if relevant is None:
+        relevant = torch.eye(*scores.shape, dtype=torch.bool, device=scores.device)
+    best = scores.masked_fill(~relevant, float("-inf")).max(dim=1, keepdim=True).values
+    ahead = scores >= best if ties_against else scores > best
+    return (ahead & ~relevant).sum(dim=1)
+
+
 def recall_at_k(
     queries: torch.Tensor,
     gallery: torch.Tensor,
@@ -69,20 +82,19 @@ def recall_at_k(
 ) -> dict[int, float]:
     """Query i's right answers: gallery row i, or the rows ``relevant[i]`` marks; both
     L2-normalised."""
-    scores = queries @ gallery.T  # [n, n]
-    if relevant is None:
-        target = scores.diagonal()[:, None]
-        rank = (scores > target).sum(dim=1)  # 0 = first
-    else:
-        best = scores.masked_fill(~relevant, float("-inf")).max(dim=1, keepdim=True).values
-        rank = ((scores > best) & ~relevant).sum(dim=1)
+    rank = right_answer_rank(queries @ gallery.T, relevant)
     return {k: float((rank < k).float().mean()) for k in ks}
 
 
-def picture_codes(pairs: Sequence[Pair], kept: Sequence[int]) -> torch.Tensor:
-    """One code per kept pair, equal where pairs share a picture (the same image file)."""
-    ids: dict[str, int] = {}
-    return torch.tensor([ids.setdefault(str(pairs[row].image), len(ids)) for row in kept])
+def key_codes(keys: Iterable[object]) -> torch.Tensor:
+    """One integer per key, equal where the keys are (e.g. items sharing a picture)."""
+    ids: dict[object, int] = {}
+    return torch.tensor([ids.setdefault(key, len(ids)) for key in keys])
+
+
+def same_code(codes: torch.Tensor) -> torch.Tensor:
+    """[n, n]: True where rows i and j carry the same code."""
+    return codes[:, None] == codes[None, :]
 
 
 def text_spans(text: str, count: int, rng: random.Random) -> list[str]:
@@ -189,15 +201,11 @@ def evaluate(
         else:
             gallery = fusion(**batch).fused
     text_queries = F.normalize(cache.span_embeds[rows, 0].to(device).float(), dim=-1)
-    same = None if pictures is None else _same(pictures[rows].to(device))
+    same = None if pictures is None else same_code(pictures[rows].to(device))
     return {
         "text_to_item": recall_at_k(text_queries, gallery),
         "image_to_item": recall_at_k(batch["image_embeds"], gallery, relevant=same),
     }
-
-
-def _same(codes: torch.Tensor) -> torch.Tensor:
-    return codes[:, None] == codes[None, :]
 
 
 def recall_score(
@@ -254,7 +262,7 @@ def train_fusion(
     torch.manual_seed(config.seed)
     device = encoder.device
     cache, kept = cache_towers(encoder, pairs, config.spans_per_item, config.seed)
-    pictures = picture_codes(pairs, kept)
+    pictures = key_codes(str(pairs[row].image) for row in kept)  # shared pictures
     train_rows, val_rows = split_rows(len(cache), config.val_fraction, config.seed)
 
     fusion = SemanticMemoryFusion(fusion_config_for(encoder.backbone, config.width)).to(device)
@@ -285,7 +293,7 @@ def train_fusion(
                 torch.cat([full, spans], dim=1)[torch.arange(len(rows)), pick], dim=-1
             )
             scale = log_scale.exp().clamp(max=100)
-            same = _same(pictures[rows].to(device))
+            same = same_code(pictures[rows].to(device))
             loss = _info_nce(fused, text_query.to(device), scale) + _info_nce(
                 fused, batch["image_embeds"], scale, same
             )

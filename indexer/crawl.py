@@ -173,10 +173,22 @@ class ItemWriter:
         again one item per transaction, so a bad record never costs the others."""
         before = outcome.tally()
         added: list[int] = []
+
+        def write(session: Session, candidate: Candidate, image: ImageResult) -> None:
+            """Database errors go up (the transaction is lost); any other surprise is
+            this record's alone: noted, and the crawl goes on."""
+            try:
+                self._write(session, source.id, candidate, image, outcome, added)
+            except SQLAlchemyError:
+                raise
+            except Exception as exc:
+                log.exception("could not store %s", candidate.where)
+                outcome.fail(candidate.where, "store error", f"{type(exc).__name__}: {exc}")
+
         try:
             with session_scope(self.factory) as session:
                 for candidate, image in found:
-                    self._write_or_note(session, source.id, candidate, image, outcome, added)
+                    write(session, candidate, image)
                 _record(session, source, outcome, started, now)
             return
         except SQLAlchemyError as exc:
@@ -188,32 +200,13 @@ class ItemWriter:
         for candidate, image in found:
             try:
                 with session_scope(self.factory) as session:
-                    self._write_or_note(session, source.id, candidate, image, outcome, [])
+                    write(session, candidate, image)
             except IntegrityError:  # the same URL arrived through another source meanwhile
                 outcome.duplicate += 1
             except SQLAlchemyError as exc:
                 outcome.fail(candidate.where, "store error", f"{type(exc).__name__}: {exc}")
         with session_scope(self.factory) as session:
             _record(session, source, outcome, started, now)
-
-    def _write_or_note(
-        self,
-        session: Session,
-        source_id: int,
-        candidate: Candidate,
-        image: ImageResult,
-        outcome: SourceOutcome,
-        added: list[int],
-    ) -> None:
-        """Database errors go up (the transaction is lost); any other surprise is this
-        record's alone: noted, and the crawl goes on."""
-        try:
-            self._write(session, source_id, candidate, image, outcome, added)
-        except SQLAlchemyError:
-            raise
-        except Exception as exc:
-            log.exception("could not store %s", candidate.where)
-            outcome.fail(candidate.where, "store error", f"{type(exc).__name__}: {exc}")
 
     def _write(
         self,

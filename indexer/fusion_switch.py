@@ -54,7 +54,7 @@ def following_index(
         return encoder  # another model built the index: `simmim index --rebuild` says so
     if fusion == "fusion:none":
         return encoder.with_fusion(None)
-    path = find_fusion(DataLayout(settings.data_dir).models, fusion)
+    path = fusion_of(settings, fingerprint)
     if path is None:
         log.warning("the index was built with %s, which is not in models/", fusion)
         return encoder
@@ -62,11 +62,21 @@ def following_index(
     return encoder.with_fusion(path)
 
 
-def new_items(engine: Engine, layout: DataLayout) -> int:
-    """Image+text items added since the last self-training attempt (all, before the first)."""
+def fusion_of(settings: Settings, fingerprint: str) -> Path | None:
+    """The checkpoint in models/ that a model fingerprint's fusion part names (None: the
+    untrained fusion, or a checkpoint that is not there)."""
+    return find_fusion(DataLayout(settings.data_dir).models, split_fingerprint(fingerprint)[1])
+
+
+def last_attempt(layout: DataLayout) -> dict[str, object] | None:
     tries = attempts(layout, last=1)
-    before = tries[-1].get("corpus_items", 0) if tries else 0
-    return max(count_corpus_items(engine) - int(before or 0), 0)  # type: ignore[call-overload]
+    return tries[-1] if tries else None
+
+
+def new_items(engine: Engine, last: dict[str, object] | None) -> int:
+    """Image+text items added since the ``last`` self-training attempt (all, before one)."""
+    before = int(last.get("corpus_items") or 0) if last else 0  # type: ignore[call-overload]
+    return max(count_corpus_items(engine) - before, 0)
 
 
 @dataclass
@@ -119,7 +129,7 @@ def self_train_step(
     if held_back is not None:
         return FusionStep(waiting=held_back)
     layout = DataLayout(settings.data_dir)
-    new = new_items(engine, layout)
+    new = new_items(engine, last_attempt(layout))
     if not force and new < fusion.min_pairs:
         return FusionStep(
             waiting=f"{new} new image+text items of {fusion.min_pairs} "
@@ -127,8 +137,6 @@ def self_train_step(
         )
 
     def switch(checkpoint: Path) -> dict[str, object]:
-        if settings.encoder.fusion_checkpoint is not None:
-            return {}  # kept for the user to choose (the command says how)
         candidate = encoder.with_fusion(checkpoint)
         with run_lock(engine, "index", wait=True):  # writers wait; search reads the old set
             summary = rebuild_indexes(settings, engine, candidate, progress=progress)
@@ -142,7 +150,8 @@ def self_train_step(
         min_pairs=MIN_TRAIN_PAIRS,
         margin=fusion.margin,
         config=config or FusionTrainConfig(epochs=fusion.epochs),
-        switch=switch,
+        # An explicitly set fusion stays: a winner is kept for the user to choose.
+        switch=switch if settings.encoder.fusion_checkpoint is None else None,
     )
     return FusionStep(attempt=attempt)
 
@@ -182,19 +191,22 @@ def fusion_status(settings: Settings, engine: Engine) -> FusionStatus:
     if explicit is not None:
         in_use, chosen_by = explicit.name, "SIMMIM_ENCODER__FUSION_CHECKPOINT"
     else:
+        chosen_by = "the one the live index was built with"
         fingerprint = indexed_fingerprint(settings)
         fusion = split_fingerprint(fingerprint)[1] if fingerprint else "fusion:none"
-        found = find_fusion(layout.models, fusion)
-        in_use = found.name if found else "CLIP mean (untrained fusion)"
-        if fusion != "fusion:none" and found is None:
+        found = fusion_of(settings, fingerprint) if fingerprint else None
+        if found is not None:
+            in_use = found.name
+        elif fusion == "fusion:none":
+            in_use = "CLIP mean (untrained fusion)"
+        else:
             in_use = f"{fusion} (not in models/: rebuild the index)"
-        chosen_by = "the one the live index was built with"
-    tries = attempts(layout, last=1)
+    last = last_attempt(layout)
     return FusionStatus(
         in_use=in_use,
         chosen_by=chosen_by,
         self_train=not_self_training(settings) is None,
-        new_items=new_items(engine, layout),
+        new_items=new_items(engine, last),
         min_pairs=settings.fusion.min_pairs,
-        last_attempt=tries[-1] if tries else None,
+        last_attempt=last,
     )

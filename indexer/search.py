@@ -9,7 +9,6 @@ finds captions, either → ``fused`` finds items by their combined content.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from encoder import Encoder, ItemInput
 from indexer.index import SPACES, FieldFilter, Space, StoreSet, VectorStore
 from indexer.index.chooser import FLAT_MAX
+from indexer.text import normalise
 from simmim.db import session_factory, session_scope
 from simmim.errors import NotFound, SimmimError
 from simmim.images import ImageInput
@@ -268,12 +268,10 @@ def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchRes
     return [results[row] for row in kept]
 
 
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
 def content_key(result: SearchResult) -> str:
-    """Text and image identity, ignoring case, spacing and punctuation ('' if neither)."""
-    words = _NOT_WORD.sub(" ", f"{result.title or ''} {result.text or ''}").strip().lower()
+    """Text and image identity, the text normalised as the crawler's dedup does (case,
+    spacing, punctuation, links ignored; '' if neither)."""
+    words = normalise(f"{result.title or ''} {result.text or ''}")
     if not words and not result.image_sha256:
         return ""
     return f"{words}|{result.image_sha256 or ''}"

@@ -35,14 +35,14 @@ def test_ranking_matches_a_hand_computation() -> None:
 
 
 def test_any_item_with_the_same_picture_answers_an_image_query() -> None:
-    from encoder.evaluation import same_key
+    from encoder.training import key_codes, same_code
 
     # Items 0 and 1 carry the same picture (a site's stock photo): a query by that picture
     # finds a right answer first whichever of the two scores higher; item 2's query has
     # two wrong rows (0 and 1) at least as high as its only right one, so it ranks 3rd.
     gallery = torch.tensor([[1.0, 0, 0], [0.8, 0.6, 0], [0.6, 0.8, 0]])
     queries = torch.tensor([[0.8, 0.6, 0], [1.0, 0, 0], [0.6, 0.0, 0.8]])
-    relevant = same_key(["stock", "stock", "own"], torch.device("cpu"))
+    relevant = same_code(key_codes(["stock", "stock", "own"]))
     assert relevant.tolist() == [[True, True, False], [True, True, False], [False, False, True]]
     assert ranking(queries, gallery, relevant) == {
         "r1": pytest.approx(2 / 3),

@@ -192,16 +192,16 @@ def test_train_commands_explain_their_inputs(capsys: pytest.CaptureFixture[str])
 
 
 def test_items_sharing_a_picture_are_not_each_others_negatives() -> None:
-    from encoder.training import _info_nce, picture_codes
+    from encoder.training import _info_nce, key_codes, same_code
 
     pairs = [Pair(Path("stock.jpg"), "a"), Pair(Path("own.jpg"), "b"), Pair(Path("stock.jpg"), "c")]
-    codes = picture_codes(pairs, [0, 1, 2])
+    codes = key_codes(str(pair.image) for pair in pairs)
     assert codes.tolist() == [0, 1, 0]
     # Two items carry the same photo, so an image query cannot tell them apart: unmasked,
     # the loss can never fall below log 2 for them; masked, it is exactly 0 here.
     vectors = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     scale = torch.tensor(100.0)
     unmasked = _info_nce(vectors, vectors, scale)
-    same = codes[:, None] == codes[None, :]
+    same = same_code(codes)
     assert float(unmasked) == pytest.approx(2 / 3 * math.log(2), abs=1e-4)
     assert float(_info_nce(vectors, vectors, scale, same)) == pytest.approx(0.0, abs=1e-4)

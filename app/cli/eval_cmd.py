@@ -45,7 +45,7 @@ def retrieval(
     configured fusion and the plain CLIP mean side by side. The last result is kept for
     `simmim status` and the dashboard's System page."""
     from encoder.evaluation import evaluate_corpus, save_report
-    from encoder.fingerprint import find_fusion, split_fingerprint
+    from indexer.fusion_switch import fusion_of
 
     unknown = set(space or ()) - set(DIRECTIONS)
     if unknown:
@@ -56,8 +56,8 @@ def retrieval(
     cli = ready_state(ctx)
     encoder = serving_encoder(cli.settings)
     layout = DataLayout(cli.settings.data_dir)
-    checkpoint = cli.settings.encoder.fusion_checkpoint or find_fusion(
-        layout.models, split_fingerprint(encoder.fingerprint)[1]
+    checkpoint = cli.settings.encoder.fusion_checkpoint or fusion_of(
+        cli.settings, encoder.fingerprint
     )
     report = evaluate_corpus(
         encoder,
