@@ -1,18 +1,31 @@
 """Search at scale: the index SimMIM chooses for N clustered 512-d vectors, against exact search.
 
-Builds with the project's own chooser and builder (train on a sample, add, tune nprobe to
-the recall target), then measures on held-out queries: tie-aware Recall@10 against exact
-search, batch throughput against exact search, single-query latency, and the overhead of
-our index API (``VectorIndex.search``) over the raw faiss call on the same index and
-queries. With ``--db`` it also times the full ``search()`` (index + database hydration of
-the results) on a SQLite database holding N items.
+Streamed, so N = 10,000,000 runs on one 24 GB machine: the vectors are generated a chunk
+at a time (deterministically per chunk, so any chunk can be made again) into a float16
+store on disk (the format an index keeps its originals in), and the exact ground truth of
+the held-out queries is computed from the float32 chunks in the same pass. The project's
+own chooser and builder then build from that store (train on a sample, add chunk by
+chunk, tune nprobe and refine to the recall target; a compressed index writes its own
+float16 originals to its folder as it goes), and the index is measured on the held-out
+queries: tie-aware Recall@10 with every returned id re-scored against its regenerated
+float32 vector (independent of the index and of the manifest's figure), batch throughput
+against exact search, single-query latency, and the overhead of our index API
+(``VectorIndex.search``) over the raw faiss call on the same index and queries. With
+``--db`` it also times the full ``search()`` (index + database hydration of the results)
+on a SQLite database holding N items.
+
+RAM: ``bytes_ram`` is the index as loaded (codes, ids, centroids, graph);
+``rss_anon_peak_mb`` the process's anonymous memory at its highest (sampled every 0.2 s:
+training sample, buffers and the index, without the page cache of the mapped float16
+files, which the kernel may drop at any time); ``bytes_disk`` the index file plus its
+float16 originals.
 
 With ``--backend faiss|milvus`` it instead runs the store-level comparison in
 ``bench/search_backends.py`` (FAISS beside the asked-for backend, filtered recall through
 ``search()``); ``--uri`` picks the Milvus store (default: Milvus Lite in a temp folder),
 ``--server`` starts a real Milvus standalone server on loopback.
 
-Usage: python bench/search.py [-n 1000000] [--dim 512] [--queries 1000] [--db]
+Usage: python bench/search.py [-n 1000000] [--dim 512] [--queries 1000] [--db] [--budget 2GB]
        python bench/search.py --backend milvus --server -n 100000
 The last stdout line is one JSON object.
 """
@@ -24,36 +37,98 @@ import json
 import resource
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import faiss
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from indexer.index import build_index
 from indexer.index.chooser import choose_index
-from indexer.index.manifest import exact_scores_of, recall_at_k
+from indexer.index.manifest import recall_at_k
+from indexer.index.originals import OriginalVectors
 from simmim.settings import Settings
+
+CHUNK = 100_000
+CLUSTERS = 1000
+K = 10
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def clustered(n: int, dim: int, rng: np.random.Generator, clusters: int = 1000) -> np.ndarray:
-    """Mixture of Gaussians on the sphere, generated in chunks to bound memory."""
+def clustered(n: int, dim: int, rng: np.random.Generator, clusters: int = CLUSTERS) -> np.ndarray:
+    """Mixture of Gaussians on the sphere, in memory (the store-level comparison's data)."""
     centres = rng.normal(size=(clusters, dim)).astype(np.float32)
     out = np.empty((n, dim), np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
-        x = centres[rng.integers(0, clusters, m)] + 1.0 * rng.normal(size=(m, dim)).astype(
-            np.float32
-        )
-        out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        out[start : start + m] = _around(centres, rng, m)
     return out
+
+
+def _around(centres: np.ndarray, rng: np.random.Generator, m: int) -> np.ndarray:
+    x = centres[rng.integers(0, len(centres), m)]
+    x += rng.standard_normal(size=(m, centres.shape[1]), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+class Corpus:
+    """N clustered vectors (ids 1..N) made chunk by chunk; chunk c is the same every time."""
+
+    def __init__(self, n: int, dim: int, seed: int = 0) -> None:
+        self.n, self.dim, self.seed = n, dim, seed
+        self.centres = np.random.default_rng(seed).normal(size=(CLUSTERS, dim)).astype(np.float32)
+
+    def chunk(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        start = c * CHUNK
+        m = min(CHUNK, self.n - start)
+        rng = np.random.default_rng([self.seed, 1, c])
+        return np.arange(start + 1, start + m + 1, dtype=np.int64), _around(self.centres, rng, m)
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.n // CHUNK)
+
+    def queries(self, count: int) -> np.ndarray:
+        """Held out: drawn from the same clusters, never stored."""
+        return _around(self.centres, np.random.default_rng([self.seed, 2]), count)
+
+    def exact_rows(self, ids: np.ndarray) -> np.ndarray:
+        """The float32 vectors of these ids, made again (only the chunks that hold them)."""
+        out = np.zeros((len(ids), self.dim), np.float32)
+        chunk_of = (ids - 1) // CHUNK
+        for c in np.unique(chunk_of[ids > 0]):
+            chunk_ids, vectors = self.chunk(int(c))
+            wanted = chunk_of == c
+            out[wanted] = vectors[ids[wanted] - chunk_ids[0]]
+        return out
+
+
+class AnonPeak:
+    """The process's anonymous RSS (heap, not file pages), sampled in the background."""
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return round(self.peak_kb / 1024, 1)
 
 
 def parse_bytes(text: str) -> int:
@@ -72,6 +147,25 @@ def timed(function, repeats: int = 1) -> float:  # type: ignore[no-untyped-def]
     return (time.perf_counter() - start) / repeats
 
 
+def generate(
+    corpus: Corpus, store: OriginalVectors, queries: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Write every chunk to the float16 store; the queries' exact top-K scores over the
+    float32 chunks (and the time exact search alone took)."""
+    best = np.full((len(queries), K), -np.inf, np.float32)
+    exact_s = 0.0
+    for c in range(corpus.chunks):
+        ids, vectors = corpus.chunk(c)
+        store.put(ids, vectors)
+        t0 = time.perf_counter()  # exact search: one matmul and top-k per chunk
+        scores = torch.topk(torch.from_numpy(queries) @ torch.from_numpy(vectors).T, K).values
+        exact_s += time.perf_counter() - t0
+        best = -np.sort(-np.concatenate([best, scores.numpy()], axis=1), axis=1)[:, :K]
+        if c % 10 == 9:
+            log(f"  {min((c + 1) * CHUNK, corpus.n):,} vectors")
+    return best, exact_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,6 +177,7 @@ def main() -> None:
     parser.add_argument(
         "--budget", help="index memory budget, e.g. 8MB or 2GB (default: the settings')"
     )
+    parser.add_argument("--dir", help="folder for the float16 files (default: a temp folder)")
     parser.add_argument("--backend", choices=["faiss", "milvus"], help="store-level comparison")
     parser.add_argument("--uri", help="Milvus URI (default: Milvus Lite in a temp folder)")
     parser.add_argument("--server", action="store_true", help="start a real Milvus server")
@@ -93,42 +188,52 @@ def main() -> None:
         backends_main(args, clustered)
         return
     settings = Settings()
-    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        result = run(args, settings, Path(folder))
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result))
 
-    log(f"generating {args.n} + {args.queries} clustered {args.dim}-d vectors")
-    data = clustered(args.n + args.queries, args.dim, rng)
-    vectors, queries = data[: args.n], np.ascontiguousarray(data[args.n :])
+
+def run(args: argparse.Namespace, settings: Settings, folder: Path) -> dict[str, object]:
+    memory = AnonPeak()
+    corpus = Corpus(args.n, args.dim)
+    queries = corpus.queries(args.queries)
+    log(f"generating {args.n:,} clustered {args.dim}-d vectors into a float16 store")
+    start = time.perf_counter()
+    dataset = OriginalVectors.building(args.dim, folder, "dataset")
+    dataset.reserve(args.n)
+    exact_scores, exact_s = generate(corpus, dataset, queries)
+    log(f"  {time.perf_counter() - start:.0f}s (exact search of the queries: {exact_s:.0f}s)")
     ids = np.arange(1, args.n + 1, dtype=np.int64)
 
     budget = parse_bytes(args.budget) if args.budget else settings.index.memory_budget_mb << 20
     plan = choose_index(args.n, args.dim, budget, settings.index.recall_target)
-    log(f"building {plan.factory}")
+    log(f"building {plan.factory} from the float16 store")
     start = time.perf_counter()
-    index = build_index("fused", plan, ids, vectors, "bench", settings.index.recall_target)
-    build_s = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as folder:
-        index.save(Path(folder))
-        index_bytes = (Path(folder) / "fused.faiss").stat().st_size
-        originals = Path(folder) / "fused.f16"
-        originals_bytes = originals.stat().st_blocks * 512 if originals.is_file() else 0
-    log(
-        f"  {build_s:.1f}s, nprobe {index.manifest.nprobe}, tuned recall {index.manifest.recall_at_10}"
+    index_folder = folder / "index"
+    index = build_index(
+        "fused", plan, ids, dataset, "bench", settings.index.recall_target, folder=index_folder
     )
-
-    log("exact search for ground truth")
-    exact = faiss.IndexFlatIP(args.dim)
-    exact.add(vectors)
-    exact_time = timed(lambda: exact.search(queries, 10))
-    exact_scores, _ = exact.search(queries, 10)
-    exact.reset()  # free its 4 bytes x n x dim before the timing loops
+    build_s = time.perf_counter() - start
+    dataset.discard()  # as on a user's machine, only the index's own float16 file stays
+    index.save(index_folder)
+    index_bytes = (index_folder / "fused.faiss").stat().st_size
+    originals_bytes = index.originals.disk_bytes() if index.originals is not None else 0
+    log(
+        f"  {build_s:.1f}s, nprobe {index.manifest.nprobe}, refine {index.manifest.refine}, "
+        f"tuned recall {index.manifest.recall_at_10}"
+    )
 
     raw = index.index  # the very faiss object our API wraps
     # Through our store: with a compressed index that includes the refine step.
-    batch_time = timed(lambda: index.search(queries, 10), 3)
-    _, approx_ids = index.search(queries, 10)
-    # each returned id re-scored exactly on the original vectors: a compressed index's
-    # own distances would flatter it
-    rescored = exact_scores_of(queries, approx_ids, ids, vectors)
+    batch_time = timed(lambda: index.search(queries, K), 3)
+    _, approx_ids = index.search(queries, K)
+    log("independent check: returned ids re-scored on their regenerated float32 vectors")
+    flat = approx_ids.reshape(-1)
+    rescored = np.einsum(
+        "qd,qkd->qk", queries, corpus.exact_rows(flat).reshape(*approx_ids.shape, -1)
+    )
+    rescored[approx_ids < 0] = -np.inf
     recall = recall_at_k(exact_scores, -np.sort(-rescored, axis=1))
 
     log("single queries: raw faiss vs our API")
@@ -137,9 +242,9 @@ def main() -> None:
     for round_ in range(3):  # interleaved, so drift hits both alike
         for q in singles:
             t0 = time.perf_counter()
-            raw.search(q, 10)
+            raw.search(q, K)
             t1 = time.perf_counter()
-            index.search(q, 10)
+            index.search(q, K)
             t2 = time.perf_counter()
             if round_:
                 raw_lat.append(t1 - t0)
@@ -152,7 +257,7 @@ def main() -> None:
         "nprobe": index.manifest.nprobe,
         "build_s": round(build_s, 1),
         "index_bytes": index_bytes,
-        "bytes_ram": index_bytes,  # codes or vectors, ids, centroids: what is loaded
+        "bytes_ram": index_bytes,  # codes or vectors, ids, centroids, graph: what is loaded
         "bytes_disk": index_bytes + originals_bytes,  # + the float16 originals (by page)
         "estimated_ram": plan.bytes_ram,  # the chooser's estimate, for comparison
         "refine": index.manifest.refine,
@@ -160,8 +265,8 @@ def main() -> None:
         "manifest_recall": index.manifest.recall_at_10,  # what the tuner recorded
         "budget_bytes": budget,
         "qps": round(len(queries) / batch_time, 1),
-        "exact_qps": round(len(queries) / exact_time, 1),
-        "speedup": round(exact_time / batch_time, 1),
+        "exact_qps": round(len(queries) / exact_s, 1),
+        "speedup": round(exact_s / batch_time, 1),
         "raw_single_qps": round(1 / raw_single, 1),
         "api_qps": round(1 / api_single, 1),
         "api_overhead": round(api_single / raw_single - 1, 4),
@@ -169,12 +274,12 @@ def main() -> None:
         "p99_ms": round(float(np.percentile(api_lat, 99)) * 1000, 3),
     }
     if args.db:
-        result.update(full_search(index, vectors, queries, singles))
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    print(json.dumps(result))
+        result.update(full_search(index, args.n, args.dim, singles))
+    result["rss_anon_peak_mb"] = memory.stop()
+    return result
 
 
-def full_search(index, vectors, queries, singles) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def full_search(index, n: int, dim: int, singles) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """search() = index + hydrating the k results from the database."""
     from sqlalchemy import insert
 
@@ -188,13 +293,13 @@ def full_search(index, vectors, queries, singles) -> dict[str, float]:  # type: 
         settings = Settings(data_dir=Path(folder))
         engine = make_engine(settings.database_url)
         migrations.upgrade(engine)
-        log(f"inserting {len(vectors)} items into SQLite")
+        log(f"inserting {n} items into SQLite")
         now = datetime.now(UTC)
         with engine.begin() as connection:
             connection.execute(
                 insert(Source), [{"name": "bench", "kind": SourceKind.JSONL, "location": "/x"}]
             )
-            for start in range(0, len(vectors), 50_000):
+            for start in range(0, n, 50_000):
                 rows = [
                     {
                         "id": i,
@@ -204,10 +309,10 @@ def full_search(index, vectors, queries, singles) -> dict[str, float]:  # type: 
                         "status": ItemStatus.INDEXED,
                         "indexed_spaces": 4,
                     }
-                    for i in range(start + 1, min(len(vectors), start + 50_000) + 1)
+                    for i in range(start + 1, min(n, start + 50_000) + 1)
                 ]
                 connection.execute(insert(Item), rows)
-        indexes = IndexSet(settings, "bench", vectors.shape[1], load=False)
+        indexes = IndexSet(settings, "bench", dim, load=False)
         indexes.spaces["fused"] = index
         latencies = []
         for q in singles[:300]:

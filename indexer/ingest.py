@@ -294,11 +294,12 @@ def rebuild_indexes(
     new set, and the next run's reconcile settles any item marked differently."""
     # The old stores may belong to another model: never load them, only replace them.
     with closing(open_stores(settings, encoder.fingerprint, encoder.dim, load=False)) as live:
-        indexes = live.start_rebuild()
+        total = count_items(engine, USABLE)
+        indexes = live.start_rebuild(expected=total)
         writer = IndexWriter(engine, indexes, save_every_s=float("inf"))
         summary = IngestSummary()
         bar = tqdm(
-            total=count_items(engine, USABLE),
+            total=total,
             desc="rebuild",
             unit="item",
             delay=2,

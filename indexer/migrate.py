@@ -95,7 +95,8 @@ def _copy(
     source: StoreSet, engine: Engine, encoder: Encoder, target: Settings, summary: MigrateSummary
 ) -> None:
     with closing(open_stores(target, encoder.fingerprint, encoder.dim, load=False)) as live:
-        staging = live.start_rebuild()
+        sizes = [store.count for store in source.spaces.values() if store is not None]
+        staging = live.start_rebuild(expected=max(sizes, default=0))
         for space in SPACES:
             store = source.spaces[space]
             if store is None:

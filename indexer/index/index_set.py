@@ -11,7 +11,8 @@ import numpy as np
 
 from indexer.index.chooser import IndexPlan, choose_index
 from indexer.index.folder import readable_folder, recover, start_staging, swap_in
-from indexer.index.store import VectorIndex, built_manifests
+from indexer.index.manifest import VectorRows, as_rows
+from indexer.index.store import CODE_TRAINING_POINTS, VectorIndex, built_manifests
 from simmim.files import sweep_temp_files
 from simmim.models import SPACES, Space
 from simmim.paths import DataLayout
@@ -20,6 +21,7 @@ from simmim.settings import Settings
 log = logging.getLogger(__name__)
 TUNING_QUERIES = 500
 TRAIN_POINTS_PER_LIST = 40
+ADD_CHUNK = 100_000  # vectors read, encoded and added at a time
 
 
 class IndexSet:
@@ -45,6 +47,7 @@ class IndexSet:
         self.config = settings.index
         self.fingerprint = fingerprint
         self.dim = dim
+        self.expected = 0  # a rebuild's size: a compressed plan stages at float16 on disk
         self.spaces: dict[Space, VectorIndex | None] = {
             space: VectorIndex.load(self.folder, space, fingerprint, read_only=read_only, dim=dim)
             if load
@@ -60,9 +63,19 @@ class IndexSet:
     def get(self, space: Space) -> VectorIndex:
         index = self.spaces[space]
         if index is None:
-            plan = self.plan(0)
+            # A rebuild that will need a compressed index gets it now, untrained: its
+            # vectors wait in the float16 file (not in an exact index in RAM, which at
+            # 10M × 512-d would need 20 GB) until growth trains and fills it.
+            plan = self.plan(self.expected)
+            if not VectorIndex.stages_untrained(plan):
+                plan = self.plan(0)
             index = VectorIndex.create(
-                space, plan, self.dim, self.fingerprint, self.config.recall_target
+                space,
+                plan,
+                self.dim,
+                self.fingerprint,
+                self.config.recall_target,
+                folder=self.folder,
             )
             self.spaces[space] = index
         return index
@@ -76,10 +89,15 @@ class IndexSet:
     def grow_if_needed(self, space: Space) -> bool:
         """Rebuild a space whose size has outgrown its index type (e.g. Flat → IVF)."""
         index = self.spaces[space]
-        if index is None or not index.count:
+        if index is None:
+            return False
+        if not index.count:
+            if not index.trained and index.originals is not None:
+                index.originals.discard()  # a staged space that got no vectors
+                self.spaces[space] = None
             return False
         plan = self.plan(index.count)
-        if plan.factory == index.manifest.factory:
+        if plan.factory == index.manifest.factory and index.trained:
             return False
         log.info(
             "%s: %d vectors outgrew %s; rebuilding as %s",
@@ -88,18 +106,28 @@ class IndexSet:
             index.manifest.factory,
             plan.factory,
         )
-        ids = index.ids()
-        vectors = index.vectors(ids)
+        # Read from the index being outgrown (its float16 store for a compressed one) a
+        # chunk at a time: never the whole set at float32 in RAM.
         self.spaces[space] = build_index(
-            space, plan, ids, vectors, self.fingerprint, self.config.recall_target
+            space,
+            plan,
+            np.sort(index.ids()),
+            index,
+            self.fingerprint,
+            self.config.recall_target,
+            folder=self.folder,
         )
+        if index.originals is not None:
+            index.originals.discard()  # a staged space's temp file: its rows are copied
         return True
 
     # ---- rebuild beside, then swap (see indexer.index.folder)
 
-    def start_rebuild(self) -> IndexSet:
+    def start_rebuild(self, expected: int = 0) -> IndexSet:
         staging = start_staging(self.live)
-        return IndexSet(self.settings, self.fingerprint, self.dim, load=False, folder=staging)
+        rebuilt = IndexSet(self.settings, self.fingerprint, self.dim, load=False, folder=staging)
+        rebuilt.expected = expected
+        return rebuilt
 
     def finish_rebuild(self, staging: IndexSet) -> None:
         staging.save()
@@ -132,15 +160,23 @@ def build_index(
     space: str,
     plan: IndexPlan,
     ids: np.ndarray,
-    vectors: np.ndarray,
+    vectors: np.ndarray | VectorRows,
     fingerprint: str,
     recall_target: float,
     *,
     seed: int = 0,
+    folder: Path | None = None,
 ) -> VectorIndex:
     """Train on a sample, add everything, tune nprobe against exact search over ``vectors``
-    (the originals: the recall recorded is what a user gets, compression included)."""
-    index = VectorIndex.create(space, plan, vectors.shape[1], fingerprint, recall_target)
+    (the originals: the recall recorded is what a user gets, compression included).
+
+    ``vectors``: an array aligned with ``ids``, or rows read by id (the float16 store of
+    the index being outgrown, an index itself): then only a chunk is in RAM at a time.
+    ``folder``: where the index will be saved; a compressed index writes its float16
+    vectors there from the start instead of holding them in RAM."""
+    rows = as_rows(ids, vectors)
+    dim = vectors.shape[1] if isinstance(vectors, np.ndarray) else vectors.dim
+    index = VectorIndex.create(space, plan, dim, fingerprint, recall_target, folder=folder)
     rng = np.random.default_rng(seed)
     # The tuning queries stay out of training and of the index until it is tuned, as a
     # user's queries are: a vector the lists and codes were fitted to finds its
@@ -151,19 +187,24 @@ def build_index(
     if len(ids) >= 40 * 50:
         size = min(TUNING_QUERIES, len(ids) // 40)
         held[rng.choice(len(ids), size=size, replace=False)] = True
-    kept_ids, kept = ids[~held], vectors[~held]
+    kept_ids = ids[~held]
+    if index.originals is not None and len(ids):
+        index.originals.reserve(int(ids.max()))
     if not index.index.is_trained:
         # k-means wants ≥ 39 points per list; PQ's codebooks 256 per centroid (65,536).
-        size = min(len(kept), max(256 * 256, TRAIN_POINTS_PER_LIST * plan.nlist))
-        index.train(kept[rng.choice(len(kept), size=size, replace=False)])
-    for start in range(0, len(kept_ids), 100_000):
-        index.add(kept_ids[start : start + 100_000], kept[start : start + 100_000])
+        size = min(len(kept_ids), max(CODE_TRAINING_POINTS, TRAIN_POINTS_PER_LIST * plan.nlist))
+        picked = np.sort(rng.choice(len(kept_ids), size=size, replace=False))  # file order
+        index.train(rows.vectors(kept_ids[picked]))
+    for start in range(0, len(kept_ids), ADD_CHUNK):
+        chunk = kept_ids[start : start + ADD_CHUNK]
+        index.add(chunk, rows.vectors(chunk))
     if held.any():
+        held_vectors = rows.vectors(ids[held])
         index.tune(
-            np.zeros(0, np.int64), recall_target, originals=(kept_ids, kept), held_out=vectors[held]
+            np.zeros(0, np.int64), recall_target, originals=(kept_ids, rows), held_out=held_vectors
         )
-        index.add(ids[held], vectors[held])
+        index.add(ids[held], held_vectors)
     else:
         sample = rng.choice(len(ids), size=min(len(ids), TUNING_QUERIES), replace=False)
-        index.tune(ids[sample], recall_target, originals=(ids, vectors))
+        index.tune(ids[sample], recall_target, originals=(ids, rows))
     return index

@@ -7,13 +7,14 @@ Milvus store in its own small collection.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
-import faiss
 import numpy as np
 
 from simmim.clock import utcnow
 from simmim.errors import SimmimError
+
+EXACT_CHUNK = 1 << 18  # stored vectors scored at once by the exact search (512 MB at 512-d)
 
 
 class IndexFileError(SimmimError):
@@ -77,25 +78,85 @@ def without_self(scores: np.ndarray, ids: np.ndarray, query_ids: np.ndarray, k: 
     return -np.sort(-masked, axis=1)[:, :k]
 
 
+class VectorRows(Protocol):
+    """Where original vectors are read from by id: an array in memory (``ArrayVectors``),
+    the float16 store on disk, or an index that can give its vectors back."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """Float32 rows for these ids (zeros for an id it does not hold)."""
+        ...
+
+
+class ArrayVectors:
+    """Rows of an in-memory array, keyed by the ids they belong to."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted = ids[self._order]
+        self._vectors = vectors
+
+    @property
+    def dim(self) -> int:
+        return int(self._vectors.shape[1])
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        if not len(self._sorted):
+            return np.zeros((len(ids), self._vectors.shape[1]), np.float32)
+        at = np.clip(np.searchsorted(self._sorted, ids), 0, len(self._sorted) - 1)
+        out = np.asarray(self._vectors[self._order[at]], dtype=np.float32)
+        out[self._sorted[at] != ids] = 0
+        return out
+
+
+def as_rows(ids: np.ndarray, vectors: np.ndarray | VectorRows) -> VectorRows:
+    return ArrayVectors(ids, vectors) if isinstance(vectors, np.ndarray) else vectors
+
+
 def exact_neighbour_scores(
-    ids: np.ndarray, vectors: np.ndarray, query_ids: np.ndarray, queries: np.ndarray, k: int
+    ids: np.ndarray,
+    vectors: np.ndarray | VectorRows,
+    query_ids: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    *,
+    chunk: int | None = None,
 ) -> np.ndarray:
-    """Exact top-k scores of stored queries among the stored vectors, each query's own entry
-    left out: the ground truth both stores tune against."""
-    exact = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
-    exact.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-    found_scores, found_ids = exact.search(np.ascontiguousarray(queries, dtype=np.float32), k + 1)
-    return without_self(found_scores, found_ids, query_ids, k)
+    """Exact top-k scores of the queries among the stored vectors, each query's own entry
+    left out: the ground truth both stores tune against. The stored vectors are read
+    ``chunk`` ids at a time, so 10M of them never sit in RAM at float32."""
+    import torch  # matmul + topk: 4× faiss's flat search with its heaps at this size
+
+    chunk = chunk or EXACT_CHUNK
+    rows = as_rows(ids, vectors)
+    query_block = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
+    best_scores = np.full((len(queries), k + 1), -np.inf, np.float32)
+    best_ids = np.full((len(queries), k + 1), -1, np.int64)
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        block = torch.from_numpy(np.ascontiguousarray(rows.vectors(part), dtype=np.float32))
+        top = torch.topk(query_block @ block.T, min(k + 1, len(part)), dim=1)
+        found_scores, found_ids = top.values.numpy(), part[top.indices.numpy()]
+        scores = np.concatenate([best_scores, found_scores], axis=1)
+        merged = np.concatenate([best_ids, found_ids], axis=1)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, : k + 1]
+        best_scores = np.take_along_axis(scores, order, axis=1)
+        best_ids = np.take_along_axis(merged, order, axis=1)
+    return without_self(best_scores, best_ids, query_ids, k)
 
 
 def exact_scores_of(
-    queries: np.ndarray, found: np.ndarray, ids: np.ndarray, vectors: np.ndarray
+    queries: np.ndarray, found: np.ndarray, ids: np.ndarray, vectors: np.ndarray | VectorRows
 ) -> np.ndarray:
-    """The exact score of each returned id (rows of ``vectors``, keyed by ``ids``), -inf for
-    the -1 padding: recall judged by these cannot be flattered by an index's own distances."""
-    order = np.argsort(ids)
-    at = np.clip(np.searchsorted(ids[order], found), 0, len(ids) - 1)
-    scores = np.einsum("qd,qkd->qk", queries, vectors[order[at]])
+    """The exact score of each returned id (its original vector, from ``vectors`` keyed by
+    ``ids``), -inf for the -1 padding: recall judged by these cannot be flattered by an
+    index's own distances."""
+    flat = found.reshape(-1)
+    found_vectors = np.zeros((len(flat), queries.shape[1]), np.float32)
+    found_vectors[flat >= 0] = as_rows(ids, vectors).vectors(flat[flat >= 0])
+    scores = np.einsum("qd,qkd->qk", queries, found_vectors.reshape(*found.shape, -1))
     scores[found < 0] = -np.inf
     return scores
 

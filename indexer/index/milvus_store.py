@@ -640,7 +640,8 @@ class MilvusStores:
 
     # ---- rebuild beside, then swap
 
-    def start_rebuild(self) -> MilvusStores:
+    def start_rebuild(self, expected: int = 0) -> MilvusStores:
+        """``expected`` is not needed: Milvus builds its index from the stored rows."""
         return MilvusStores(self.settings, self.fingerprint, self.dim, load=False, staging=True)
 
     def finish_rebuild(self, staging: MilvusStores) -> None:

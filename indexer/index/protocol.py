@@ -121,8 +121,9 @@ class StoreSet(Protocol):
     def grow_if_needed(self, space: Space) -> bool:
         """Re-index a space whose size outgrew its index type; True when it did."""
 
-    def start_rebuild(self) -> Self:
-        """An empty set beside the live one; search keeps reading the live one."""
+    def start_rebuild(self, expected: int = 0) -> Self:
+        """An empty set beside the live one; search keeps reading the live one.
+        ``expected``: about how many vectors a space will get (sizes what it stages in)."""
 
     def finish_rebuild(self, staging: Self) -> None:
         """Make the rebuilt set the live one in one swap; the old one is removed after."""

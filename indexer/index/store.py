@@ -19,10 +19,12 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexer.index.chooser import IndexPlan
+from indexer.index.chooser import MANY_LISTS, IndexPlan
 from indexer.index.manifest import (
     IndexFileError,
     Manifest,
+    VectorRows,
+    as_rows,
     dimension_mismatch,
     exact_neighbour_scores,
     exact_scores_of,
@@ -36,13 +38,34 @@ from simmim.files import atomic_write_bytes, file_checksum
 from simmim.models import SPACES
 
 log = logging.getLogger(__name__)
-REFINE_STEPS = (0, 2, 4, 8, 16, 32, 64)  # candidates re-ranked: k × R (0: no refine)
+CODE_TRAINING_POINTS = 256 * 256  # what faiss's PQ training samples down to anyway
+PLATEAU = 0.002  # two doublings of nprobe that gain less: the codes, not the lists, limit recall
+REFINE_STEPS = (0, 2, 4, 8, 16, 32, 64, 128, 256)  # candidates re-ranked: k × R (0: none)
+BEAM_PER_PROBE = 4  # HNSW beam per list probed: ≥ 0.94 of the true nearest lists
+RERANK_FLOATS = 1 << 25  # candidate vector floats the refine step holds at once (128 MB)
 NPROBE_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
 
 def gpu_count() -> int:
     get = getattr(faiss, "get_num_gpus", None)
     return int(get()) if get is not None else 0
+
+
+def beam(nprobe: int) -> int:
+    """HNSW's search beam for finding the nprobe nearest centroids: at its default (16) a
+    search for 64 of 16,384 centroids returns only ~75 % of the true nearest, and the
+    lists it misses hold neighbours no refine can recover (recall stuck at 0.82 at 10M)."""
+    return max(16, BEAM_PER_PROBE * nprobe)
+
+
+def two_level_centroids(sample: np.ndarray, nlist: int) -> np.ndarray:
+    """``nlist`` k-means centroids: √nlist clusters, then each split in proportion to its
+    size (faiss.contrib's two-level clustering, as faiss trains its billion-scale IVFs)."""
+    from faiss.contrib.clustering import two_level_clustering
+
+    first = 1 << (int(math.log2(nlist)) // 2)
+    centroids, _ = two_level_clustering(sample, first, nlist, clustering_niter=10)
+    return np.ascontiguousarray(centroids, dtype=np.float32)
 
 
 def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
@@ -65,52 +88,112 @@ class VectorIndex:
         self.manifest = manifest
         self.originals = originals  # a compressed index's float16 vectors (refine, rebuilds)
         self._gpu: faiss.Index | None = None
+        self._waiting: list[np.ndarray] = []  # ids in the originals, for an untrained index
         ivf = _ivf(index)
         self._ivf = ivf  # kept: search widens its nprobe without looking it up again
+        self._graph: faiss.IndexHNSW | None = None  # an HNSW coarse quantizer's
+        if ivf is not None:
+            quantizer = faiss.downcast_index(ivf.quantizer)
+            if isinstance(quantizer, faiss.IndexHNSW):
+                self._graph = quantizer
         if ivf is not None:
             if not (manifest.compressed and manifest.originals):
                 # reconstruct and remove by id; a compressed index has its originals for
                 # the first and scans its lists for the second: a hash table would cost
                 # more RAM per vector than its codes
                 ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
-            ivf.nprobe = max(1, manifest.nprobe)
+            self._probe(max(1, manifest.nprobe))
 
     @classmethod
     def create(
-        cls, space: str, plan: IndexPlan, dim: int, fingerprint: str, recall_target: float
+        cls,
+        space: str,
+        plan: IndexPlan,
+        dim: int,
+        fingerprint: str,
+        recall_target: float,
+        *,
+        folder: Path | None = None,
     ) -> VectorIndex:
+        """``folder``: where the index will be saved; a compressed one's float16 vectors
+        are then written there as they come (memory-mapped), not held in RAM until saved."""
         index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
         manifest = Manifest(
             space, plan.factory, plan.kind, dim, fingerprint, recall_target=recall_target
         )
         originals = None
         if manifest.compressed:
-            originals = OriginalVectors(dim)
+            originals = (
+                OriginalVectors.building(dim, folder, space)
+                if folder is not None
+                else OriginalVectors(dim)
+            )
             manifest.originals = "float16"
         return cls(index, manifest, originals)
 
+    def _probe(self, nprobe: int) -> None:
+        """Probe ``nprobe`` lists; an HNSW quantizer gets the beam to find them."""
+        assert self._ivf is not None
+        self._ivf.nprobe = nprobe
+        if self._graph is not None:
+            self._graph.hnsw.efSearch = beam(nprobe)
+
     # ---- contents
+
+    @staticmethod
+    def stages_untrained(plan: IndexPlan) -> bool:
+        """Whether an index of this plan can take vectors before it is trained: a compressed
+        one keeps them in its float16 originals until ``build_index`` trains and fills it."""
+        return "PQ" in plan.factory
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.index.is_trained)
 
     @property
     def count(self) -> int:
+        if not self.trained and self.originals is not None:
+            return len(self._waiting_ids())
         return int(self.index.ntotal)
+
+    def _waiting_ids(self) -> np.ndarray:
+        if len(self._waiting) != 1:  # kept merged: count and ids are asked more than once
+            merged = np.concatenate(self._waiting) if self._waiting else np.zeros(0, np.int64)
+            self._waiting = [np.unique(merged)]
+        return self._waiting[0]
+
+    @property
+    def dim(self) -> int:
+        return self.manifest.dim
 
     def train(self, sample: np.ndarray) -> None:
         if self.index.is_trained:
             return
         ivf = self._ivf
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
         if isinstance(ivf, faiss.IndexIVFPQ):
             ivf.do_polysemous_training = False  # minutes of training for a filter we never use
         if ivf is not None and gpu_count():
             ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlatL2(ivf.d))
-        self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        elif ivf is not None and ivf.nlist >= MANY_LISTS:
+            # Flat k-means costs sample × nlist × dim per iteration (hours for 16k lists on
+            # two cores); two levels of √nlist cost ~√nlist times less. With the quantizer
+            # filled, faiss trains only the codes (on residuals, which want far fewer points).
+            ivf.quantizer.add(two_level_centroids(sample, ivf.nlist))
+            sample = sample[:CODE_TRAINING_POINTS]
+        self.index.train(sample)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, meta: VectorMeta | None = None) -> None:
-        """Add or replace: ids already present are removed first, so a re-add never duplicates."""
+        """Add or replace: an id already present is replaced, so a re-add never duplicates."""
         if not len(ids):
             return
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        self.remove(ids)
+        if not self.trained and self.originals is not None:
+            self.originals.put(ids, vectors)  # waits there for build_index (a rebuild)
+            self._waiting.append(ids)
+            return
+        if self.count:
+            self.index.remove_ids(ids)  # the float16 rows are simply overwritten below
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.index.add_with_ids(vectors, ids)
         if self.originals is not None:
@@ -121,6 +204,12 @@ class VectorIndex:
         if not len(ids) or not self.count:
             return 0
         ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if not self.trained and self.originals is not None:
+            waiting = self._waiting_ids()
+            gone = np.isin(waiting, ids)
+            self._waiting = [waiting[~gone]]
+            self.originals.remove(ids[np.isin(ids, waiting)])
+            return int(gone.sum())
         removed = int(self.index.remove_ids(ids))
         if self.originals is not None:
             self.originals.remove(ids)
@@ -128,6 +217,8 @@ class VectorIndex:
         return removed
 
     def ids(self) -> np.ndarray:
+        if not self.trained and self.originals is not None:
+            return self._waiting_ids().copy()
         if isinstance(self.index, faiss.IndexIDMap2 | faiss.IndexIDMap):
             return faiss.vector_to_array(self.index.id_map).astype(np.int64)
         ivf = self._ivf
@@ -147,7 +238,7 @@ class VectorIndex:
             return np.zeros((0, self.manifest.dim), np.float32)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if self.originals is not None:
-            return self.originals.get(ids)
+            return self.originals.vectors(ids)
         return self.index.reconstruct_batch(ids)
 
     # ---- search
@@ -180,9 +271,15 @@ class VectorIndex:
         """The refine step: candidates re-scored by exact inner product with the float16
         originals (only their rows are read), best k kept."""
         assert self.originals is not None
-        flat = candidates.reshape(-1)
-        vectors = self.originals.get(flat).reshape(*candidates.shape, -1)
-        scores = np.matmul(vectors, queries[:, :, None])[:, :, 0]  # batched BLAS
+        scores = np.empty(candidates.shape, np.float32)
+        # A block of queries at a time: 1,000 queries × 2,560 candidates × 512-d at float32
+        # would be 5 GB at once.
+        block = max(1, RERANK_FLOATS // max(1, candidates.shape[1] * queries.shape[1]))
+        for start in range(0, len(queries), block):
+            part = candidates[start : start + block]
+            vectors = self.originals.vectors(part.reshape(-1)).reshape(*part.shape, -1)
+            part_queries = queries[start : start + block, :, None]
+            scores[start : start + block] = np.matmul(vectors, part_queries)[:, :, 0]
         scores[candidates < 0] = -np.inf
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         best = np.take_along_axis(scores, order, axis=1).astype(np.float32)
@@ -200,21 +297,33 @@ class VectorIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         if among is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
-            params: faiss.SearchParameters = (
-                faiss.SearchParametersIVF(sel=selector, nprobe=self._ivf.nlist)
-                if self._ivf is not None
-                else faiss.SearchParameters(sel=selector)
-            )
-            return self.index.search(queries, k, params=params)
+            if self._ivf is None:
+                return self.index.search(queries, k, params=faiss.SearchParameters(sel=selector))
+            return self._probing(queries, k, self._ivf.nlist, selector)
         if widen > 1 and self._ivf is not None:
             nprobe = math.ceil(min(self._ivf.nlist, self._ivf.nprobe * widen))
-            return self.index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+            return self._probing(queries, k, nprobe)
         target = self.index
         if gpu_count():
             if self._gpu is None:
                 self._gpu = faiss.index_cpu_to_all_gpus(self.index)
             target = self._gpu
         return target.search(queries, k)
+
+    def _probing(
+        self, queries: np.ndarray, k: int, nprobe: int, selector: faiss.IDSelector | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One search at another nprobe (and id filter), the index's own settings untouched."""
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        if selector is not None:
+            params.sel = selector
+        graph = None  # referenced until the search returns: params holds a raw pointer
+        if self._graph is not None:
+            graph = faiss.SearchParametersHNSW(efSearch=beam(nprobe))
+            params.quantizer_params = graph
+        found = self.index.search(queries, k, params=params)
+        del graph, selector
+        return found
 
     def exhaustive(self, widen: float = 1.0) -> bool:
         """Whether a search at this widening sees every vector (so fewer hits = no more)."""
@@ -226,7 +335,7 @@ class VectorIndex:
         recall_target: float,
         k: int = 10,
         *,
-        originals: tuple[np.ndarray, np.ndarray] | None = None,
+        originals: tuple[np.ndarray, np.ndarray | VectorRows] | None = None,
         held_out: np.ndarray | None = None,
     ) -> None:
         """The cheapest nprobe (and, for a compressed index with its originals, refine
@@ -247,12 +356,13 @@ class VectorIndex:
             self.manifest.recall_basis = "exact index"
             return
         k = min(k, self.count - 1)
+        base: np.ndarray | VectorRows
         if originals is not None:
             ids, base = originals
             self.manifest.recall_basis = "original vectors"
         else:
             ids = self.ids()
-            base = self.vectors(ids)
+            base = self  # read by id as needed: a 10M-vector index is never copied out
             self.manifest.recall_basis = (
                 "reconstructed vectors (lossy: PQ)"
                 if self.manifest.lossy
@@ -265,9 +375,8 @@ class VectorIndex:
             query_ids = np.full(len(queries), -1, np.int64)  # no own entry to leave out
             self.manifest.recall_basis += ", held-out queries"
         else:
-            chosen_from = np.isin(ids, query_ids)
-            queries = np.ascontiguousarray(base[chosen_from], dtype=np.float32)
-            query_ids = ids[chosen_from]
+            query_ids = ids[np.isin(ids, query_ids)]
+            queries = np.ascontiguousarray(as_rows(ids, base).vectors(query_ids), np.float32)
         # Half the queries choose the settings, the other half measure them: the recall
         # recorded is not the lucky draw that passed the target first.
         pick, check = slice(0, None, 2), slice(1, None, 2)
@@ -286,22 +395,30 @@ class VectorIndex:
         refines = REFINE_STEPS if self.originals is not None else (0,)
         chosen: tuple[float, int, int, float] | None = None  # cost, nprobe, refine, recall
         highest = (-1.0, ivf.nlist, refines[-1])
+
+        def cost(nprobe: int, refine: int) -> float:
+            """Work per query: codes scanned in the probed lists, rows re-ranked."""
+            scanned = self.count * nprobe / ivf.nlist * ivf.code_size
+            return scanned + (k + 1) * max(refine, 1) * self.manifest.dim * 2 * bool(refine)
+
         for refine in refines:
             self.manifest.refine = refine
+            tried: list[float] = []
             for nprobe in (n for n in NPROBE_STEPS if n <= ivf.nlist):
-                ivf.nprobe = nprobe
+                if chosen is not None and cost(nprobe, refine) >= chosen[0]:
+                    break  # dearer than what already meets the target
+                self._probe(nprobe)
                 recall = measure(pick)
                 if recall > highest[0]:
                     highest = (recall, nprobe, refine)
                 if recall >= recall_target:
-                    # Work per query: codes scanned in the probed lists, rows re-ranked.
-                    cost = self.count * nprobe / ivf.nlist * ivf.code_size
-                    cost += (k + 1) * max(refine, 1) * self.manifest.dim * 2 * bool(refine)
-                    if chosen is None or cost < chosen[0]:
-                        chosen = (cost, nprobe, refine, recall)
+                    chosen = (cost(nprobe, refine), nprobe, refine, recall)
                     break
+                tried.append(recall)
+                if len(tried) > 2 and recall - tried[-3] < PLATEAU:
+                    break  # two doublings of the lists gained nothing: the codes limit it
         _, nprobe, refine, _ = chosen or (0.0, highest[1], highest[2], highest[0])
-        ivf.nprobe = nprobe
+        self._probe(nprobe)
         self.manifest.nprobe, self.manifest.refine = int(nprobe), int(refine)
         recall = measure(check)
         self.manifest.recall_at_10 = round(recall, 4)
@@ -317,6 +434,11 @@ class VectorIndex:
     # ---- files
 
     def save(self, folder: Path) -> None:
+        if not self.trained and self.count:  # its ids live only in this process
+            raise RuntimeError(
+                f"the {self.manifest.space} index holds staged vectors: build it first "
+                "(IndexSet.grow_if_needed) before saving"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         index_path, manifest_path = paths(folder, self.manifest.space)
         if self.originals is not None:  # before the index and manifest that refer to it
