@@ -25,15 +25,17 @@ from indexer.index.store import VectorIndex
 from simmim.files import sweep_temp_files
 from simmim.models import Space
 from simmim.settings import Settings
+from tests.test_index import clustered
 
 GB = 1 << 30
 
 
-def clustered(n: int, dim: int, seed: int, clusters: int = 40) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, dim))
-    x = centres[rng.integers(0, clusters, n)] + 0.35 * rng.normal(size=(n, dim))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Add chunks, code-training samples and exact-search chunks at a test's size."""
+    monkeypatch.setattr(index_set, "ADD_CHUNK", 1000)
+    monkeypatch.setattr(index_set, "CODE_TRAINING_POINTS", 1000)
+    monkeypatch.setattr("indexer.index.manifest.EXACT_CHUNK", 1500)
 
 
 class CountingRows:
@@ -82,12 +84,10 @@ def test_exact_ground_truth_in_chunks_is_the_one_pass_answer() -> None:
     np.testing.assert_allclose(whole, by_hand, atol=1e-5)
 
 
+@pytest.mark.usefixtures("small_chunks")
 def test_a_build_from_the_float16_store_reads_chunks_and_maps_its_originals_from_the_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(index_set, "ADD_CHUNK", 1000)
-    monkeypatch.setattr(index_set, "CODE_TRAINING_POINTS", 1000)
-    monkeypatch.setattr("indexer.index.manifest.EXACT_CHUNK", 1500)
     n, dim = 8000, 64
     data = clustered(n + 200, dim, seed=2)
     vectors, queries = data[:n], data[n:]  # queries never stored, from the same clusters
@@ -175,12 +175,10 @@ def test_many_lists_get_two_level_centroids_and_an_hnsw_quantizer(
     assert index.remove(ids[:3]) == 3 and index.count == n - 3
 
 
+@pytest.mark.usefixtures("small_chunks")
 def test_growth_reads_the_outgrown_index_a_chunk_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index_set, "ADD_CHUNK", 1000)
-    monkeypatch.setattr(index_set, "CODE_TRAINING_POINTS", 1000)
-    monkeypatch.setattr("indexer.index.manifest.EXACT_CHUNK", 1500)
     settings = Settings(data_dir=tmp_path, index={"memory_budget_mb": 1})
     indexes = IndexSet(settings, "fp", 64, load=False)
     n = 6000
