@@ -175,8 +175,7 @@ def build_index(
     ``folder``: where the index will be saved; a compressed index writes its float16
     vectors there from the start instead of holding them in RAM."""
     rows = as_rows(ids, vectors)
-    dim = vectors.shape[1] if isinstance(vectors, np.ndarray) else vectors.dim
-    index = VectorIndex.create(space, plan, dim, fingerprint, recall_target, folder=folder)
+    index = VectorIndex.create(space, plan, rows.dim, fingerprint, recall_target, folder=folder)
     rng = np.random.default_rng(seed)
     # The tuning queries stay out of training and of the index until it is tuned, as a
     # user's queries are: a vector the lists and codes were fitted to finds its

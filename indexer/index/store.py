@@ -317,13 +317,11 @@ class VectorIndex:
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         if selector is not None:
             params.sel = selector
-        graph = None  # referenced until the search returns: params holds a raw pointer
+        # a local, not an inline temporary: params keeps only a raw pointer to it
+        graph = faiss.SearchParametersHNSW(efSearch=beam(nprobe))
         if self._graph is not None:
-            graph = faiss.SearchParametersHNSW(efSearch=beam(nprobe))
             params.quantizer_params = graph
-        found = self.index.search(queries, k, params=params)
-        del graph, selector
-        return found
+        return self.index.search(queries, k, params=params)
 
     def exhaustive(self, widen: float = 1.0) -> bool:
         """Whether a search at this widening sees every vector (so fewer hits = no more)."""
