@@ -39,6 +39,7 @@ from indexer.index.chooser import IndexPlan
 from indexer.index.manifest import (
     IndexFileError,
     Manifest,
+    as_rows,
     dimension_mismatch,
     exact_neighbour_scores,
     exact_scores_of,
@@ -427,7 +428,8 @@ class MilvusStore:
         self.wait_for_index()
         k = min(10, len(ids) - 1)
         queries, query_ids = vectors[query_rows], ids[query_rows]
-        exact_scores = exact_neighbour_scores(ids, vectors, query_ids, queries, k)
+        rows = as_rows(ids, vectors)  # once: not an id sort per step of the sweep
+        exact_scores = exact_neighbour_scores(ids, rows, query_ids, queries, k)
         # Not capped at the nlist asked for: an engine may build its own (Milvus Lite
         # does), and Milvus takes min(nprobe, lists) itself; no index has more lists than
         # vectors.
@@ -435,7 +437,7 @@ class MilvusStore:
         for step in (s for s in SEARCH_STEPS if manifest.kind == "hnsw" or s <= len(ids)):
             manifest.nprobe = step
             _, found = self.search(queries, k + 1)
-            scores = exact_scores_of(queries, found, ids, vectors)
+            scores = exact_scores_of(queries, found, ids, rows)
             recall = recall_at_k(exact_scores, without_self(scores, found, query_ids, k), k)
             if recall >= manifest.recall_target:
                 break

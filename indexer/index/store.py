@@ -380,6 +380,7 @@ class VectorIndex:
         pick, check = slice(0, None, 2), slice(1, None, 2)
         if len(query_ids) < 2:
             pick = check = slice(None)
+        base = as_rows(ids, base)  # once: an array's id lookup is sorted here, not per step
         exact_scores = exact_neighbour_scores(ids, base, query_ids, queries, k)
 
         wanted = k if held_out is not None else k + 1  # room for the query's own entry
