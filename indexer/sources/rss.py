@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import feedparser
-
+from indexer.feed_parse import FeedParseError, parse_feed
 from indexer.net.errors import FetchError
 from indexer.net.fetcher import FEED_TYPES, Fetcher
 from indexer.sources.base import Candidate, ReadResult, Rejected, isolated
@@ -79,21 +77,17 @@ async def read_rss(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
         return ReadResult(
             [], not_modified=True, etag=source.http_etag, last_modified=source.http_last_modified
         )
-    # Parsing a big feed takes seconds: off the event loop, so other sources' fetches
-    # (and their timeouts) are not held up by it.
-    feed = await asyncio.to_thread(
-        feedparser.parse,
-        response.content,
-        response_headers={
-            "content-type": response.headers.get("content-type", ""),
-            "content-location": response.url,
-        },
-    )
+    try:
+        feed = await parse_feed(
+            response.content, response.headers.get("content-type", ""), response.url, limit
+        )
+    except FeedParseError as exc:
+        raise FetchError("feed parser failed", str(exc), url=source.location) from exc
     if not feed.entries:
         if feed.bozo:
             raise FetchError(
                 "malformed feed",
-                f"{source.location}: {feed.get('bozo_exception')}",
+                f"{source.location}: {feed.bozo_exception}",
                 url=source.location,
             )
         return ReadResult(
@@ -103,13 +97,13 @@ async def read_rss(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
         )
     records: list[Candidate | Rejected] = [
         isolated(f"{source.location} entry {number}", partial(_entry, source, number, entry))
-        for number, entry in enumerate(feed.entries[:limit], start=1)
+        for number, entry in enumerate(feed.entries, start=1)
     ]
     if feed.bozo and not any(isinstance(r, Candidate) for r in records):
         # feedparser is lenient; a broken feed that yields nothing usable fails the source
         raise FetchError(
             "malformed feed",
-            f"{source.location}: {feed.get('bozo_exception')}",
+            f"{source.location}: {feed.bozo_exception}",
             url=source.location,
         )
     return ReadResult(
