@@ -64,12 +64,12 @@ def independent_recall(index: VectorIndex, vectors: np.ndarray, queries: np.ndar
 
 def test_the_chooser_plans_ten_million_vectors_within_two_gigabytes() -> None:
     plan = choose_index(10_000_000, 512, 2 * GB)
-    assert plan.factory == "IVF16384_HNSW32,PQ128"
+    assert plan.factory == "IVF16384_HNSW32,PQ256x4fs"  # 128 bytes of 4-bit codes
     assert plan.bytes_ram <= 2 * GB
     # the estimate counts the graph's links beside the centroids and codes
     assert chooser.centroid_bytes(16384, 512) > 16384 * 512 * 4
     assert plan.bytes_disk - plan.bytes_ram == 10_000_000 * 512 * 2  # float16 originals
-    assert choose_index(1_000_000, 512, 256 << 20).factory == "IVF4096,PQ128"  # flat quantizer
+    assert choose_index(1_000_000, 512, 256 << 20).factory == "IVF4096,PQ256x4fs"  # flat quantizer
 
 
 def test_exact_ground_truth_in_chunks_is_the_one_pass_answer() -> None:
@@ -280,3 +280,42 @@ def test_a_rebuild_that_will_need_compression_stages_on_disk_not_in_an_exact_ind
     _, found = text.search(vectors[20:21], 1)
     assert found[0, 0] == ids[20]
     np.testing.assert_allclose(text.vectors(ids[:10]), vectors[10:20], atol=1e-3)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_an_eight_bit_pq_index_is_rebuilt_as_fast_scan_from_its_originals(
+    tmp_path: Path,
+) -> None:
+    """An index saved with 8-bit codes (before the chooser planned 4-bit fast-scan ones) is
+    rebuilt by the next index run from its float16 originals, and keeps its recall."""
+    settings = Settings(data_dir=tmp_path, index={"memory_budget_mb": 1})
+    n = 6000
+    data = clustered(n + 200, 64, seed=9)
+    vectors, queries = data[:n], data[n:]
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    indexes = IndexSet(settings, "fp", 64, load=False)
+    plan = indexes.plan(n)
+    assert plan.factory.endswith(f",PQ{2 * plan.pq_bytes}x4fs")
+    eight_bit = IndexPlan(
+        plan.factory.replace(f"PQ{2 * plan.pq_bytes}x4fs", f"PQ{plan.pq_bytes}"),
+        "ivf",
+        plan.nlist,
+        plan.pq_bytes,
+    )
+    indexes.spaces["text"] = build_index(
+        "text", eight_bit, ids, vectors, "fp", 0.95, folder=indexes.folder
+    )
+    indexes.save()
+
+    upgraded = IndexSet(settings, "fp", 64)  # the next run, after the upgrade
+    assert upgraded.grow_if_needed("text")
+    rebuilt = upgraded.spaces["text"]
+    assert rebuilt is not None and rebuilt.manifest.factory == plan.factory
+    assert isinstance(rebuilt.index, faiss.IndexIVFPQFastScan)
+    recorded = rebuilt.manifest.recall_at_10
+    assert recorded is not None and recorded >= 0.95
+    assert independent_recall(rebuilt, vectors, queries) >= 0.92
+    upgraded.save()
+    again = IndexSet(settings, "fp", 64, read_only=True).spaces["text"]
+    assert again is not None and again.manifest.factory == plan.factory
+    assert not upgraded.grow_if_needed("text")  # nothing left to change

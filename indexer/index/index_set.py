@@ -87,7 +87,8 @@ class IndexSet:
                 index.save(self.folder)
 
     def grow_if_needed(self, space: Space) -> bool:
-        """Rebuild a space whose size has outgrown its index type (e.g. Flat → IVF)."""
+        """Rebuild a space whose index type is not what its size calls for now: it outgrew
+        it (e.g. Flat → IVF), or the chooser changed (8-bit PQ → 4-bit fast-scan)."""
         index = self.spaces[space]
         if index is None:
             return False
@@ -100,7 +101,7 @@ class IndexSet:
         if plan.factory == index.manifest.factory and index.trained:
             return False
         log.info(
-            "%s: %d vectors outgrew %s; rebuilding as %s",
+            "%s: %d vectors in %s, which this size no longer calls for; rebuilding as %s",
             space,
             index.count,
             index.manifest.factory,
