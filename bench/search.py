@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -47,67 +48,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.synthetic import CHUNK, Corpus, clustered
 from indexer.index import build_index
 from indexer.index.chooser import choose_index
 from indexer.index.manifest import recall_at_k
 from indexer.index.originals import OriginalVectors
 from simmim.settings import Settings
 
-CHUNK = 100_000
-CLUSTERS = 1000
 K = 10
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def clustered(n: int, dim: int, rng: np.random.Generator, clusters: int = CLUSTERS) -> np.ndarray:
-    """Mixture of Gaussians on the sphere, in memory (the store-level comparison's data)."""
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
-    out = np.empty((n, dim), np.float32)
-    for start in range(0, n, CHUNK):
-        m = min(CHUNK, n - start)
-        out[start : start + m] = _around(centres, rng, m)
-    return out
-
-
-def _around(centres: np.ndarray, rng: np.random.Generator, m: int) -> np.ndarray:
-    x = centres[rng.integers(0, len(centres), m)]
-    x += rng.standard_normal(size=(m, centres.shape[1]), dtype=np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-class Corpus:
-    """N clustered vectors (ids 1..N) made chunk by chunk; chunk c is the same every time."""
-
-    def __init__(self, n: int, dim: int, seed: int = 0) -> None:
-        self.n, self.dim, self.seed = n, dim, seed
-        self.centres = np.random.default_rng(seed).normal(size=(CLUSTERS, dim)).astype(np.float32)
-
-    def chunk(self, c: int) -> tuple[np.ndarray, np.ndarray]:
-        start = c * CHUNK
-        m = min(CHUNK, self.n - start)
-        rng = np.random.default_rng([self.seed, 1, c])
-        return np.arange(start + 1, start + m + 1, dtype=np.int64), _around(self.centres, rng, m)
-
-    @property
-    def chunks(self) -> int:
-        return -(-self.n // CHUNK)
-
-    def queries(self, count: int) -> np.ndarray:
-        """Held out: drawn from the same clusters, never stored."""
-        return _around(self.centres, np.random.default_rng([self.seed, 2]), count)
-
-    def exact_rows(self, ids: np.ndarray) -> np.ndarray:
-        """The float32 vectors of these ids, made again (only the chunks that hold them)."""
-        out = np.zeros((len(ids), self.dim), np.float32)
-        chunk_of = (ids - 1) // CHUNK
-        for c in np.unique(chunk_of[ids > 0]):
-            chunk_ids, vectors = self.chunk(int(c))
-            wanted = chunk_of == c
-            out[wanted] = vectors[ids[wanted] - chunk_ids[0]]
-        return out
 
 
 class AnonPeak:
@@ -181,6 +133,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["faiss", "milvus"], help="store-level comparison")
     parser.add_argument("--uri", help="Milvus URI (default: Milvus Lite in a temp folder)")
     parser.add_argument("--server", action="store_true", help="start a real Milvus server")
+    parser.add_argument(
+        "--peer", help="a Python with autofaiss: build its index under the same budget too"
+    )
     args = parser.parse_args()
     if args.backend:
         from bench.search_backends import main as backends_main
@@ -276,6 +231,34 @@ def run(args: argparse.Namespace, settings: Settings, folder: Path) -> dict[str,
     if args.db:
         result.update(full_search(index, args.n, args.dim, singles))
     result["rss_anon_peak_mb"] = memory.stop()
+    if args.peer:
+        result.update(peer(args, corpus, queries, exact_scores, folder))
+    return result
+
+
+def peer(
+    args: argparse.Namespace,
+    corpus: Corpus,
+    queries: np.ndarray,
+    exact_scores: np.ndarray,
+    folder: Path,
+) -> dict[str, object]:
+    """autofaiss under the same budget (bench/search_peer.py in its own environment); its
+    ids re-scored on their regenerated vectors, as ours are."""
+    log("the peer: autofaiss under the same budget")
+    out = folder / "peer"
+    out.mkdir()
+    budget = args.budget or f"{Settings().index.memory_budget_mb}MB"
+    script = Path(__file__).resolve().parent / "search_peer.py"
+    command = [args.peer, str(script), str(args.n), str(args.dim), str(len(queries))]
+    subprocess.run([*command, budget, str(out)], check=True)
+    found = np.load(out / "ids.npy")
+    rescored = np.einsum(
+        "qd,qkd->qk", queries, corpus.exact_rows(found.reshape(-1)).reshape(*found.shape, -1)
+    )
+    rescored[found <= 0] = -np.inf
+    result: dict[str, object] = json.loads((out / "peer.json").read_text())
+    result["peer_recall_at_10"] = round(recall_at_k(exact_scores, -np.sort(-rescored, axis=1)), 4)
     return result
 
 
