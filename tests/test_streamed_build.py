@@ -175,6 +175,44 @@ def test_many_lists_get_two_level_centroids_and_an_hnsw_quantizer(
     assert index.remove(ids[:3]) == 3 and index.count == n - 3
 
 
+def test_many_probed_lists_are_found_by_scanning_the_centroids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the graph's beam would visit more centroids than there are, the lists are found
+    by a flat scan of its centroid storage instead: the same lists, so the same results,
+    for plain, widened and filtered searches."""
+    n = 4000
+    data = clustered(n + 20, 64, seed=12)
+    vectors, queries = data[:n], data[n:]
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    plan = IndexPlan("IVF64_HNSW32,PQ32x4fs", "ivf", 64, 16)
+    index = build_index("text", plan, ids, vectors, "fp", 0.95, folder=tmp_path)
+    among = ids[500:700]
+    scans: list[int] = []
+    preassigned = VectorIndex._preassigned
+
+    def counting(self: VectorIndex, *args: object, **kwargs: object) -> object:
+        scans.append(1)
+        return preassigned(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def searches() -> list[np.ndarray]:
+        return [
+            *index.search(queries, 5),
+            *index.search(queries, 5, widen=4.0),
+            *index.search(queries, 5, among=among),
+        ]
+
+    monkeypatch.setattr(VectorIndex, "_preassigned", counting)
+    scanned = searches()  # 64 centroids: any beam × 32 links visits more than all of them
+    assert len(scans) == 3
+    monkeypatch.setattr(store, "HNSW_LINKS", 1)  # now the graph looks cheaper: walk it
+    walked = searches()
+    assert len(scans) == 4  # only the filtered search, which probes all 64 lists, scans
+    for mine, theirs in zip(scanned, walked, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5)
+    assert np.isin(scanned[5], among).all() and (scanned[1] > 0).all()
+
+
 @pytest.mark.usefixtures("small_chunks")
 def test_growth_reads_the_outgrown_index_a_chunk_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -19,7 +19,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexer.index.chooser import MANY_LISTS, IndexPlan
+from indexer.index.chooser import HNSW_LINKS, MANY_LISTS, IndexPlan
 from indexer.index.manifest import (
     IndexFileError,
     Manifest,
@@ -303,6 +303,8 @@ class VectorIndex:
         if widen > 1 and self._ivf is not None:
             nprobe = math.ceil(min(self._ivf.nlist, self._ivf.nprobe * widen))
             return self._probing(queries, k, nprobe)
+        if self._ivf is not None and self._scans_centroids(self._ivf.nprobe) and not gpu_count():
+            return self._preassigned(queries, k, self._ivf.nprobe)
         target = self.index
         if gpu_count():
             if self._gpu is None:
@@ -314,6 +316,8 @@ class VectorIndex:
         self, queries: np.ndarray, k: int, nprobe: int, selector: faiss.IDSelector | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """One search at another nprobe (and id filter), the index's own settings untouched."""
+        if self._scans_centroids(nprobe):
+            return self._preassigned(queries, k, nprobe, selector)
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         if selector is not None:
             params.sel = selector
@@ -322,6 +326,44 @@ class VectorIndex:
         if self._graph is not None:
             params.quantizer_params = graph
         return self.index.search(queries, k, params=params)
+
+    def _scans_centroids(self, nprobe: int) -> bool:
+        """Whether the lists to probe are cheaper found by scanning every centroid than by
+        walking the HNSW graph: its beam visits about beam × links of them, and past nlist
+        a flat scan wins (16,384 × 512-d, one query: 3.2 ms scanned vs 10 ms walked for
+        1,024 lists; 2.7 vs 2.4 ms for 128)."""
+        return (
+            self._graph is not None
+            and self._ivf is not None
+            and beam(nprobe) * HNSW_LINKS > self._ivf.nlist
+        )
+
+    def _preassigned(
+        self, queries: np.ndarray, k: int, nprobe: int, selector: faiss.IDSelector | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """IVF search in the lists a flat scan of the graph's own centroid storage found."""
+        assert self._graph is not None and self._ivf is not None
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        storage = faiss.downcast_index(self._graph.storage)
+        centroid_scores, lists = storage.search(queries, nprobe)
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        if selector is not None:
+            params.sel = selector
+        scores = np.empty((len(queries), k), np.float32)
+        ids = np.empty((len(queries), k), np.int64)
+        # the C++ call: faiss's Python wrapper of search_preassigned refuses search params
+        self._ivf.search_preassigned_c(
+            len(queries),
+            faiss.swig_ptr(queries),
+            k,
+            faiss.swig_ptr(lists),
+            faiss.swig_ptr(centroid_scores),
+            faiss.swig_ptr(scores),
+            faiss.swig_ptr(ids),
+            False,
+            params,
+        )
+        return scores, ids
 
     def exhaustive(self, widen: float = 1.0) -> bool:
         """Whether a search at this widening sees every vector (so fewer hits = no more)."""
