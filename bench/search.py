@@ -184,12 +184,7 @@ def run(args: argparse.Namespace, settings: Settings, folder: Path) -> dict[str,
     batch_time = timed(lambda: index.search(queries, K), 3)
     _, approx_ids = index.search(queries, K)
     log("independent check: returned ids re-scored on their regenerated float32 vectors")
-    flat = approx_ids.reshape(-1)
-    rescored = np.einsum(
-        "qd,qkd->qk", queries, corpus.exact_rows(flat).reshape(*approx_ids.shape, -1)
-    )
-    rescored[approx_ids < 0] = -np.inf
-    recall = recall_at_k(exact_scores, -np.sort(-rescored, axis=1))
+    recall = independent_recall(corpus, queries, exact_scores, approx_ids)
 
     log("single queries: raw faiss vs our API")
     singles = [queries[i : i + 1] for i in range(len(queries))]
@@ -232,12 +227,24 @@ def run(args: argparse.Namespace, settings: Settings, folder: Path) -> dict[str,
         result.update(full_search(index, args.n, args.dim, singles))
     result["rss_anon_peak_mb"] = memory.stop()
     if args.peer:
-        result.update(peer(args, corpus, queries, exact_scores, folder))
+        result.update(peer(args.peer, budget, corpus, queries, exact_scores, folder))
     return result
 
 
+def independent_recall(
+    corpus: Corpus, queries: np.ndarray, exact_scores: np.ndarray, found: np.ndarray
+) -> float:
+    """Tie-aware recall@K of returned ids (ids 1..N; ≤ 0 is none), each re-scored on its
+    regenerated float32 vector: nothing the index says about its own scores is used."""
+    rows = corpus.exact_rows(found.reshape(-1)).reshape(*found.shape, -1)
+    rescored = np.einsum("qd,qkd->qk", queries, rows)
+    rescored[found <= 0] = -np.inf
+    return recall_at_k(exact_scores, -np.sort(-rescored, axis=1))
+
+
 def peer(
-    args: argparse.Namespace,
+    python: str,
+    budget: int,
     corpus: Corpus,
     queries: np.ndarray,
     exact_scores: np.ndarray,
@@ -248,17 +255,12 @@ def peer(
     log("the peer: autofaiss under the same budget")
     out = folder / "peer"
     out.mkdir()
-    budget = args.budget or f"{Settings().index.memory_budget_mb}MB"
     script = Path(__file__).resolve().parent / "search_peer.py"
-    command = [args.peer, str(script), str(args.n), str(args.dim), str(len(queries))]
-    subprocess.run([*command, budget, str(out)], check=True)
-    found = np.load(out / "ids.npy")
-    rescored = np.einsum(
-        "qd,qkd->qk", queries, corpus.exact_rows(found.reshape(-1)).reshape(*found.shape, -1)
-    )
-    rescored[found <= 0] = -np.inf
+    command = [python, str(script), str(corpus.n), str(corpus.dim), str(len(queries))]
+    subprocess.run([*command, f"{budget}B", str(out)], check=True)  # ours, to the byte
     result: dict[str, object] = json.loads((out / "peer.json").read_text())
-    result["peer_recall_at_10"] = round(recall_at_k(exact_scores, -np.sort(-rescored, axis=1)), 4)
+    found = np.load(out / "ids.npy")
+    result["peer_recall_at_10"] = round(independent_recall(corpus, queries, exact_scores, found), 4)
     return result
 
 

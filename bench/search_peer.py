@@ -5,7 +5,7 @@ Run by ``bench/search.py --peer PYTHON`` in the peer's own environment (autofais
 numpy 1.x; keep it apart from ours), which then scores the ids written here against the
 exact ground truth exactly as it scores ours. Only numpy, faiss and autofaiss here.
 
-argv: n, dim, queries, budget (autofaiss's notation, e.g. 8MB), output folder. Writes
+argv: n, dim, queries, budget (autofaiss's notation: 8388608B or 8MB), output folder. Writes
 ``ids.npy`` (the top 10 per held-out query) and ``peer.json``.
 """
 

@@ -92,10 +92,12 @@ class VectorIndex:
         ivf = _ivf(index)
         self._ivf = ivf  # kept: search widens its nprobe without looking it up again
         self._graph: faiss.IndexHNSW | None = None  # an HNSW coarse quantizer's
+        self._centroids: faiss.Index | None = None  # its storage, scanned for many lists
         if ivf is not None:
             quantizer = faiss.downcast_index(ivf.quantizer)
             if isinstance(quantizer, faiss.IndexHNSW):
                 self._graph = quantizer
+                self._centroids = faiss.downcast_index(quantizer.storage)
         if ivf is not None:
             if not (manifest.compressed and manifest.originals):
                 # reconstruct and remove by id; a compressed index has its originals for
@@ -303,8 +305,9 @@ class VectorIndex:
         if widen > 1 and self._ivf is not None:
             nprobe = math.ceil(min(self._ivf.nlist, self._ivf.nprobe * widen))
             return self._probing(queries, k, nprobe)
-        if self._ivf is not None and self._scans_centroids(self._ivf.nprobe) and not gpu_count():
-            return self._preassigned(queries, k, self._ivf.nprobe)
+        nprobe = self._ivf.nprobe if self._ivf is not None else 0
+        if self._scans_centroids(nprobe) and not gpu_count():
+            return self._preassigned(queries, k, nprobe)
         target = self.index
         if gpu_count():
             if self._gpu is None:
@@ -333,7 +336,7 @@ class VectorIndex:
         a flat scan wins (16,384 × 512-d, one query: 3.2 ms scanned vs 10 ms walked for
         1,024 lists; 2.7 vs 2.4 ms for 128)."""
         return (
-            self._graph is not None
+            self._centroids is not None
             and self._ivf is not None
             and beam(nprobe) * HNSW_LINKS > self._ivf.nlist
         )
@@ -342,10 +345,9 @@ class VectorIndex:
         self, queries: np.ndarray, k: int, nprobe: int, selector: faiss.IDSelector | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """IVF search in the lists a flat scan of the graph's own centroid storage found."""
-        assert self._graph is not None and self._ivf is not None
+        assert self._centroids is not None and self._ivf is not None
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        storage = faiss.downcast_index(self._graph.storage)
-        centroid_scores, lists = storage.search(queries, nprobe)
+        centroid_scores, lists = self._centroids.search(queries, nprobe)
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         if selector is not None:
             params.sel = selector
