@@ -151,6 +151,32 @@ def test_train_sentiment(cli, env: Path, tmp_path: Path, how: list[str]) -> None
     assert labels == ["negative", "positive", "neutral"]
 
 
+def test_train_sentiment_compares_each_domain_with_the_shipped_model(
+    cli, env: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    plain = _labelled_csv(tmp_path).read_text(encoding="utf-8").splitlines()
+    rows = ["text,label,domain"] + [
+        f"{line},{'news' if n % 2 else 'posts'}" for n, line in enumerate(plain[1:])
+    ]
+    data = tmp_path / "domains.csv"
+    data.write_text("\n".join(rows), encoding="utf-8")
+    out = cli(
+        "train-sentiment",
+        "--data",
+        str(data),
+        "--label-map",
+        "0=negative,1=positive,2=neutral",
+        "--out",
+        str(tmp_path / "model"),
+        "--kind",
+        "learned",
+    )
+    table = out[out.index("held out") :]
+    for domain in ("all", "news", "posts"):
+        assert domain in table
+    assert "shipped macro-F1" in table and ("better" in table)
+
+
 def test_train_sentiment_rejects_unknown_labels(
     env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

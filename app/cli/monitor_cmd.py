@@ -195,10 +195,21 @@ def train_sentiment(
             help="finance: stack on the shipped default model (good with few texts).",
         ),
     ] = True,
+    domain_col: Annotated[
+        str,
+        typer.Option(
+            "--domain-col",
+            help="Column naming each text's kind (news, posts…), if the file has one: the "
+            "model's choices are made on the worst kind, and each is compared with the "
+            "shipped model.",
+        ),
+    ] = "domain",
 ) -> None:
-    """Fit a sentiment model on your labelled texts (10% held out to report)."""
+    """Fit a sentiment model on your labelled texts (15% held out to judge and report)."""
+    from monitor.sentiment import make_scorer
     from monitor.sentiment.finance_training import FinanceTrainResult, fit_finance_model
-    from monitor.sentiment.learned import TrainResult, read_labelled_csv, train
+    from monitor.sentiment.learned import TrainResult, read_domains, read_labelled_csv, train
+    from monitor.sentiment.splits import compare_per_domain
     from simmim.paths import DataLayout
 
     if kind not in ("finance", "learned"):
@@ -208,11 +219,17 @@ def train_sentiment(
     texts, labels = read_labelled_csv(
         data, text_col=text_col, label_col=label_col, label_map=mapping
     )
+    domains = read_domains(data, domain_col)
     folder = out or DataLayout(cli.settings.data_dir).models / "sentiment"
     result: FinanceTrainResult | TrainResult
     if kind == "finance":
         result = fit_finance_model(
-            texts, labels, folder, base=from_default, cache_dir=cli.settings.cache_dir
+            texts,
+            labels,
+            folder,
+            domains=domains,
+            base=from_default,
+            cache_dir=cli.settings.cache_dir,
         )
     else:
         result = train(texts, labels, folder)
@@ -223,6 +240,25 @@ def train_sentiment(
             f"held-out {result.n_holdout}: accuracy {result.holdout['accuracy']}, "
             f"macro-F1 {result.holdout['macro_f1']}{ece}"
         )
+    if result.held_out and len(result.held_out) < len(texts):
+        cache = cli.settings.cache_dir
+        rows = compare_per_domain(
+            make_scorer(kind, model=result.folder, cache_dir=cache),
+            make_scorer("finance", cache_dir=cache),
+            [texts[i] for i in result.held_out],
+            [labels[i] for i in result.held_out],
+            [domains[i] for i in result.held_out] if domains else ["all"] * len(result.held_out),
+        )
+        table = new_table("held out", "texts", "new macro-F1", "shipped macro-F1", "new model")
+        for row in rows:
+            table.add_row(
+                str(row["domain"]),
+                str(row["n"]),
+                f"{row['new']:.3f}",
+                f"{row['shipped']:.3f}",
+                "better" if row["better"] else "not better: keep the shipped one",
+            )
+        console.print(table)
     console.print(
         f"use it: SIMMIM_MONITOR__SENTIMENT={kind} SIMMIM_MONITOR__SENTIMENT_MODEL={result.folder}"
         " then `simmim monitor rescore`"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from scipy.sparse import csr_matrix, hstack
 from monitor.sentiment.base import LABELS, Label, Sentiment
 from monitor.sentiment.finance import FinanceSentiment
 from monitor.sentiment.metrics import classification_report
+from monitor.sentiment.splits import holdout_mask
 from simmim.errors import ConfigError
 
 MODEL_FILE = "sentiment.json"
@@ -31,6 +32,16 @@ class TrainResult:
     n_train: int
     n_holdout: int
     holdout: dict[str, object]
+    held_out: list[int] = field(default_factory=list)  # indices of the texts kept aside
+
+
+def read_domains(path: Path, domain_col: str) -> list[str] | None:
+    """The domain of each row (``news``, ``posts``…) when the file has that column."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if domain_col not in (reader.fieldnames or ()):
+            return None
+        return [(row[domain_col] or "").strip() or "unnamed" for row in reader]
 
 
 def read_labelled_csv(
@@ -74,14 +85,13 @@ class _Features:
 
 
 def train(
-    texts: list[str], labels: list[str], folder: Path, *, holdout: float = 0.1, seed: int = 0
+    texts: list[str], labels: list[str], folder: Path, *, holdout: float = 0.15
 ) -> TrainResult:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    order = np.random.default_rng(seed).permutation(len(texts))
-    cut = int(len(texts) * (1 - holdout)) if len(texts) >= 20 else len(texts)
-    train_idx, test_idx = order[:cut], order[cut:]
+    held = holdout_mask(texts, holdout) if len(texts) >= 20 else np.zeros(len(texts), bool)
+    train_idx, test_idx = np.flatnonzero(~held), np.flatnonzero(held)
     vectorizer = TfidfVectorizer(
         ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50000
     )
@@ -113,7 +123,7 @@ def train(
         model = LearnedSentiment(folder)
         predicted = [s.label for s in model.score([texts[i] for i in test_idx])]
         report = classification_report([labels[i] for i in test_idx], predicted)
-    return TrainResult(folder, len(train_idx), len(test_idx), report)
+    return TrainResult(folder, len(train_idx), len(test_idx), report, test_idx.tolist())
 
 
 class LearnedSentiment:

@@ -5,7 +5,9 @@ read differently ("operating profit rose to EUR 5.2 mn from EUR 3.1 mn"), and a 
 saw only posts learns to ignore what the rules read well there. These templates, written
 for this project, add that style: what moved and which way (the sign is the metric's
 times the direction's), comparisons of two figures, rating actions, estimates beaten or
-missed, guidance, hedged forward-looking forms, and plain factual statements that are neutral.
+missed, guidance, hedged forward-looking forms, business events (orders and contracts won or
+lost, agreements signed or ended, savings, a loss turned into a profit, closures and
+lay-offs), and plain factual statements that are neutral.
 Deterministic for a seed; never drawn from any evaluation set.
 """
 
@@ -94,7 +96,7 @@ NEUTRAL = (
 POSITIVE = (
     "{c} won a {cur} {x} mn contract to supply equipment to {country}.",
     "{broker} upgraded {c} to buy from hold.",
-    "{broker} raised its price target on {c} to {cur} {x} from {cur} {y}.",
+    "{broker} raised its price target on {c} to {cur} {hi} from {cur} {lo}.",
     "{c} beat analysts' estimates {period}.",
     "{c} raised its full-year guidance.",
     "{c} swung to a profit {period}.",
@@ -105,7 +107,7 @@ POSITIVE = (
 )
 NEGATIVE = (
     "{broker} downgraded {c} to sell from neutral.",
-    "{broker} cut its price target on {c} to {cur} {y} from {cur} {x}.",
+    "{broker} cut its price target on {c} to {cur} {lo} from {cur} {hi}.",
     "{c} missed analysts' estimates {period}.",
     "{c} lowered its full-year outlook.",
     "{c} issued a profit warning.",
@@ -115,6 +117,63 @@ NEGATIVE = (
     "{c} said demand weakened in all regions.",
     "{c} filed for bankruptcy protection.",
     "Regulators fined {c} {cur} {x} mn.",
+)
+# Business events as wire copy and press releases tell them: what a model that learned from
+# posts reads as neutral, since nothing in them "rises" or "falls".
+POSITIVE_EVENTS = (
+    "{c} has won an order worth {cur} {x} million from {buyer}.",
+    "{c} has been awarded a {cur} {x} mn contract by {buyer}.",
+    "{c} and {buyer} signed a {k}-year agreement under which {c} will supply {product}.",
+    "{c} has signed a cooperation agreement with {buyer} on {product}.",
+    "{c} signed a letter of intent with {buyer} for the delivery of {product}.",
+    "{c} was selected by {buyer} as the supplier of {product}.",
+    "The order from {buyer} is the largest in {c}'s history.",
+    "The programme is expected to bring annual cost savings of {cur} {x} million.",
+    "{c} said the efficiency measures will save about {cur} {x} mn a year from {year}.",
+    "{c} turned to an operating profit of {cur} {a} mn from a loss of {cur} {b} mn.",
+    "{c} returned to profit {period} after a loss a year earlier.",
+    "{c} will expand its production capacity in {country} to meet growing demand.",
+    "{c} opened a new plant in {city}, adding {n} jobs.",
+    "{c} secured a {cur} {x} mn credit facility on favourable terms.",
+    "{c} agreed to acquire {buyer}, strengthening its position in {country}.",
+    "{c} will pay a dividend of {cur} 0.{k}0 per share, up from {cur} 0.{j}0.",
+    "{c} extended its supply deal with {buyer} by {k} years.",
+    "Demand for {product} from {c} continued to grow {period}.",
+)
+NEGATIVE_EVENTS = (
+    "{buyer} cancelled its order for {product} from {c}.",
+    "{c} lost its contract with {buyer} to a competitor.",
+    "{buyer} terminated its supply agreement with {c}.",
+    "{c} turned to an operating loss of {cur} {a} mn from a profit of {cur} {b} mn.",
+    "{c} will close its plant in {city}, and {n} jobs will be lost.",
+    "{c} started negotiations on temporary lay-offs affecting {n} employees.",
+    "{c} booked a write-down of {cur} {x} mn on its {country} operations.",
+    "Cost overruns on the {buyer} project will weigh on {c}'s results.",
+    "{c} is being investigated by the authorities over suspected price fixing.",
+    "{c} warned that its {product} deliveries will be delayed.",
+    "{c} postponed the start of production because of technical problems.",
+    "{c} scrapped its dividend to preserve cash.",
+    "Demand for {product} from {c} weakened {period}.",
+)
+BUYERS = (
+    "the Finnish Transport Agency",
+    "a European utility",
+    "Deutsche Bahn",
+    "the Polish navy",
+    "a US retailer",
+    "an Asian shipyard",
+    "the City of Oslo",
+    "a Brazilian paper mill",
+)
+PRODUCTS = (
+    "ferries",
+    "automation systems",
+    "wind turbine towers",
+    "paper machines",
+    "software licences",
+    "rolling stock",
+    "telecom equipment",
+    "packaging lines",
 )
 BROKERS = ("Goldman Sachs", "Morgan Stanley", "Jefferies", "UBS", "Barclays", "an analyst")
 CITIES = ("Helsinki", "Oslo", "Stockholm", "Frankfurt", "London", "Madrid", "Warsaw")
@@ -131,7 +190,10 @@ def generate(n: int, *, seed: int = 0) -> Iterator[tuple[str, str]]:
 
 def _fill(rng: random.Random, template: str) -> str:
     x = rng.randint(2, 900)
+    lo, hi = sorted(rng.sample(range(2, 900), 2))
     return template.format(
+        lo=lo,
+        hi=hi,
         c=rng.choice(COMPANIES),
         cur=rng.choice(CURRENCIES),
         x=x,
@@ -145,6 +207,13 @@ def _fill(rng: random.Random, template: str) -> str:
         day=rng.randint(1, 28),
         month=rng.choice(MONTHS),
         hour=rng.randint(8, 16),
+        a=f"{rng.randint(2, 90) / 10:.1f}",
+        b=f"{rng.randint(2, 90) / 10:.1f}",
+        k=rng.randint(2, 9),
+        j=rng.randint(1, 9),
+        year=rng.randint(2026, 2029),
+        buyer=rng.choice(BUYERS),
+        product=rng.choice(PRODUCTS),
     )
 
 
@@ -157,6 +226,10 @@ def _one(rng: random.Random) -> tuple[str, str]:
         return _fill(rng, rng.choice(POSITIVE if good else NEGATIVE)), (
             "positive" if good else "negative"
         )
+    if kind < 0.65:
+        good = rng.random() < 0.55
+        sentence = _fill(rng, rng.choice(POSITIVE_EVENTS if good else NEGATIVE_EVENTS))
+        return sentence[0].upper() + sentence[1:], ("positive" if good else "negative")
     metric_good = rng.random() < 0.6
     metric = rng.choice(GOOD if metric_good else BAD)
     up = rng.random() < 0.5

@@ -1,4 +1,4 @@
-"""Sentiment per ticker when one text names several companies.
+"""Sentiment per ticker (or per named entity) when one text names several companies.
 
 "Apple's profit rose while Intel's revenue fell" is good news for AAPL and bad for INTC;
 the text's overall score is neither. The text is cut into clauses (sentences, ";", commas
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Protocol
 
 from monitor.sentiment.base import Sentiment, SentimentScorer
-from monitor.tickers import TickerExtractor
 
 _CLAUSE_RE = re.compile(
     r"(?<=[.!?;])\s+|;\s*|,?\s+\b(?:while|whereas|but|and|although|though|however|yet)\b\s+"
@@ -26,9 +26,33 @@ _WORD_RE = re.compile(r"[A-Za-z]{2,}")
 MIN_OWN_WORDS = 2  # a clause needs this many words besides names to stand on its own
 
 
-def ticker_clauses(
-    text: str, tickers: Sequence[str], extractor: TickerExtractor
-) -> dict[str, str | None]:
+class Mentions(Protocol):
+    """What finds the targets in a clause: the ticker extractor, or a text's own entities."""
+
+    def extract(self, text: str) -> list[str]: ...
+
+    def names_in(self, text: str) -> list[str]: ...
+
+
+class NamedEntities:
+    """Targets given by name (an annotated data set's entities): found case-insensitively."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(dict.fromkeys(n for n in names if n.strip()))
+        self._patterns = [
+            (n, re.compile(r"(?<!\w)" + re.escape(n) + r"(?:'s)?(?!\w)", re.IGNORECASE))
+            for n in self.names
+        ]
+
+    def extract(self, text: str) -> list[str]:
+        hits = [(m.start(), -len(n), n) for n, p in self._patterns if (m := p.search(text))]
+        return [n for _, _, n in sorted(hits)]
+
+    def names_in(self, text: str) -> list[str]:
+        return [m.group(0) for _, p in self._patterns for m in p.finditer(text)]
+
+
+def ticker_clauses(text: str, tickers: Sequence[str], extractor: Mentions) -> dict[str, str | None]:
     """For one text: the text each ticker is scored on (None: the whole text's score)."""
     if len(tickers) < 2:
         return dict.fromkeys(tickers)
@@ -47,7 +71,7 @@ def ticker_clauses(
     return parts
 
 
-def _merge_fragments(clauses: list[str], extractor: TickerExtractor) -> list[str]:
+def _merge_fragments(clauses: list[str], extractor: Mentions) -> list[str]:
     merged: list[str] = []
     carry = ""
     for position, clause in enumerate(clauses):
@@ -67,10 +91,31 @@ def score_per_ticker(
     tickers: Sequence[Sequence[str]],
     overall: Sequence[Sentiment],
     scorer: SentimentScorer,
-    extractor: TickerExtractor,
+    extractor: Mentions,
 ) -> list[dict[str, Sentiment]]:
     """Each text's tickers with their sentiment; clauses of the whole batch in one call."""
     plans = [ticker_clauses(t, k, extractor) for t, k in zip(texts, tickers, strict=True)]
+    return _score_plans(plans, overall, scorer)
+
+
+def score_per_entity(
+    texts: Sequence[str],
+    entities: Sequence[Sequence[str]],
+    overall: Sequence[Sentiment],
+    scorer: SentimentScorer,
+) -> list[dict[str, Sentiment]]:
+    """The same for entities given by name per text (an annotated set's targets)."""
+    plans = []
+    for text, names in zip(texts, entities, strict=True):
+        found = NamedEntities(names)
+        plan = ticker_clauses(text, found.names, found)
+        plans.append({n: plan.get(n) for n in names})
+    return _score_plans(plans, overall, scorer)
+
+
+def _score_plans(
+    plans: Sequence[dict[str, str | None]], overall: Sequence[Sentiment], scorer: SentimentScorer
+) -> list[dict[str, Sentiment]]:
     wanted = sorted({c for plan in plans for c in plan.values() if c})
     scored = dict(zip(wanted, scorer.score(wanted), strict=True)) if wanted else {}
     return [
