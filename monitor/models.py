@@ -75,6 +75,8 @@ class Score(Base):
     negative: Mapped[int] = mapped_column(Integer)  # 1 when label is negative: sums to counts
     sentiment_scorer: Mapped[str] = mapped_column(String(80))  # name@version
     topic_scorer: Mapped[str] = mapped_column(String(80))
+    # The company table's version: a new table (import, add) means re-tagging tickers.
+    ticker_scorer: Mapped[str] = mapped_column(String(80), default="", server_default="")
     topics: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[name, score], ...]
     tickers: Mapped[list[str]] = mapped_column(JSON, default=list)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

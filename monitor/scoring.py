@@ -29,6 +29,7 @@ from monitor.topics import TopicScorer
 from monitor.trends import hour_of
 from simmim.db import session_factory, session_scope
 from simmim.models import Item, ItemStatus, item_text
+from simmim.paths import DataLayout
 from simmim.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ class Scorers:
             if encoder is not None
             else TopicScorer.keywords_only(config.topics, threshold=config.topic_threshold)
         )
-        self.tickers = TickerExtractor(config.companies)
+        self.tickers = TickerExtractor(
+            config.companies, user_file=DataLayout(settings.data_dir).companies
+        )
         self.encoder = encoder
 
     @property
@@ -91,6 +94,10 @@ class Scorers:
     @property
     def topic_id(self) -> str:
         return f"{self.topics.name}@{self.topics.version}"
+
+    @property
+    def ticker_id(self) -> str:
+        return f"{self.tickers.name}@{self.tickers.version}"
 
 
 def _vectors(indexes: StoreSet | None, space: str, ids: list[int]) -> dict[int, np.ndarray]:
@@ -223,6 +230,7 @@ def _score_batch(
                 "negative": negative,
                 "sentiment_scorer": scorers.sentiment_id,
                 "topic_scorer": scorers.topic_id,
+                "ticker_scorer": scorers.ticker_id,
                 "topics": [[h.name, h.score] for h in hits],
                 "tickers": tickers,
             }
@@ -268,6 +276,7 @@ def clear_outdated(engine: Engine, scorers: Scorers) -> int:
             or_(
                 Score.sentiment_scorer != scorers.sentiment_id,
                 Score.topic_scorer != scorers.topic_id,
+                Score.ticker_scorer != scorers.ticker_id,
             )
         )
         ids = list(session.scalars(stale))

@@ -30,6 +30,11 @@ class DataLayout:
         return self.root / "models"
 
     @property
+    def companies(self) -> Path:
+        """The user's own companies (`simmim companies add|import`), beside the listed ones."""
+        return self.root / "companies.csv"
+
+    @property
     def outbox(self) -> Path:
         """Copies of sent alert emails (.eml)."""
         return self.root / "outbox"

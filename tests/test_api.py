@@ -464,3 +464,16 @@ def test_cors_is_off_unless_origins_are_configured(api: ApiWorld) -> None:
     client = TestClient(create_app(settings, state=state))
     allowed = client.options("/v1/search", headers=asked)
     assert allowed.headers["access-control-allow-origin"] == "https://desk.example"
+
+
+def test_companies_are_listed_by_name_alias_or_symbol(api: ApiWorld) -> None:
+    from monitor.companies import add_company
+
+    add_company(api.settings, "ACME", "Acme Widgets plc", ["Acme"])
+    r = api.client.get("/v1/companies", params={"q": "acme widgets"}, headers=api.read)
+    assert r.status_code == 200
+    assert r.json()[0]["id"] == "ACME" and r.json()[0]["source"] == "user"
+    r = api.client.get("/v1/companies", params={"q": "BARC.L"}, headers=api.read)
+    assert r.json()[0]["name"] == "Barclays" and "FTSE 100" in r.json()[0]["indices"]
+    assert api.client.get("/v1/companies", params={"limit": 0}, headers=api.read).status_code == 422
+    assert api.client.get("/v1/companies").status_code == 401

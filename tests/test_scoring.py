@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from indexer.index import IndexSet
 from indexer.ingest import run_ingest
+from monitor.companies import add_company
 from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryError, save_query
 from monitor.scoring import Scorers, clear_outdated, score_new_items, unscored_count
@@ -164,3 +165,15 @@ def test_image_only_items_get_topics_from_their_vector(tiny_encoder) -> None:  #
 )
 def test_tickers(text: str, expected: list[str]) -> None:
     assert TickerExtractor({"ACME": ["Acme Corp"]}).extract(text) == expected
+
+
+def test_adding_a_company_then_rescore_tags_it(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, engine, encoder = setup
+    score_new_items(settings, engine, Scorers(settings, encoder), _indexes(settings, encoder))
+    add_company(settings, "NWT", "Nice Weather Tours", ["Helsinki"])  # item 4 names Helsinki
+    scorers = Scorers(settings, encoder)
+    assert clear_outdated(engine, scorers) == 6  # the table changed: every item re-tagged
+    score_new_items(settings, engine, scorers, _indexes(settings, encoder))
+    with session_scope(session_factory(engine)) as session:
+        keys = set(session.scalars(select(Tag.key).where(Tag.kind == SeriesKind.TICKER)))
+    assert "NWT" in keys and {"AAPL", "INTC"} <= keys

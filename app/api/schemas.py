@@ -159,6 +159,18 @@ class SeriesOut(BaseModel):
     volume: int
 
 
+class CompanyOut(BaseModel):
+    """A company the monitor recognises; ``id`` is its key in ticker trends and rules."""
+
+    id: str
+    name: str
+    aliases: list[str]
+    symbols: list[str]
+    country: str
+    indices: list[str]
+    source: str = Field(description="listed | known | settings | user")
+
+
 class Page(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: done.")
 

@@ -11,6 +11,7 @@ import typer
 
 from app.cli import (
     alerts_cmd,
+    companies_cmd,
     config_cmd,
     dashboard_cmd,
     db_cmd,
@@ -51,6 +52,7 @@ for _module in (
     monitor_cmd,
     worker_cmd,
     alerts_cmd,
+    companies_cmd,
     train_cmd,
     eval_cmd,
     dashboard_cmd,

@@ -43,6 +43,14 @@ if not keys:
 labels: dict[str, str] = {k: k for k in keys}
 if kind == "query":
     labels.update({str(q.id): q.name for q in list_queries(engine)})
+elif kind == "ticker":  # typing a company's name finds its ticker series
+    from monitor.companies import company_table
+
+    universe = company_table(common.settings())
+    for key in keys:
+        company = universe.get(key)
+        if company is not None:
+            labels[key] = f"{key} · {company.name}"
 elif kind == "source":
     from indexer.source_admin import list_sources
 

@@ -12,7 +12,7 @@ apart, every ticker keeps the text's own sentiment.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from monitor.sentiment.base import Sentiment, SentimentScorer
@@ -27,11 +27,12 @@ MIN_OWN_WORDS = 2  # a clause needs this many words besides names to stand on it
 
 
 class Mentions(Protocol):
-    """What finds the targets in a clause: the ticker extractor, or a text's own entities."""
+    """What finds the targets in a clause: the ticker extractor, or a text's own entities.
+    ``among``: the targets already found in the whole text (a clause lacks its context)."""
 
-    def extract(self, text: str) -> list[str]: ...
+    def extract(self, text: str, among: Collection[str] = ()) -> list[str]: ...
 
-    def names_in(self, text: str) -> list[str]: ...
+    def names_in(self, text: str, among: Collection[str] = ()) -> list[str]: ...
 
 
 class NamedEntities:
@@ -44,11 +45,11 @@ class NamedEntities:
             for n in self.names
         ]
 
-    def extract(self, text: str) -> list[str]:
+    def extract(self, text: str, among: Collection[str] = ()) -> list[str]:
         hits = [(m.start(), -len(n), n) for n, p in self._patterns if (m := p.search(text))]
         return [n for _, _, n in sorted(hits)]
 
-    def names_in(self, text: str) -> list[str]:
+    def names_in(self, text: str, among: Collection[str] = ()) -> list[str]:
         return [m.group(0) for _, p in self._patterns for m in p.finditer(text)]
 
 
@@ -56,11 +57,13 @@ def ticker_clauses(text: str, tickers: Sequence[str], extractor: Mentions) -> di
     """For one text: the text each ticker is scored on (None: the whole text's score)."""
     if len(tickers) < 2:
         return dict.fromkeys(tickers)
-    clauses = _merge_fragments([c for c in _CLAUSE_RE.split(text) if c and c.strip()], extractor)
+    clauses = _merge_fragments(
+        [c for c in _CLAUSE_RE.split(text) if c and c.strip()], extractor, tickers
+    )
     owned: dict[str, list[str]] = {t: [] for t in tickers}
     current: list[str] = []
     for clause in clauses:
-        named = [t for t in extractor.extract(clause) if t in owned]
+        named = [t for t in extractor.extract(clause, tickers) if t in owned]
         if named:
             current = named
         for ticker in current:
@@ -71,13 +74,15 @@ def ticker_clauses(text: str, tickers: Sequence[str], extractor: Mentions) -> di
     return parts
 
 
-def _merge_fragments(clauses: list[str], extractor: Mentions) -> list[str]:
+def _merge_fragments(
+    clauses: list[str], extractor: Mentions, among: Collection[str] = ()
+) -> list[str]:
     merged: list[str] = []
     carry = ""
     for position, clause in enumerate(clauses):
         clause = f"{carry} {clause}" if carry else clause
         carry = ""
-        names = " ".join(extractor.names_in(clause))
+        names = " ".join(extractor.names_in(clause, among))
         own_words = len(_WORD_RE.findall(clause)) - len(_WORD_RE.findall(names))
         if own_words < MIN_OWN_WORDS and position < len(clauses) - 1:
             carry = clause

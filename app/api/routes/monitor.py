@@ -14,6 +14,7 @@ from app.api.pagination import PageParams, decode_cursor, encode_cursor, page_by
 from app.api.schemas import (
     AlertOut,
     AlertPage,
+    CompanyOut,
     PathId,
     QueryCreate,
     QueryOut,
@@ -30,6 +31,7 @@ from app.api.schemas import (
 )
 from app.api.state import api_state
 from monitor.alerts import acknowledge, get_alert, list_alerts
+from monitor.companies import search_companies
 from monitor.models import AlertStatus, SeriesKind
 from monitor.queries import list_queries, remove_query, save_query
 from monitor.rules import add_rule, list_rules, update_rule
@@ -39,6 +41,31 @@ from simmim.db import session_factory, session_scope
 
 router = APIRouter(prefix="/v1", tags=["monitor"])
 BUCKET_HOURS = {"hour": 1, "day": 24}
+
+
+# ---- companies
+
+
+@router.get("/companies", response_model=list[CompanyOut], dependencies=[READ])
+def get_companies(
+    request: Request,
+    q: Annotated[str, Query(max_length=100, description="name, alias or symbol")] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[CompanyOut]:
+    """Companies by name, alias or symbol, best match first (`simmim companies search`);
+    their ``id`` is the ``key`` of ticker series."""
+    return [
+        CompanyOut(
+            id=c.id,
+            name=c.name,
+            aliases=list(c.aliases),
+            symbols=list(c.symbols),
+            country=c.country,
+            indices=list(c.indices),
+            source=c.source,
+        )
+        for c in search_companies(api_state(request).settings, q, limit)
+    ]
 
 
 # ---- trends
