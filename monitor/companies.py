@@ -93,6 +93,8 @@ KNOWN_ALIASES: dict[str, tuple[str, ...]] = {
     "UBER": ("Uber",),
     "COIN": ("Coinbase",),
 }
+
+
 @dataclass(frozen=True)
 class Company:
     id: str  # canonical: the primary listing's symbol

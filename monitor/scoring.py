@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, or_, select
@@ -24,10 +25,13 @@ from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryVector, active_query_vectors
 from monitor.sentiment import SentimentScorer, make_scorer
 from monitor.sentiment.per_ticker import score_per_ticker
+from monitor.sentiment.token_vectors import shared_token_vectors
 from monitor.tickers import TickerExtractor
+from monitor.topic_model import TopicClassifier
 from monitor.topics import TopicScorer
 from monitor.trends import hour_of
 from simmim.db import session_factory, session_scope
+from simmim.errors import ConfigError
 from simmim.models import Item, ItemStatus, item_text
 from simmim.paths import DataLayout
 from simmim.settings import Settings
@@ -72,16 +76,7 @@ class Scorers:
         self.sentiment = sentiment or make_scorer(
             config.sentiment, model=config.sentiment_model, cache_dir=settings.cache_dir
         )
-        self.topics = (
-            TopicScorer.build(
-                config.topics,
-                encoder,
-                threshold=config.topic_threshold,
-                vector_weight=config.topic_vector_weight,
-            )
-            if encoder is not None
-            else TopicScorer.keywords_only(config.topics, threshold=config.topic_threshold)
-        )
+        self.topics = topic_scorer(settings, encoder)
         self.tickers = TickerExtractor(
             config.companies, user_file=DataLayout(settings.data_dir).companies
         )
@@ -98,6 +93,30 @@ class Scorers:
     @property
     def ticker_id(self) -> str:
         return f"{self.tickers.name}@{self.tickers.version}"
+
+
+def topic_scorer(settings: Settings, encoder: Encoder | None) -> TopicScorer:
+    """The taxonomy's classifier and the event topics, with what can be loaded here."""
+    config = settings.monitor
+    try:
+        tokens = shared_token_vectors(None, settings.cache_dir)
+    except ConfigError as exc:  # no MiniLM wheel: keywords (and CLIP) only
+        log.warning("topics without MiniLM: %s", exc)
+        tokens = None
+    classifier = None
+    if tokens is not None and (config.topic_model or "").lower() != "none":
+        folder = Path(config.topic_model) if config.topic_model else None
+        classifier = TopicClassifier(folder, tokens=tokens)
+    from monitor.topic_admin import event_topics
+
+    return TopicScorer.build(
+        event_topics(settings),
+        encoder,
+        threshold=config.topic_threshold,
+        vector_weight=config.topic_vector_weight,
+        tokens=tokens,
+        classifier=classifier,
+    )
 
 
 def _vectors(indexes: StoreSet | None, space: str, ids: list[int]) -> dict[int, np.ndarray]:

@@ -174,13 +174,20 @@ class MonitorSettings(_Group):
         default_factory=lambda: list(DEFAULT_TOPICS),
         description="Topic set ([[monitor.topics]] name, prompts, keywords in a TOML file).",
     )
-    topic_threshold: float = Field(default=0.5, gt=0, lt=1)
+    topic_model: str | None = Field(
+        default=None,
+        description="Topic classifier folder (`simmim topics train`); empty = the shipped "
+        "20-topic default; 'none' = event topics only.",
+    )
+    topic_threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="Event topics: the evidence an item needs."
+    )
     topic_vector_weight: float = Field(
         default=1.0,
         ge=0,
         le=1,
-        description="Trust in the zero-shot (vector) evidence for topics; 0 = keywords only "
-        "(for a model too small to know the topics' prompts).",
+        description="Trust in the CLIP (vector) evidence for event topics of items without "
+        "text; 0 = none (for a model too small to know the topics' prompts).",
     )
     companies: dict[str, list[str]] = Field(
         default_factory=dict, description="Extra ticker -> company names/aliases."

@@ -15,6 +15,9 @@ class TopicSpec(BaseModel):
     name: str
     prompts: list[str] = Field(min_length=1)
     keywords: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(
+        default_factory=list, description="Texts about the topic: sharpen its similarity."
+    )
 
 
 def _t(name: str, prompts: str, keywords: str) -> TopicSpec:
@@ -22,7 +25,74 @@ def _t(name: str, prompts: str, keywords: str) -> TopicSpec:
         name=name,
         prompts=[p.strip() for p in prompts.split("|")],
         keywords=[k.strip() for k in keywords.split(",")],
+        examples=list(EXAMPLES.get(name, ())),
     )
+
+
+# Written for SimMIM (no data set's text): what each event topic reads like in a feed.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "earnings": (
+        "Quarterly profit beat forecasts as revenue grew 12 percent",
+        "The retailer posted a net loss for the second quarter",
+        "Earnings per share came in at 1.05 dollars against 0.98 expected",
+    ),
+    "guidance": (
+        "The company raised its full-year outlook after a strong quarter",
+        "Management cut its sales forecast for next year",
+        "The group warned that profit will fall short of its target",
+    ),
+    "m&a": (
+        "The chipmaker agreed to buy its rival in an all-cash deal",
+        "Shareholders approved the merger of the two lenders",
+        "A private equity firm made a takeover offer for the retailer",
+    ),
+    "central banks and rates": (
+        "The central bank held interest rates steady and signalled cuts later this year",
+        "Policy makers raised the benchmark rate by a quarter point",
+        "Bond traders bet the Fed will lower borrowing costs in June",
+    ),
+    "inflation": (
+        "Consumer prices rose 3.4 percent from a year earlier",
+        "Food and energy costs pushed inflation to a new high",
+        "Price pressures eased for a third month in a row",
+    ),
+    "layoffs": (
+        "The company will cut 1,500 jobs as part of a restructuring",
+        "Workers were told their positions will be eliminated by the end of the year",
+        "The carmaker is laying off staff at two plants",
+        "Hundreds of employees lose their jobs as the factory closes",
+    ),
+    "lawsuits and regulation": (
+        "Regulators opened an investigation into the bank's lending practices",
+        "A court ordered the company to pay damages to former customers",
+        "The watchdog fined the insurer for misleading clients",
+    ),
+    "banking stress": (
+        "Depositors pulled billions from the regional lender in two days",
+        "The bank's shares collapsed amid fears over its capital",
+        "Authorities stepped in to rescue the troubled lender",
+    ),
+    "crypto": (
+        "Bitcoin climbed above 70,000 dollars as crypto funds drew inflows",
+        "A crypto exchange halted withdrawals after a hack",
+        "Ether and other tokens fell sharply overnight",
+    ),
+    "supply chain": (
+        "A shortage of parts forced the automaker to halt production",
+        "Container freight rates doubled as ships avoided the canal",
+        "Suppliers struggled to deliver components on time",
+    ),
+    "energy and commodities": (
+        "Oil prices rose after producers agreed to extend output cuts",
+        "Gold hit a record as investors sought safety",
+        "Copper fell on weaker demand from factories",
+    ),
+    "markets": (
+        "Stocks rallied to a record close led by technology shares",
+        "The index fell 2 percent in its worst day since March",
+        "Global equities slid as investors fled risk",
+    ),
+}
 
 
 DEFAULT_TOPICS: tuple[TopicSpec, ...] = (

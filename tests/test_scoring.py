@@ -73,7 +73,7 @@ def test_every_indexed_item_scored_once(setup) -> None:  # type: ignore[no-untyp
         assert acme.sentiment_scorer == scorers.sentiment_id and scorers.sentiment_id.startswith(
             "finance@"
         )
-        assert acme.topic_scorer.startswith("zero-shot-topics@1:")
+        assert acme.topic_scorer.startswith("topics@2:")
         fed_topics = [name for name, _ in scores[2].topics]
         assert "central banks and rates" in fed_topics
         assert "crypto" in [name for name, _ in scores[3].topics]
@@ -147,7 +147,10 @@ def test_image_only_items_get_topics_from_their_vector(tiny_encoder) -> None:  #
     assert hits and hits[0].name == "crypto"
     # No vector and no words: no topic (uniform over topics + background is below threshold).
     assert topics.score([""], np.zeros((1, tiny_encoder.dim), np.float32))[0] == []
-    assert [h.name for h in topics.score(["Layoffs at the plant"], None)[0]] == ["layoffs"]
+    assert [h.name for h in topics.score(["Layoffs at the plant: job cuts"], None)[0]] == [
+        "layoffs"
+    ]
+    assert topics.score(["Layoffs at the plant"], None)[0] == []  # one keyword alone: no
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from app.cli import (
     source_cmd,
     status_cmd,
     token_cmd,
+    topics_cmd,
     train_cmd,
     worker_cmd,
 )
@@ -53,6 +54,7 @@ for _module in (
     worker_cmd,
     alerts_cmd,
     companies_cmd,
+    topics_cmd,
     train_cmd,
     eval_cmd,
     dashboard_cmd,

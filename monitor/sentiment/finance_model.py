@@ -67,22 +67,46 @@ def rules_logits(dense: np.ndarray, scale: float) -> np.ndarray:
     return scale * np.stack([-evidence - THRESHOLD, zero, evidence - THRESHOLD], axis=1)
 
 
-def piece_cnn(dim: int, hidden: int, filters: int, dense: int) -> Any:
-    """The convolution over piece vectors; built lazily so importing needs no torch."""
+def piece_cnn(
+    dim: int,
+    hidden: int,
+    filters: int,
+    dense: int,
+    classes: int = len(LABELS),
+    *,
+    rank: int = 0,
+    vocab: int = 0,
+) -> Any:
+    """The convolution over piece vectors (``classes`` outputs: the three labels, or a
+    classifier's topics); built lazily so importing needs no torch. ``rank`` > 0 adds a
+    small learned vector per piece (``vocab`` + 1 rows, zero at first) beside MiniLM's
+    static one: what the task needs that MiniLM does not encode. Scoring stays a lookup:
+    ``hidden_table`` folds both into one projected table."""
     import torch
     from torch import nn
 
     class PieceCNN(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.proj = nn.Linear(dim, hidden)
+            self.own = nn.Embedding(vocab + 1, rank) if rank else None
+            if self.own is not None:
+                nn.init.zeros_(self.own.weight)
+            self.proj = nn.Linear(dim + rank, hidden)
             self.convs = nn.ModuleList(
                 [nn.Conv1d(hidden, filters, k, padding=k // 2) for k in KERNELS]
             )
             self.drop = nn.Dropout(0.3)
-            self.out = nn.Linear(filters * len(KERNELS) + dense, len(LABELS))
+            self.out = nn.Linear(filters * len(KERNELS) + dense, classes)
 
-        def forward(self, vectors: torch.Tensor, mask: torch.Tensor, dense: torch.Tensor) -> Any:
+        def forward(
+            self,
+            vectors: torch.Tensor,
+            mask: torch.Tensor,
+            dense: torch.Tensor,
+            ids: torch.Tensor | None = None,
+        ) -> Any:
+            if self.own is not None:
+                vectors = torch.cat([vectors, self.own(ids)], dim=-1)
             return self.head(self.pool(torch.relu(self.proj(vectors)), mask), dense)
 
         def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> Any:
@@ -113,7 +137,16 @@ def cnn_from_state(state: dict[str, np.ndarray], dim: int, hidden: int, filters:
     import torch
 
     dense = state["out.weight"].shape[1] - filters * len(KERNELS)
-    net = piece_cnn(dim, hidden, filters, dense)
+    own = state.get("own.weight")
+    net = piece_cnn(
+        dim,
+        hidden,
+        filters,
+        dense,
+        classes=state["out.weight"].shape[0],
+        rank=0 if own is None else own.shape[1],
+        vocab=0 if own is None else own.shape[0] - 1,
+    )
     net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     return net.eval()
 
@@ -123,7 +156,10 @@ def hidden_table(net: Any, tokens: TokenVectors, device: Any = "cpu") -> Any:
     import torch
 
     with torch.inference_mode():
-        return torch.relu(net.proj(padded_table(tokens).to(device)))
+        table = padded_table(tokens).to(device)
+        if net.own is not None:
+            table = torch.cat([table, net.own.weight.to(device)], dim=1)
+        return torch.relu(net.proj(table))
 
 
 def pooled_features(

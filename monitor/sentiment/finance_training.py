@@ -23,6 +23,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -103,25 +104,25 @@ def fit_finance_model(
     if not len(test_idx):
         test_idx = train_idx  # too few texts to hold any out: calibrate on what we have
     every = build_features(texts, FinanceSentiment(), tokens, base_model)
-    train, test = _subset(every, train_idx), _subset(every, test_idx)
+    train, test = subset(every, train_idx), subset(every, test_idx)
     judge = WorstDomain(y[test_idx], domain[test_idx])
     weights = domain_weights(domain[train_idx])
 
     init = base_model._cnn.state_dict() if base_model else None
     vocabulary, idf, coef, intercept = _fit_linear(train, y[train_idx], weights)
     linear = _Linear(vocabulary, {"idf": idf, "coef": coef, "intercept": intercept})
-    best_epochs, cnn_state = _fit_cnn(
+    best_epochs, cnn_state = fit_cnn(
         train, y[train_idx], weights, test, judge, tokens, init=init, epochs=epochs
     )
 
     # The blend and its temperature, on the held-out texts.
     cnn = cnn_from_state(cnn_state, tokens.dim, HIDDEN, FILTERS)
-    linear_logits, cnn_logits = linear.logits(test), _cnn_logits(cnn, tokens, test)
+    by_linear, by_cnn = linear.logits(test), cnn_logits(cnn, tokens, test)
     blend = max(
         (Blend(linear_weight=w, rules_weight=r) for w in LINEAR_WEIGHTS for r in RULES_WEIGHTS),
-        key=lambda b: judge.score(b.combine(linear_logits, cnn_logits, test.dense)),
+        key=lambda b: judge.score(b.combine(by_linear, by_cnn, test.dense)),
     )
-    held_logits = blend.combine(linear_logits, cnn_logits, test.dense)
+    held_logits = blend.combine(by_linear, by_cnn, test.dense)
     temperature = judge.temperature(held_logits)
     probs = softmax(held_logits / temperature)
     report = figures(y[test_idx], probs)
@@ -148,7 +149,7 @@ def fit_finance_model(
             "epochs": best_epochs,
         },
     }
-    _save(folder, meta, arrays)
+    save_model(folder, meta, arrays)
     return FinanceTrainResult(
         folder, len(train_idx), len(test_idx), report, per_domain, test_idx.tolist()
     )
@@ -206,7 +207,7 @@ class WorstDomain:
         return float(min(TEMPERATURES, key=nll))
 
 
-def _subset(f: Features, idx: np.ndarray) -> Features:
+def subset(f: Features, idx: np.ndarray) -> Features:
     return Features(
         [f.texts[i] for i in idx],
         [f.pieces[i] for i in idx],
@@ -216,58 +217,84 @@ def _subset(f: Features, idx: np.ndarray) -> Features:
     )
 
 
+def classifier_arrays(model: Any, classes: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted scikit-learn logistic regression as (classes × width) weights and biases;
+    a class never seen stays unlikely, and a binary fit's one column becomes two."""
+    coef = np.zeros((classes, width), np.float32)
+    intercept = np.full(classes, -30.0, np.float32)
+    for row, cls in enumerate(model.classes_):
+        if len(model.classes_) == 2:
+            sign = 1 if row == 1 else -1
+            coef[cls] = sign * model.coef_[0] / 2
+            intercept[cls] = sign * model.intercept_[0] / 2
+        else:
+            coef[cls], intercept[cls] = model.coef_[row], model.intercept_[row]
+    return coef, intercept
+
+
+def tfidf_vectorizer(n_texts: int, max_features: int) -> Any:
+    """Word and bigram TF-IDF as ``Tfidf`` replays it (a term seen once is noise past 200)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        ngram_range=(1, 2),
+        min_df=2 if n_texts >= 200 else 1,
+        sublinear_tf=True,
+        max_features=max_features,
+    )
+
+
 def _fit_linear(
     train: Features, y: np.ndarray, weights: np.ndarray
 ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2),
-        min_df=2 if len(train.texts) >= 200 else 1,
-        sublinear_tf=True,
-        max_features=30000,
-    )
+    vectorizer = tfidf_vectorizer(len(train.texts), 30000)
     x = _Linear.matrix(vectorizer, train, fit=True)
     classifier = LogisticRegression(C=4.0, max_iter=3000, class_weight="balanced")
     classifier.fit(x, y, sample_weight=weights)
-    coef = np.zeros((len(LABELS), x.shape[1]), np.float32)
-    intercept = np.full(len(LABELS), -30.0, np.float32)  # a class never seen stays unlikely
-    for row, cls in enumerate(classifier.classes_):
-        if len(classifier.classes_) == 2:  # binary: one column, for the second class
-            sign = 1 if row == 1 else -1
-            coef[cls] = sign * classifier.coef_[0] / 2
-            intercept[cls] = sign * classifier.intercept_[0] / 2
-        else:
-            coef[cls] = classifier.coef_[row]
-            intercept[cls] = classifier.intercept_[row]
+    coef, intercept = classifier_arrays(classifier, len(LABELS), x.shape[1])
     vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
     return vocabulary, vectorizer.idf_.astype(np.float32), coef, intercept
 
 
-def _fit_cnn(
+class Judge(Protocol):
+    def score(self, logits: np.ndarray) -> tuple[float, float]: ...
+
+
+def fit_cnn(
     train: Features,
     y_train: np.ndarray,
     weights: np.ndarray,
     test: Features,
-    judge: WorstDomain,
+    judge: Judge,
     tokens: TokenVectors,
     *,
     init: dict | None,
     epochs: int,
     batch: int = 64,
+    classes: int = len(LABELS),
+    size: tuple[int, int] = (HIDDEN, FILTERS),
+    balance: float = 1.0,
+    rank: int = 0,
+    smoothing: float = 0.0,
 ) -> tuple[int, dict[str, np.ndarray]]:
-    """Best epoch count by the worst domain's held-out macro-F1, and the weights then."""
+    """Best epoch count by the judge's held-out score (for sentiment: the worst domain's
+    macro-F1), and the weights then. ``balance``: the power of the inverse class
+    frequency that weights the loss (1: every class counts alike; 0.5 for many skewed
+    classes, where full weights would overfit the rare ones)."""
     import torch
     import torch.nn.functional as F
 
-    net = piece_cnn(tokens.dim, HIDDEN, FILTERS, train.dense.shape[1])
-    if init is not None:
-        net.load_state_dict(init)
     table = padded_table(tokens)
     pad = len(table) - 1
-    counts = np.bincount(y_train, minlength=len(LABELS)).astype(np.float32)
-    weight = torch.tensor(len(y_train) / (len(LABELS) * np.maximum(counts, 1)))
+    net = piece_cnn(tokens.dim, *size, train.dense.shape[1], classes, rank=rank, vocab=pad)
+    if init is not None:
+        net.load_state_dict(init)
+    counts = np.bincount(y_train, minlength=classes).astype(np.float32)
+    weight = torch.tensor(
+        (len(y_train) / (classes * np.maximum(counts, 1))) ** balance, dtype=torch.float32
+    )
     per_text = torch.from_numpy(weights)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     # The rate decays to nothing over the epochs: late epochs settle instead of jumping
@@ -281,20 +308,24 @@ def _fit_cnn(
         net.train()
         for rows in torch.randperm(len(y_train), generator=generator).split(batch):
             ids, mask = pad_pieces([train.pieces[i] for i in rows], pad)
+            id_tensor = torch.from_numpy(ids)
             logits = net(
-                table[torch.from_numpy(ids)],
+                table[id_tensor],
                 torch.from_numpy(mask),
                 torch.from_numpy(train.dense[rows.numpy()] * DENSE_SCALE),
+                id_tensor,
             )
-            losses = F.cross_entropy(logits, target[rows], weight=weight, reduction="none")
+            losses = F.cross_entropy(
+                logits, target[rows], weight=weight, reduction="none", label_smoothing=smoothing
+            )
             loss = (losses * per_text[rows]).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
         net.eval()
-        f1 = judge.score(_cnn_logits(net, tokens, test))
-        log.info("sentiment cnn epoch %d: held-out macro-F1 worst %.4f, mean %.4f", epoch + 1, *f1)
+        f1 = judge.score(cnn_logits(net, tokens, test))
+        log.info("cnn epoch %d: held-out %.4f, %.4f", epoch + 1, *f1)
         if best is None or f1 > best[0]:
             best = (f1, epoch + 1, _state(net))
     assert best is not None  # epochs ≥ 1
@@ -305,13 +336,19 @@ def _state(net: object) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}  # type: ignore[attr-defined]
 
 
-def _cnn_logits(net: object, tokens: TokenVectors, f: Features) -> np.ndarray:
+def cnn_logits(net: object, tokens: TokenVectors, f: Features) -> np.ndarray:
     return head_logits(net, pooled_features(net, hidden_table(net, tokens), f.pieces), f.dense)
 
 
-def _save(folder: Path, meta: dict[str, object], arrays: dict[str, np.ndarray]) -> None:
+def save_model(
+    folder: Path,
+    meta: dict[str, object],
+    arrays: dict[str, np.ndarray],
+    *,
+    files: tuple[str, str] = (META_FILE, ARRAYS_FILE),
+) -> None:
     """Arrays first, then the JSON that names them, each replaced atomically."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-    atomic_write_bytes(folder / ARRAYS_FILE, buffer.getvalue())
-    atomic_write_bytes(folder / META_FILE, json.dumps(meta, sort_keys=True).encode())
+    atomic_write_bytes(folder / files[1], buffer.getvalue())
+    atomic_write_bytes(folder / files[0], json.dumps(meta, sort_keys=True).encode())

@@ -44,6 +44,16 @@ def read_domains(path: Path, domain_col: str) -> list[str] | None:
         return [(row[domain_col] or "").strip() or "unnamed" for row in reader]
 
 
+def require_columns(path: Path, reader: csv.DictReader[str], *columns: str) -> None:
+    missing = set(columns) - set(reader.fieldnames or ())
+    if missing:
+        raise ConfigError(
+            f"{path} has no column(s) {', '.join(sorted(missing))} "
+            f"(it has {', '.join(reader.fieldnames or [])})",
+            hint="name them with --text-col / --label-col",
+        )
+
+
 def read_labelled_csv(
     path: Path, *, text_col: str, label_col: str, label_map: dict[str, str]
 ) -> tuple[list[str], list[str]]:
@@ -53,13 +63,7 @@ def read_labelled_csv(
     labels: list[str] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        missing = {text_col, label_col} - set(reader.fieldnames or ())
-        if missing:
-            raise ConfigError(
-                f"{path} has no column(s) {', '.join(sorted(missing))} "
-                f"(it has {', '.join(reader.fieldnames or [])})",
-                hint="name them with --text-col / --label-col",
-            )
+        require_columns(path, reader, text_col, label_col)
         for line, row in enumerate(reader, start=2):
             raw = (row[label_col] or "").strip()
             label = label_map.get(raw, raw).lower()
