@@ -75,4 +75,4 @@ def test_scoring_goes_on_without_the_model(
         assert len(scores) == 2
         acme = next(s for s in scores.values() if "ACME" in s.tickers)
         assert acme.label == "negative"
-        assert all("keywords-only" in s.topic_scorer for s in scores.values())
+        assert all(":text-only:" in s.topic_scorer for s in scores.values())  # no CLIP
