@@ -207,22 +207,16 @@ def print_table(
         f"{'set':<24} {'scorer':<14} {'n':>6} {'acc':>6} {'F1':>6} {'ECE':>6} {'floor':>6}",
         file=sys.stderr,
     )
-    for name, rows in sets.items():
-        for s in scorers:
-            r = rows[s]
-            print(
-                f"{name:<24} {s:<14} {r['n']:>6} {r['accuracy']:>6} {r['macro_f1']:>6} "
-                f"{r['ece']:>6} {r['ece_floor']:>6}",
-                file=sys.stderr,
-            )
-    for name, rows in entities.items():
-        for s in scorers:
-            r = rows[s]
-            print(
-                f"{name + ' (entities)':<24} {s:<14} {r['n']:>6} {r['accuracy']:>6} "
-                f"{r['macro_f1']:>6}",
-                file=sys.stderr,
-            )
+    rows = [(name, r) for name, by in sets.items() for r in [by[s] for s in scorers]]
+    rows += [
+        (f"{name} (entities)", r) for name, by in entities.items() for r in [by[s] for s in scorers]
+    ]
+    for (name, r), s in zip(rows, scorers * (len(sets) + len(entities)), strict=True):
+        print(
+            f"{name:<24} {s:<14} {r['n']:>6} {r['accuracy']:>6} {r['macro_f1']:>6} "
+            f"{r.get('ece', ''):>6} {r.get('ece_floor', ''):>6}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

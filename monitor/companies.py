@@ -259,17 +259,9 @@ def read_user_companies(path: Path) -> list[Company]:
             if not company_id:
                 raise ConfigError(f"{path} line {line}: empty id", hint="give every row an id")
             name = (row.get("name") or "").strip() or company_id
-            aliases = [a for a in (row.get("aliases") or "").split(";") if a.strip()]
-            symbols = [s.strip().upper() for s in (row.get("symbols") or "").split(";")]
-            out.append(
-                Company(
-                    company_id,
-                    name,
-                    tuple(sorted({v for n in (name, *aliases) for v in name_variants(n)})),
-                    tuple(sorted(s for s in symbols if s and s != company_id)),
-                    source="user",
-                )
-            )
+            symbols = {x.strip().upper() for x in (row.get("symbols") or "").split(";")}
+            company = make_company(company_id, name, (row.get("aliases") or "").split(";"))
+            out.append(replace(company, symbols=tuple(sorted(symbols - {"", company_id}))))
     return out
 
 
@@ -352,14 +344,14 @@ def _drop_shared_aliases(companies: dict[str, Company]) -> dict[str, Company]:
             owners.setdefault(alias.lower(), set()).add(company.id)
     out = {}
     for company_id, company in companies.items():
-        own = fold(company.name).lower()
-        protected = {a.lower() for a in KNOWN_ALIASES.get(company_id, ())}
+        keep = {fold(company.name).lower()} | {
+            fold(a).lower() for a in KNOWN_ALIASES.get(company_id, ())
+        }
         kept = tuple(
             a
             for a in company.aliases
             if len(owners[a.lower()]) == 1
-            or a.lower() == own
-            or fold(a).lower() in {fold(p) for p in protected}
+            or a.lower() in keep
             or company.source in ("settings", "user")
         )
         out[company_id] = replace(company, aliases=kept)

@@ -247,7 +247,9 @@ class TickerExtractor:
         folded = fold(text)
         if len(folded) != len(text):  # folding changed offsets: match on the original
             folded = text
-        out = self._symbol_mentions(folded) + self._name_mentions(folded, frozenset(among))
+        symbols = self._symbol_mentions(folded)
+        by_symbol = frozenset(m.company for m in symbols)
+        out = symbols + self._name_mentions(folded, frozenset(among), by_symbol)
         out.sort(key=lambda m: m.start)
         return _with_roles(folded, _dedupe(out))
 
@@ -297,7 +299,14 @@ class TickerExtractor:
         own = [i for i in ids if i == symbol.upper()]  # a primary listing beats an ADR code
         return own[0] if own else None
 
-    def _name_mentions(self, text: str, known: frozenset[str] = frozenset()) -> list[Mention]:
+    def _name_mentions(
+        self,
+        text: str,
+        known: frozenset[str] = frozenset(),
+        by_symbol: frozenset[str] = frozenset(),
+    ) -> list[Mention]:
+        """``known``: companies whose names need no context here; ``by_symbol``: those the
+        text also names by a symbol (context for an ordinary-word name)."""
         blocked = [m.span() for m in IDIOMS.finditer(text)]
         tokens = [
             (m.start(), m.end(), _strip_possessive(m.group(0))) for m in _TOKEN.finditer(text)
@@ -319,7 +328,7 @@ class TickerExtractor:
                     continue
                 company = next(iter(ids))
                 if any(
-                    self._accept(text, tokens, lower, i, n, company, a, company in known)
+                    self._accept(text, tokens, lower, i, n, company, a, company in known, by_symbol)
                     for _, a in owners
                 ):
                     out.append(Mention(start, company, text[start:end]))
@@ -338,6 +347,7 @@ class TickerExtractor:
         company: str,
         alias: str,
         known: bool = False,
+        by_symbol: frozenset[str] = frozenset(),
     ) -> bool:
         written = [t[2] for t in tokens[i : i + n]]
         alias_tokens = _tokens(alias)
@@ -361,15 +371,12 @@ class TickerExtractor:
             return False
         after = lower[i + n] if i + n < len(lower) else ""
         possessive = text[tokens[i + n - 1][1] - 2 : tokens[i + n - 1][1]] in ("'s", "’s")
-        if possessive or after in NEXT_CUES or self._own_symbol_in(text, company):
+        if possessive or after in NEXT_CUES or company in by_symbol:
             return True
         if _SENTENCE_END.search(text[: tokens[i][0]]):
             return False  # sentence-initial capital says nothing; a following cue was needed
         window = lower[max(0, i - CUE_WINDOW) : i] + lower[i + n : i + n + CUE_WINDOW]
         return any(w in CUES for w in window)
-
-    def _own_symbol_in(self, text: str, company: str) -> bool:
-        return any(m.company == company for m in self._symbol_mentions(text))
 
 
 def _tokens(text: str) -> list[str]:
