@@ -44,4 +44,5 @@ def load_encoder(settings: Settings, *, trainable: bool = False) -> Encoder:
         batch_size=config.batch_size,
         workers=config.workers,
         max_image_pixels=settings.max_image_pixels,
+        image_formats=settings.image_formats,
     )

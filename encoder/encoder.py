@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from encoder.fingerprint import fusion_file_fingerprint
 from encoder.fusion import SemanticMemoryFusion
 from encoder.loading import Backbone, load_fusion_for
 from encoder.towers import image_tower, text_tower
+from simmim.image_formats import SAFE_FORMATS
 from simmim.images import ImageDecodeError, ImageInput, open_image
 from simmim.models import TEXT_MAX_CHARS, item_text
 
@@ -65,6 +66,7 @@ class Encoder:
         batch_size: int = 64,
         workers: int = 2,
         max_image_pixels: int = 50_000_000,
+        image_formats: Collection[str] = SAFE_FORMATS,
     ) -> None:
         self.backbone = backbone
         self.fusion = fusion
@@ -72,6 +74,7 @@ class Encoder:
         self.batch_size = batch_size
         self.workers = workers
         self.max_image_pixels = max_image_pixels
+        self.image_formats = image_formats
 
     def with_fusion(self, path: Path | None) -> Encoder:
         """The same towers (shared, not reloaded) with another fusion: ``None`` is the
@@ -83,6 +86,7 @@ class Encoder:
             batch_size=self.batch_size,
             workers=self.workers,
             max_image_pixels=self.max_image_pixels,
+            image_formats=self.image_formats,
         )
 
     @property
@@ -156,7 +160,10 @@ class Encoder:
     def load_pixels(self, image: ImageInput) -> torch.Tensor:
         """Decode + preprocess one image: [3, H, W]. Raises ImageDecodeError."""
         picture = open_image(
-            image, max_pixels=self.max_image_pixels, draft_size=self.backbone.image_size
+            image,
+            max_pixels=self.max_image_pixels,
+            draft_size=self.backbone.image_size,
+            formats=self.image_formats,
         )
         return self.backbone.preprocess(picture)
 

@@ -33,7 +33,7 @@ from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
 from simmim.files import sweep_temp_files
 from simmim.images import ImageDecodeError
-from simmim.models import CrawlRun, Item, ItemStatus, Source
+from simmim.models import MAX_EVERY_S, CrawlRun, Item, ItemStatus, Source
 from simmim.paths import DataLayout
 from simmim.redact import mask_text
 from simmim.settings import Settings
@@ -136,11 +136,18 @@ class ItemWriter:
     phash index needs no lock, and the event loop keeps fetching meanwhile.
     """
 
-    def __init__(self, factory: sessionmaker[Session], layout: DataLayout, max_pixels: int) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        layout: DataLayout,
+        max_pixels: int,
+        formats: Sequence[str],
+    ) -> None:
         self.factory = factory
         self.engine: Engine = factory.kw["bind"]
         self.layout = layout
         self.max_pixels = max_pixels
+        self.formats = formats
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simmim-db")
         with session_scope(factory) as session:
             self.phashes = PhashIndex.load(session)
@@ -295,14 +302,15 @@ def _load_image(candidate: Candidate, max_bytes: int) -> bytes:
     return read_capped(candidate.image_path, max_bytes)
 
 
-def _inspected(data: bytes, max_pixels: int) -> ImageResult:
+def _inspected(data: bytes, writer: ItemWriter) -> ImageResult:
     try:
-        return ImageResult(data, stored=inspect_image(data, max_pixels=max_pixels))
+        stored = inspect_image(data, max_pixels=writer.max_pixels, formats=writer.formats)
+        return ImageResult(data, stored=stored)
     except ImageDecodeError as exc:
         return ImageResult(data, decode_error=str(exc))
 
 
-async def _image_for(candidate: Candidate, fetcher: Fetcher, max_pixels: int) -> ImageResult:
+async def _image_for(candidate: Candidate, fetcher: Fetcher, writer: ItemWriter) -> ImageResult:
     """Download (or read) and validate the candidate's image; decoding runs in a thread."""
     try:
         if candidate.image_error is not None:
@@ -317,7 +325,7 @@ async def _image_for(candidate: Candidate, fetcher: Fetcher, max_pixels: int) ->
         return ImageResult(error=exc)
     except OSError as exc:
         return ImageResult(error=FetchError("unreadable file", f"{candidate.image_path}: {exc}"))
-    return await asyncio.to_thread(_inspected, data, max_pixels)
+    return await asyncio.to_thread(_inspected, data, writer)
 
 
 async def crawl_source(
@@ -350,7 +358,7 @@ async def crawl_source(
         else:
             seen.add(candidate.key)
             fresh.append(candidate)
-    images = await asyncio.gather(*(_image_for(c, fetcher, writer.max_pixels) for c in fresh))
+    images = await asyncio.gather(*(_image_for(c, fetcher, writer) for c in fresh))
     return outcome, list(zip(fresh, images, strict=True))
 
 
@@ -365,7 +373,7 @@ def _record(
             {
                 "source_id": source.id,
                 "now": now,
-                "due": now + timedelta(seconds=source.every_s),
+                "due": now + timedelta(seconds=min(source.every_s, MAX_EVERY_S)),
                 "etag": outcome.etag,
                 "last_modified": outcome.last_modified,
                 "cursor": outcome.cursor,
@@ -374,7 +382,7 @@ def _record(
         )
     else:
         failures = source.consecutive_failures + 1  # as read when the crawl began
-        backoff = timedelta(seconds=source.every_s * 2 ** min(failures, 10))
+        backoff = timedelta(seconds=min(source.every_s, MAX_EVERY_S) * 2 ** min(failures, 10))
         changed = connection.execute(
             _SOURCE_FAILED,
             {
@@ -426,7 +434,7 @@ async def crawl_async(
         sources = select_sources(session, source_ids=source_ids, due_only=due_only, now=now())
     layout = DataLayout(settings.data_dir)
     layout.create()
-    writer = ItemWriter(factory, layout, settings.max_image_pixels)
+    writer = ItemWriter(factory, layout, settings.max_image_pixels, settings.image_formats)
     limit = settings.crawler.max_items_per_source
 
     async with Fetcher(settings.crawler) as fetcher:

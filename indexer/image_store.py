@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import imagehash
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from simmim.files import atomic_write_bytes
+from simmim.image_formats import SAFE_FORMATS
 from simmim.images import open_image
 from simmim.models import Item
 from simmim.paths import DataLayout
@@ -27,9 +29,12 @@ class StoredImage:
     phash: str  # 16 hex digits
 
 
-def inspect_image(data: bytes, *, max_pixels: int) -> StoredImage:
-    """Decode once to validate (bomb limit, corruption) and measure. Raises ImageDecodeError."""
-    picture = open_image(data, max_pixels=max_pixels)
+def inspect_image(
+    data: bytes, *, max_pixels: int, formats: Collection[str] = SAFE_FORMATS
+) -> StoredImage:
+    """Decode once to validate (format, bomb limit, corruption) and measure. Raises
+    ImageDecodeError."""
+    picture = open_image(data, max_pixels=max_pixels, formats=formats)
     return StoredImage(
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),

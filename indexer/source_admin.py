@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from indexer.local_files import inside_roots
 from simmim.errors import NotFound, SimmimError
-from simmim.models import Item, ItemStatus, Source, SourceKind
+from simmim.models import MAX_EVERY_S, Item, ItemStatus, Source, SourceKind
 from simmim.redact import mask_url
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -27,10 +27,20 @@ class SourceError(SimmimError):
 
 def parse_every(text: str) -> int:
     """'15m', '2h', '1d', '90s' or plain seconds -> seconds."""
-    match = _DURATION.match(text)
+    match = _DURATION.match(text[:40])
     if not match or int(match.group(1)) == 0:
         raise SourceError(f"--every {text!r} is not a duration", hint="use e.g. 30s, 15m, 2h or 1d")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    return checked_every(int(match.group(1)) * _UNITS[match.group(2)], text)
+
+
+def checked_every(seconds: int, given: object = None) -> int:
+    if not 1 <= seconds <= MAX_EVERY_S:
+        raise SourceError(
+            f"--every {given if given is not None else seconds!r} is out of range",
+            hint="a source is crawled at least once a year and at most every second: "
+            "use e.g. 15m, 2h, 1d or 366d",
+        )
+    return seconds
 
 
 def _check_location(location: str, kind: SourceKind, local_roots: Sequence[Path]) -> str:
@@ -83,6 +93,7 @@ def add_source(
     local_roots: Sequence[Path] = (),
 ) -> Source:
     """Register a source; a local one must lie inside ``local_roots`` when any are set."""
+    checked_every(every_s)
     source = Source(
         name=name or default_name(location),
         kind=kind,

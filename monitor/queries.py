@@ -62,7 +62,9 @@ def save_query(
                 raise QueryError(f"query image {image} does not exist", hint="pass an image file")
             image = image.read_bytes()
         data = image
-        image_sha = inspect_image(data, max_pixels=settings.max_image_pixels).sha256
+        image_sha = inspect_image(
+            data, max_pixels=settings.max_image_pixels, formats=settings.image_formats
+        ).sha256
         write_image(DataLayout(settings.data_dir), data, image_sha)
     vector = query_vector(encoder, text, image).astype(np.float32)
     factory = session_factory(engine)

@@ -1,8 +1,12 @@
 """Fitting a topic classifier: the shipped default, or one on a user's own labelled texts.
 
 A fifth of the texts (by a hash of the normalised text) is kept aside and only reported
-on; every choice — the convolution's epoch, the blend of the two readers, the temperature
-and the threshold — is made on a further part of the rest, never on the reported fifth.
+on; every choice — the linear model's regularisation, the convolution's epoch (and whether
+to average its last epochs' weights), the blend of the two readers, the temperature and
+the threshold — is made on a further part of the rest (the choice part), never on the
+reported fifth. Once chosen, both readers are fitted
+again on every text not kept aside, choice part included, with the same settings: the
+choices need texts the readers have not seen, the shipped weights do not.
 Fewer than 60 texts: nothing can be kept aside honestly, so the report says so.
 """
 
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 SIZE = (256, 128)  # the convolution's hidden width and filters per kernel size
 RANK = 64  # a learned vector per word piece beside MiniLM's (topics have their own words)
+REGULARISATION = (10.0, 30.0, 100.0)  # the logistic regression's C, chosen on the choice part
+AVERAGES = (1, 3)  # the convolution's weights: one epoch's, or the mean of the last three
 LINEAR_WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6)
 THRESHOLDS = np.round(np.arange(0.2, 0.61, 0.05), 2)
 MIN_TO_HOLD_OUT = 60
@@ -131,35 +137,50 @@ def fit_topic_model(
         )
 
     fit, chosen = features(fit_idx), features(choose_idx)
-    vocabulary, idf, coef, intercept = _fit_linear(fit, y[fit_idx], len(names))
-    tfidf = Tfidf(vocabulary, idf)
     judge = _Judge(y[choose_idx], names)
-    epochs_used, state = fit_cnn(
-        fit,
-        y[fit_idx],
-        np.ones(len(fit_idx), np.float32),
-        chosen,
-        judge,
-        tokens,
-        init=None,
-        epochs=epochs,
-        classes=len(names),
-        size=SIZE,
-        balance=0.5,
-        rank=RANK,
-        smoothing=0.05,
-    )
-    cnn = cnn_from_state(state, tokens.dim, *SIZE)
+    linears = {c: _fit_linear(fit, y[fit_idx], len(names), c) for c in REGULARISATION}
+    c_used = max(linears, key=lambda c: judge.score(_linear_on(linears[c], chosen)))
+
+    def fit_conv(
+        f: Features, idx: np.ndarray, keep: int | None, keep_average: int = 1
+    ) -> tuple[int, int, dict[str, np.ndarray]]:
+        return fit_cnn(
+            f,
+            y[idx],
+            np.ones(len(idx), np.float32),
+            chosen,
+            judge,
+            tokens,
+            init=None,
+            epochs=epochs,
+            classes=len(names),
+            size=SIZE,
+            balance=0.5,
+            rank=RANK,
+            smoothing=0.05,
+            keep_epoch=keep,
+            averages=AVERAGES,
+            keep_average=keep_average,
+        )
+
+    epochs_used, averaged, state = fit_conv(fit, fit_idx, None)
+    linear = linears[c_used]
 
     def both(f: Features) -> tuple[np.ndarray, np.ndarray]:
-        linear = linear_logits(tfidf, coef, intercept, f.texts, f.mean)
-        return log_softmax(linear), log_softmax(cnn_logits(cnn, tokens, f))
+        conv = cnn_logits(cnn_from_state(state, tokens.dim, *SIZE), tokens, f)
+        return log_softmax(_linear_on(linear, f)), log_softmax(conv)
 
     lin, conv = both(chosen)
     weight = max(LINEAR_WEIGHTS, key=lambda w: judge.score(w * lin + (1 - w) * conv))
     blended = weight * lin + (1 - weight) * conv
     temperature = _temperature(blended, y[choose_idx])
     threshold = _threshold(softmax(blended / temperature), y[choose_idx], names)
+    if chooser.any():
+        every_idx = np.flatnonzero(~reported)
+        every = features(every_idx)
+        linear = _fit_linear(every, y[every_idx], len(names), c_used)
+        _, _, state = fit_conv(every, every_idx, epochs_used, averaged)
+    vocabulary, idf, coef, intercept = linear
 
     report: dict[str, object] = {"kept_aside": 0}
     if len(report_idx):
@@ -172,8 +193,10 @@ def fit_topic_model(
         )["ece"]
         report["kept_aside"] = len(report_idx)
     log.info(
-        "topic model: epochs %d, linear weight %.2f, T %.2f, threshold %.2f: %s",
+        "topic model: C %g, epochs %d (mean of the last %d), linear weight %.2f, T %.2f, threshold %.2f: %s",
+        c_used,
         epochs_used,
+        averaged,
         weight,
         temperature,
         threshold,
@@ -191,14 +214,16 @@ def fit_topic_model(
         "cnn": {"hidden": SIZE[0], "filters": SIZE[1]},
         "trained": {
             "source": source,
-            "n_train": len(fit_idx),
+            "n_train": int((~reported).sum()),
             "n_choice": len(choose_idx),
             "epochs": epochs_used,
+            "regularisation": c_used,
+            "averaged_epochs": averaged,
             "report": report,
         },
     }
     save_model(folder, meta, arrays, files=(META_FILE, ARRAYS_FILE))
-    return TopicTrainResult(folder, len(fit_idx), len(report_idx), report)
+    return TopicTrainResult(folder, int((~reported).sum()), len(report_idx), report)
 
 
 def compact(linear: dict[str, np.ndarray], cnn: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -210,14 +235,20 @@ def compact(linear: dict[str, np.ndarray], cnn: dict[str, np.ndarray]) -> dict[s
     return out
 
 
-def _fit_linear(
-    fit: Features, y: np.ndarray, classes: int
-) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+Linear = tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]
+
+
+def _linear_on(linear: Linear, f: Features) -> np.ndarray:
+    vocabulary, idf, coef, intercept = linear
+    return linear_logits(Tfidf(vocabulary, idf), coef, intercept, f.texts, f.mean)
+
+
+def _fit_linear(fit: Features, y: np.ndarray, classes: int, c: float) -> Linear:
     from sklearn.linear_model import LogisticRegression
 
     vectorizer = tfidf_vectorizer(len(fit.texts), 50000)
     x = linear_matrix(vectorizer.fit_transform(fit.texts), fit.mean)
-    model = LogisticRegression(C=10.0, max_iter=3000)
+    model = LogisticRegression(C=c, max_iter=3000)
     model.fit(x, y)
     coef, intercept = classifier_arrays(model, classes, x.shape[1])
     vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 from typing import TypeAlias
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from simmim.image_formats import NEVER_OPENED, SAFE_FORMATS
 
 ImageInput: TypeAlias = str | Path | bytes | Image.Image
 
@@ -18,9 +21,14 @@ class ImageDecodeError(ValueError):
 
 
 def open_image(
-    source: ImageInput, *, max_pixels: int, draft_size: int | None = None
+    source: ImageInput,
+    *,
+    max_pixels: int,
+    draft_size: int | None = None,
+    formats: Collection[str] = SAFE_FORMATS,
 ) -> Image.Image:
-    """Decode to RGB, refusing decompression bombs and corrupt files with a reason.
+    """Decode to RGB, refusing decompression bombs, corrupt files and formats outside
+    ``formats`` (never one of ``NEVER_OPENED``) with a reason.
 
     ``draft_size`` lets JPEG decoding scale down by DCT while decoding (never below the
     size asked for), which is much cheaper than decoding full size and resizing.
@@ -34,7 +42,7 @@ def open_image(
     try:
         with stream, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(stream)
+            image = Image.open(stream, formats=sorted(set(formats) - NEVER_OPENED))
             _checked(image, max_pixels)
             if draft_size is not None and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
@@ -43,6 +51,12 @@ def open_image(
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(f"image too large: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        allowed = ", ".join(sorted(set(formats) - NEVER_OPENED))
+        raise ImageDecodeError(
+            f"not a readable image of an allowed format ({allowed}; "
+            "SIMMIM_IMAGE_FORMATS sets the list)"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"not a readable image: {exc}") from exc
 
@@ -68,6 +82,6 @@ def _checked(image: Image.Image, max_pixels: int) -> Image.Image:
     if width * height > max_pixels:
         raise ImageDecodeError(
             f"image too large: {width}x{height} = {width * height} pixels exceeds the "
-            f"limit of {max_pixels} (SIMMIM_CRAWLER__MAX_IMAGE_PIXELS)"
+            f"limit of {max_pixels} (SIMMIM_MAX_IMAGE_PIXELS)"
         )
     return image

@@ -77,6 +77,9 @@ def item_text(title: str | None, body: str | None) -> str | None:
     return ". ".join(parts)[:TEXT_MAX_CHARS] if parts else None
 
 
+MAX_EVERY_S = 366 * 86400  # a source is crawled at least once a year (a due time must exist)
+
+
 class Source(Base):
     __tablename__ = "indexer_source"
 

@@ -26,39 +26,65 @@ TOKEN_LIKE_USER = 16  # a user name this long is likely an access token (https:/
 
 
 def mask_url(url: str) -> str:
-    """``https://user:pass@host/p?token=t`` → ``https://user:***@host/p?token=***``."""
+    """``https://user:pass@host/p?token=t`` → ``https://user:***@host/p?token=***``.
+
+    The password is found as SQLAlchemy reads it (up to the ``@`` before the host), not by
+    ``urlsplit``, which ends the host part at the first ``/``, ``?`` or ``#`` and so would
+    show a password holding one of them (``postgresql://u:pa/ss@db/x``).
+    """
+    credentials = _credentials(url)
+    if credentials is None:
+        if "://" not in url:  # not a URL after all: hide anything shaped like name:password@
+            return _USER_PASSWORD.sub(rf"\1:{MASK}@", url)
+        return _masked_query(url)
+    prefix, user, password, rest = credentials
+    if password is not None:
+        userinfo = f"{user}:{MASK}@"
+    elif len(user) >= TOKEN_LIKE_USER:
+        userinfo = f"{MASK}@"
+    else:
+        userinfo = f"{user}@"
+    return prefix + userinfo + _masked_query(prefix + rest)[len(prefix) :]
+
+
+_SCHEME_USER = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://([^:/?#@\s]*)")
+
+
+def _credentials(url: str) -> tuple[str, str, str | None, str] | None:
+    """(``scheme://``, user, password or None, what follows the ``@``), or None when the URL
+    carries no user. A password runs to the last ``@`` before the first ``/`` that follows
+    its first ``@``: ``p/s@ss`` and ``p#1`` and ``p?x`` all stay whole."""
+    match = _SCHEME_USER.match(url)
+    if match is None:
+        return None
+    prefix, user = url[: match.start(1)], match.group(1)
+    after = url[match.end() :]
+    if after.startswith("@"):
+        return prefix, user, None, after[1:]
+    if not after.startswith(":") or "@" not in after:
+        return None
+    body = after[1:]
+    slash = body.find("/", body.find("@"))
+    end = body.rfind("@", 0, slash if slash >= 0 else len(body))
+    return prefix, user, body[:end], body[end + 1 :]
+
+
+def _masked_query(url: str) -> str:
+    """The values of secret-looking query parameters masked; the rest as given."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return _mask_userinfo_loosely(url)
-    if not parts.netloc:  # not a URL after all: hide anything shaped like name:password@
-        return _USER_PASSWORD.sub(rf"\1:{MASK}@", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, has_password, _ = userinfo.partition(":")
-        if has_password:
-            netloc = f"{user}:{MASK}@{hostport}"
-        elif len(user) >= TOKEN_LIKE_USER:
-            netloc = f"{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(SECRET_PARAMS.search(name) for name, _ in pairs):
-            query = urlencode(
-                [(name, MASK if SECRET_PARAMS.search(name) else value) for name, value in pairs],
-                safe="*",
-            )
-    if netloc == parts.netloc and query == parts.query:
+        return _SECRET_VALUE.sub(rf"\1{MASK}", url)
+    if not parts.query:
         return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _mask_userinfo_loosely(text: str) -> str:
-    """For strings urlsplit refuses (a bad IPv6 host): still hide anything before an @ and
-    the values of secret-looking parameters."""
-    text = re.sub(r"(://)[^/@\s]*@", rf"\1{MASK}@", text)
-    return _SECRET_VALUE.sub(rf"\1{MASK}", text)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(SECRET_PARAMS.search(name) for name, _ in pairs):
+        return url
+    query = urlencode(
+        [(name, MASK if SECRET_PARAMS.search(name) else value) for name, value in pairs],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def mask_text(text: str) -> str:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from simmim.errors import ConfigError
+from simmim.image_formats import NEVER_OPENED, SAFE_FORMATS
 from simmim.redact import mask_url
 from simmim.topic_defaults import DEFAULT_TOPICS, TopicSpec
 
@@ -343,6 +344,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         default=50_000_000, gt=0, description="Decompression-bomb limit for every image decoded."
     )
+    image_formats: list[str] = Field(
+        default_factory=lambda: sorted(SAFE_FORMATS),
+        description="Pillow format names a picture may be decoded from; every other format "
+        "is refused unread (EPS, PS and PDF always: Pillow hands them to Ghostscript).",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)
@@ -353,6 +359,29 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @field_validator("image_formats")
+    @classmethod
+    def _safe_formats(cls, formats: list[str]) -> list[str]:
+        named = sorted({f.strip().upper() for f in formats if f.strip()})
+        refused = sorted(set(named) & NEVER_OPENED)
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} cannot be allowed: Pillow opens them with Ghostscript"
+            )
+        if not named:
+            raise ValueError("name at least one format, e.g. JPEG")
+        if set(named) - SAFE_FORMATS:
+            from PIL import Image
+
+            Image.init()
+            unknown = sorted(set(named) - set(Image.OPEN))
+            if unknown:
+                raise ValueError(
+                    f"Pillow reads no format named {', '.join(unknown)}; "
+                    f"it reads {', '.join(sorted(set(Image.OPEN) - NEVER_OPENED))}"
+                )
+        return named
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

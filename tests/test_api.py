@@ -291,12 +291,22 @@ def test_saved_queries_and_sources(api: ApiWorld) -> None:
     source_id = made.json()["id"]
     listed = c.get("/v1/sources", headers=api.read).json()["items"]
     assert {"last_success_at", "last_error", "failures", "next_due_at", "items"} <= set(listed[0])
+    secret = c.post(
+        "/v1/sources",
+        json={"location": "https://ann:Pa%2Fs%23s@example.org/f.xml", "kind": "rss", "name": "s"},
+        headers=api.admin,
+    )
+    assert secret.status_code == 201 and "Pa%2F" not in secret.text
+    for headers in (api.read, api.admin):
+        shown = c.get("/v1/sources", headers=headers).text
+        assert "Pa%2F" not in shown and "https://ann:***@example.org/f.xml" in shown
     off = c.patch(f"/v1/sources/{source_id}", json={"enabled": False}, headers=api.admin)
     assert off.json()["enabled"] is False
-    bad = c.post(
-        "/v1/sources", json={"location": "x", "kind": "rss", "every": "soon"}, headers=api.admin
-    )
-    assert bad.status_code == 400 and "not a duration" in bad.json()["error"]
+    for every, says in (("soon", "not a duration"), ("4000000d", "out of range")):
+        bad = c.post(
+            "/v1/sources", json={"location": "x", "kind": "rss", "every": every}, headers=api.admin
+        )
+        assert bad.status_code == 422 and says in bad.json()["detail"][0]["msg"]
     assert c.delete(f"/v1/sources/{source_id}", headers=api.admin).status_code == 204
     assert c.delete(f"/v1/sources/{source_id}", headers=api.admin).status_code == 404
 

@@ -313,6 +313,26 @@ def test_single_sign_on_shows_only_the_login_button(
     assert "newswire" not in texts(at) and not at.dataframe
 
 
+@pytest.mark.postgres
+def test_system_page_masks_a_password_with_any_character(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, tiny_weights: Path
+) -> None:
+    """Issue 36, finding 9: a password holding / # ? was shown past its first /."""
+    from simmim.db import make_engine
+    from simmim.migrations import upgrade
+
+    assert "://postgres@" in postgres_url  # trust auth: any password connects
+    url = postgres_url.replace("://postgres@", "://postgres:PW/h0#r?se@")
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    monkeypatch.setenv("SIMMIM_DATABASE__URL", url)
+    monkeypatch.setenv("SIMMIM_ENCODER__MODEL", "simmim-tiny")
+    monkeypatch.setenv("SIMMIM_ENCODER__PRETRAINED", str(tiny_weights))
+    shown = texts(page("views/system.py"))
+    assert "postgres:***@127.0.0.1" in shown and "PW" not in shown and "h0#r" not in shown
+
+
 def test_sources_page_masks_credentials(seeded_env: Path) -> None:
     from simmim.db import make_engine, session_factory, session_scope
     from simmim.models import Source, SourceKind

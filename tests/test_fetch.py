@@ -245,7 +245,8 @@ def test_redirects_followed_and_loops_refused(http_server: LocalServer) -> None:
         ("100.64.0.1", "private"), ("fc00::1", "private"), ("127.0.0.1", "loopback"),
         ("::1", "loopback"), ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
         ("224.0.0.1", "multicast"), ("0.0.0.0", "reserved"), ("240.0.0.1", "reserved"),
-        ("::ffff:10.0.0.1", "private"),
+        ("::ffff:10.0.0.1", "private"), ("fec0::1", "reserved"), ("192.0.0.8", "reserved"),
+        ("192.0.0.255", "reserved"),
     ],
 )  # fmt: skip
 def test_address_policy_refuses(address: str, why: str) -> None:
@@ -301,11 +302,16 @@ def test_redirect_into_the_private_network_is_refused() -> None:
         target = {
             "/to-loopback": "http://127.0.0.1:9/admin",
             "/to-metadata": "http://169.254.169.254/latest",
+            "/to-octal": "http://0177.0.0.1:9/admin",
         }
         return httpx.Response(302, headers={"Location": target[request.url.path]})
 
     transport = httpx.MockTransport(handler)
-    for path, why in (("/to-loopback", "loopback"), ("/to-metadata", "link-local")):
+    for path, why in (
+        ("/to-loopback", "loopback"),
+        ("/to-metadata", "link-local"),
+        ("/to-octal", "Invalid IPv4 address"),
+    ):
         error = fetch_error(
             f"http://93.184.216.34{path}", settings(allow_loopback=False), transport=transport
         )

@@ -36,6 +36,8 @@ def assert_clean(text: str, where: str) -> None:
         f"postgresql+psycopg//bob:{SECRETS[0]}@db.internal/simmim",
         f"nonsense bob:{SECRETS[0]}@db.internal",
         f"nosuchdriver+x://bob:{SECRETS[0]}@db.internal/simmim",
+        f"postgresql+psycopg://bob:{SECRETS[0]}/x#y?z@127.0.0.1:9/simmim",  # / # ? in it
+        f"postgresql+psycopg://bob:{SECRETS[0]}@x%y@127.0.0.1:9/simmim",  # @ and % in it
     ],
 )
 def test_bad_database_urls_are_not_echoed(
@@ -125,8 +127,29 @@ def test_mask_url_forms() -> None:
     assert mask_url("https://alice@h.example/") == "https://alice@h.example/"  # a name only
     assert mask_url("https://h.example/a?q=bank+run") == "https://h.example/a?q=bank+run"
     assert mask_url("postgresql+psycopg://u:p%40ss@db/x") == "postgresql+psycopg://u:***@db/x"
-    assert mask_url("http://u:p@[::1/x") == "http://***@[::1/x"  # unparseable, still masked
+    assert mask_url("http://u:p@[::1/x?token=t") == "http://u:***@[::1/x?token=***"  # unparseable
     assert mask_url("postgresql//u:p@db/x") == "postgresql//u:***@db/x"  # not a URL at all
+    assert mask_url("https://medium.com/@someone/a-post") == "https://medium.com/@someone/a-post"
     assert mask_text("GET https://u:p@h/x failed; retry http://h/y") == (
         "GET https://u:***@h/x failed; retry http://h/y"
     )
+
+
+@pytest.mark.parametrize("password", ["pa/ss", "pa#ss", "pa?ss", "p/s@ss", "p%40ss", "p@ss", "p:s"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "postgresql+psycopg://bob:{}@db.internal:5432/simmim",
+        "https://alice:{}@feeds.example/rss?x=1",
+        "http://milvus:{}@10.0.0.5:19530",
+    ],
+)
+def test_a_password_with_any_character_is_masked(template: str, password: str) -> None:
+    """Issue 36, finding 9: the masking split at the first ``/`` and printed the rest."""
+    secret = f"S3CR{password}ET"
+    url = template.format(secret)
+    for shown in (mask_url(url), mask_text(f"cannot connect to {url}: refused")):
+        assert "S3CR" not in shown and "ET@" not in shown, shown
+        assert "***@" in shown
+    host = template.split("@")[1].split("/")[0].split(":")[0]
+    assert host in mask_url(url)  # the user still sees where it points

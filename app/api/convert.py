@@ -24,6 +24,8 @@ from monitor.items import HitScores, ItemDetail
 from monitor.models import Alert, Rule, SavedQuery
 from simmim.images import ImageDecodeError, open_image
 from simmim.models import Source
+from simmim.redact import mask_url
+from simmim.settings import Settings
 
 
 def image_url(item_id: int, image_sha256: str | None) -> str | None:
@@ -135,7 +137,7 @@ def source(row: Source, items: int) -> SourceOut:
         id=row.id,
         name=row.name,
         kind=row.kind.value,
-        location=row.location,
+        location=mask_url(row.location),  # read tokens never see a source's credentials
         enabled=row.enabled,
         every_s=row.every_s,
         items=items,
@@ -146,17 +148,17 @@ def source(row: Source, items: int) -> SourceOut:
     )
 
 
-def decoded_image(data: str, max_pixels: int) -> tuple[Image.Image, bytes]:
+def decoded_image(data: str, settings: Settings) -> tuple[Image.Image, bytes]:
     """A base64 image checked (format, pixel limit) before any model sees it."""
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(422, "image_base64 is not valid base64") from None
-    return checked_image(raw, max_pixels), raw
+    return checked_image(raw, settings), raw
 
 
-def checked_image(raw: bytes, max_pixels: int) -> Image.Image:
+def checked_image(raw: bytes, settings: Settings) -> Image.Image:
     try:
-        return open_image(raw, max_pixels=max_pixels)
+        return open_image(raw, max_pixels=settings.max_image_pixels, formats=settings.image_formats)
     except ImageDecodeError as exc:
         raise ApiError(422, "the image cannot be used", str(exc)) from None

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_ID = 2**62  # every id fits a 64-bit column on each backend
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -301,7 +301,20 @@ class SourceCreate(Strict):
     location: str = Field(min_length=1, max_length=4000)
     kind: Literal["rss", "page", "folder", "jsonl"]
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    every: str = Field(default="15m", description="How often: 30s, 15m, 1h, 1d.")
+    every: str = Field(
+        default="15m", max_length=40, description="How often: 30s, 15m, 1h, 1d (at most 366d)."
+    )
+
+    @field_validator("every")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        from indexer.source_admin import SourceError, parse_every
+
+        try:
+            parse_every(value)
+        except SourceError as exc:
+            raise ValueError(f"{exc.message}; {exc.hint}") from None
+        return value
 
 
 class Enabled(Strict):

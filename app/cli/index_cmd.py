@@ -123,7 +123,10 @@ def status(ctx: typer.Context) -> None:
     if damaged:
         raise typer.Exit(1)
     if manifests and settings.index.backend == "faiss":
-        console.print(f"checksums verified: {', '.join(manifests)} ok")
+        from indexer.index.store import verified_parts
+
+        for name, m in manifests.items():
+            console.print(f"{name}: verified {verified_parts(m)}: ok")
 
 
 @index_app.command()

@@ -6,6 +6,7 @@ Milvus store in its own small collection.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -39,6 +40,7 @@ class Manifest:
     collection: str = ""  # Milvus: the collection holding this space's vectors
     originals: str = ""  # "float16": a compressed index keeps its vectors beside it
     refine: int = 0  # PQ + originals: k×refine candidates re-ranked exactly (0: none)
+    originals_bytes: int = 0  # the float16 file's size when saved: a cut file is found
 
     @property
     def compressed(self) -> bool:
@@ -56,6 +58,56 @@ class Manifest:
         processes of two versions can share indexes during an upgrade."""
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
+
+    @classmethod
+    def parse(cls, raw: bytes, where: object) -> Manifest:
+        """A saved manifest, or an IndexFileError that says what is wrong with it: empty,
+        cut, not UTF-8, not an object, a required field missing or of the wrong type."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise damaged_manifest(where, "not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise damaged_manifest(
+                where, "empty" if not raw.strip() else f"not JSON ({exc})"
+            ) from None
+        if not isinstance(data, dict):
+            raise damaged_manifest(where, f"a JSON {type(data).__name__}, not an object")
+        missing = [name for name in REQUIRED if name not in data]
+        if missing:
+            raise damaged_manifest(where, f"no {', '.join(missing)}")
+        wrong = [
+            f.name
+            for f in fields(cls)
+            if f.name in data and not _fits(data[f.name], _TYPES.get(f.name, str))
+        ]
+        if wrong:
+            raise damaged_manifest(where, f"{', '.join(wrong)} of the wrong type")
+        return cls.from_dict(data)
+
+
+REQUIRED = ("space", "factory", "kind", "dim", "fingerprint")
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "dim": int,
+    "count": int,
+    "nprobe": int,
+    "refine": int,
+    "originals_bytes": int,
+    "recall_at_10": (int, float, type(None)),
+    "recall_target": (int, float),
+}
+
+
+def _fits(value: object, kind: type | tuple[type, ...]) -> bool:
+    return isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+
+
+def damaged_manifest(where: object, what: str) -> IndexFileError:
+    return IndexFileError(
+        f"index manifest {where} is damaged ({what})",
+        hint="run `simmim index --rebuild`: it re-encodes every item into a new index set "
+        "and never reads the damaged one",
+    )
 
 
 def model_mismatch(space: str, built_with: str, now: str) -> IndexFileError:

@@ -15,6 +15,7 @@ memory until the index is first saved.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,8 +24,11 @@ import numpy as np
 
 from simmim.files import TEMP_PREFIX, fsync_directory
 
+log = logging.getLogger(__name__)
+
 MAX_ROWS = 1 << 34  # item ids beyond this would make the sparse file absurd
 COPY_ROWS = 1 << 18  # rows read at once when a store is copied into another folder
+UNIT_TOLERANCE = 0.01  # float16 rounding moves a unit vector's norm by < 0.001
 
 
 class OriginalVectors:
@@ -102,13 +106,34 @@ class OriginalVectors:
             self._rows[inside] = 0
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """Float32 rows for these ids; zeros where there is none."""
+        """Float32 rows for these ids; zeros where there is none, and where a row is damaged
+        (not finite, or not unit-length: a flipped byte in the file) — it is logged, never
+        scored as a cosine of 22 or NaN."""
         inside = (ids >= 0) & (ids < self.capacity)
         if inside.all():
-            return _widen(self._rows.take(ids, axis=0))
+            return self._sound(_widen(self._rows.take(ids, axis=0)))
         out = np.zeros((len(ids), self.dim), np.float32)
-        out[inside] = _widen(self._rows.take(ids[inside], axis=0))
+        out[inside] = self._sound(_widen(self._rows.take(ids[inside], axis=0)))
         return out
+
+    def _sound(self, rows: np.ndarray) -> np.ndarray:
+        bad = _damaged(rows)
+        if bad.any():
+            log.warning(
+                "%d damaged float16 vector(s) in %s left out of the results: "
+                "run `simmim index --rebuild`",
+                int(bad.sum()),
+                self.path,
+            )
+            rows[bad] = 0
+        return rows
+
+    def damaged_rows(self) -> int:
+        """How many rows are damaged, reading the whole file a block at a time."""
+        return sum(
+            int(_damaged(_widen(np.asarray(self._rows[start : start + COPY_ROWS]))).sum())
+            for start in range(0, self.capacity, COPY_ROWS)
+        )
 
     def save(self, path: Path) -> None:
         """Durable at ``path`` (the index's folder): written there first when the rows were
@@ -164,6 +189,13 @@ class OriginalVectors:
         if self.path is None or not self.path.is_file():
             return 0
         return self.path.stat().st_blocks * 512
+
+
+def _damaged(rows: np.ndarray) -> np.ndarray:
+    """Rows that are neither absent (all zero) nor unit-length within float16's rounding."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    return ~((norms == 0) | (np.abs(norms - 1) <= UNIT_TOLERANCE))
 
 
 def _widen(rows: np.ndarray) -> np.ndarray:

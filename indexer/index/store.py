@@ -282,6 +282,8 @@ class VectorIndex:
             vectors = self.originals.vectors(part.reshape(-1)).reshape(*part.shape, -1)
             part_queries = queries[start : start + block, :, None]
             scores[start : start + block] = np.matmul(vectors, part_queries)[:, :, 0]
+            # No row (a hole, or one found damaged and dropped): no score to rank by.
+            scores[start : start + block][~np.any(vectors != 0, axis=2)] = -np.inf
         scores[candidates < 0] = -np.inf
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         best = np.take_along_axis(scores, order, axis=1).astype(np.float32)
@@ -486,6 +488,7 @@ class VectorIndex:
         index_path, manifest_path = paths(folder, self.manifest.space)
         if self.originals is not None:  # before the index and manifest that refer to it
             self.originals.save(originals_path(folder, self.manifest.space))
+            self.manifest.originals_bytes = self.originals.capacity * 2 * self.originals.dim
         self.manifest.count = self.count
         data = faiss.serialize_index(self.index)  # hashed as written: no second read
         self.manifest.checksum = hashlib.sha256(data).hexdigest()
@@ -507,13 +510,7 @@ class VectorIndex:
         index_path, manifest_path = paths(folder, space)
         if not manifest_path.is_file() or not index_path.is_file():
             return None
-        try:
-            manifest = Manifest.from_dict(json.loads(manifest_path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
-            raise IndexFileError(
-                f"index manifest {manifest_path} is damaged: {exc}",
-                hint="run `simmim index --rebuild`",
-            ) from exc
+        manifest = Manifest.parse(manifest_path.read_bytes(), manifest_path)
         if manifest.fingerprint != fingerprint:
             raise model_mismatch(space, manifest.fingerprint, fingerprint)
         if dim is not None and manifest.dim != dim:
@@ -547,6 +544,12 @@ def _originals(folder: Path, manifest: Manifest, *, read_only: bool) -> Original
     if not path.is_file():
         raise IndexFileError(
             f"the float16 vectors of the {manifest.space} index ({path}) are missing",
+            hint="re-encode with `simmim index --rebuild`",
+        )
+    if path.stat().st_size < manifest.originals_bytes:
+        raise IndexFileError(
+            f"the float16 vectors of the {manifest.space} index ({path}) are cut short: "
+            f"{path.stat().st_size} bytes of the {manifest.originals_bytes} saved",
             hint="re-encode with `simmim index --rebuild`",
         )
     return OriginalVectors(manifest.dim, path, read_only=read_only)
@@ -583,17 +586,50 @@ def built_manifests(folder: Path, *, verify: bool = False) -> dict[str, dict[str
     for space in SPACES:
         index_path, manifest_path = paths(folder, space)
         if manifest_path.is_file():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            try:
+                manifest = asdict(Manifest.parse(manifest_path.read_bytes(), manifest_path))
+            except IndexFileError as exc:
+                # Shown, never a crash: the damage and its fix, in every view that lists it.
+                manifest = asdict(Manifest(space, "damaged", "", 0, ""))
+                manifest["damaged"] = manifest["health"] = f"DAMAGED: {exc.message}; {exc.hint}"
             manifest["bytes"] = index_path.stat().st_size if index_path.is_file() else None
-            if verify:
+            if verify and "damaged" not in manifest:
                 manifest["health"] = _health(index_path, manifest)
+            out[space] = manifest
+        elif index_path.is_file():  # an index nobody can read: its model is not known
+            manifest = asdict(Manifest(space, "damaged", "", 0, ""))
+            manifest["bytes"] = index_path.stat().st_size
+            manifest["damaged"] = manifest["health"] = (
+                f"DAMAGED: {index_path.name} has no manifest ({manifest_path.name} is missing); "
+                "run `simmim index --rebuild`"
+            )
             out[space] = manifest
     return out
 
 
+def verified_parts(manifest: dict[str, Any]) -> str:
+    """What a healthy status checked, in words."""
+    parts = ["sha256 of the index file"] if manifest.get("checksum") else ["index file readable"]
+    if manifest.get("originals"):
+        parts.append("float16 vectors: size and every row finite and unit-length")
+    return " + ".join(parts)
+
+
 def _health(index_path: Path, manifest: dict[str, Any]) -> str:
+    """ "ok", or what is wrong and the fix. What it checks: the index file against its
+    sha256; a compressed index's float16 file against its saved size, and every row in it
+    finite and either absent (zero) or unit-length (what a damaged byte breaks)."""
     if not index_path.is_file():
         return "file missing: run `simmim index` (it re-queues what the index lacked)"
     if manifest.get("checksum") and file_checksum(index_path) != manifest["checksum"]:
         return "DAMAGED (checksum mismatch): run `simmim index --rebuild`"
+    if manifest.get("originals"):
+        path = originals_path(index_path.parent, manifest["space"])
+        if not path.is_file():
+            return "DAMAGED (float16 vectors missing): run `simmim index --rebuild`"
+        if path.stat().st_size < int(manifest.get("originals_bytes") or 0):
+            return "DAMAGED (float16 vectors cut short): run `simmim index --rebuild`"
+        bad = OriginalVectors(int(manifest["dim"]), path, read_only=True).damaged_rows()
+        if bad:
+            return f"DAMAGED ({bad} float16 vectors unreadable): run `simmim index --rebuild`"
     return "ok"

@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from protego import Protego
 
-from indexer.net.errors import FetchError
+from indexer.net.errors import FetchError, RefusedAddress
 from indexer.net.guard import AddressPolicy, check_url
 from indexer.net.politeness import Clock, HostLimiter, Sleep
 from indexer.net.transport import PerHostTransport
@@ -234,6 +234,9 @@ class Fetcher:
                     "timeout", f"{url}: no answer in time ({type(exc).__name__})", url=url
                 )
             except httpx.RemoteProtocolError as exc:
+                if str(exc).startswith("Invalid URL in location header"):
+                    # e.g. an octal or hex host (0177.0.0.1 is loopback): never followed.
+                    raise RefusedAddress(f"{url} redirects to {exc}", url=url) from None
                 error = FetchError("truncated", f"{url}: {exc}", url=url)
             except httpx.TransportError as exc:
                 error = FetchError("connection", f"{url}: {exc or type(exc).__name__}", url=url)

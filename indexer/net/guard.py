@@ -39,7 +39,7 @@ class AddressPolicy:
             raise RefusedAddress(f"{ip} is a link-local address")
         if ip.is_multicast:
             raise RefusedAddress(f"{ip} is a multicast address")
-        if ip.is_unspecified or ip.is_reserved:
+        if ip.is_unspecified or ip.is_reserved or any(ip in net for net in _SPECIAL):
             raise RefusedAddress(f"{ip} is a reserved address")
         if ip.is_private or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED):
             if not self.allow_private:
@@ -50,6 +50,9 @@ class AddressPolicy:
 
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
+# Ranges some Python versions call neither private nor reserved: IPv6 site-local (RFC 3879,
+# deprecated, still routed inside some networks) and IETF protocol assignments (RFC 6890).
+_SPECIAL = (ipaddress.ip_network("fec0::/10"), ipaddress.ip_network("192.0.0.0/24"))
 _NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215, local-use translators
 _COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible form

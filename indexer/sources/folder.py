@@ -66,12 +66,19 @@ def _sidecar(path: Path, root: Path, roots: Sequence[Path]) -> tuple[dict[str, s
 
 
 def _pictures(root: Path) -> list[Path]:
-    """Every picture below ``root`` by name, without descending into linked folders."""
+    """Every picture below ``root`` in :func:`_order`, without descending into linked folders."""
     found = []
     for folder, subfolders, files in os.walk(root, followlinks=False):
         subfolders.sort()
         found += [Path(folder) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(found)
+    return sorted(found, key=lambda p: _order(str(p.relative_to(root))))
+
+
+def _order(relative: str) -> tuple[str, ...]:
+    """The one order pictures are read and resumed in: by path component, so ``x/0500.png``
+    and ``x-cover.png`` compare the same way when sorted and when resumed (as plain
+    strings ``-`` sorts before ``/``, as paths ``x`` before ``x-cover.png``)."""
+    return Path(relative).parts
 
 
 async def read_folder(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
@@ -84,7 +91,11 @@ async def read_folder(source: Source, fetcher: Fetcher, limit: int) -> ReadResul
         raise FetchError("missing folder", f"{root} is not a folder", url=str(root))
     pictures = await asyncio.to_thread(_pictures, root)
     after = str((source.read_cursor or {}).get("after", ""))
-    todo = [p for p in pictures if str(p.relative_to(root)) > after] if after else pictures
+    if after:
+        resume = _order(after)
+        todo = [p for p in pictures if _order(str(p.relative_to(root))) > resume]
+    else:
+        todo = pictures
     records: list[Candidate | Rejected] = []
     taken = 0
     for path in todo:

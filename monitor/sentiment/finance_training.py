@@ -111,7 +111,7 @@ def fit_finance_model(
     init = base_model._cnn.state_dict() if base_model else None
     vocabulary, idf, coef, intercept = _fit_linear(train, y[train_idx], weights)
     linear = _Linear(vocabulary, {"idf": idf, "coef": coef, "intercept": intercept})
-    best_epochs, cnn_state = fit_cnn(
+    best_epochs, _, cnn_state = fit_cnn(
         train, y[train_idx], weights, test, judge, tokens, init=init, epochs=epochs
     )
 
@@ -278,11 +278,18 @@ def fit_cnn(
     balance: float = 1.0,
     rank: int = 0,
     smoothing: float = 0.0,
-) -> tuple[int, dict[str, np.ndarray]]:
+    keep_epoch: int | None = None,
+    averages: tuple[int, ...] = (1,),
+    keep_average: int = 1,
+) -> tuple[int, int, dict[str, np.ndarray]]:
     """Best epoch count by the judge's held-out score (for sentiment: the worst domain's
     macro-F1), and the weights then. ``balance``: the power of the inverse class
     frequency that weights the loss (1: every class counts alike; 0.5 for many skewed
-    classes, where full weights would overfit the rare ones)."""
+    classes, where full weights would overfit the rare ones). ``keep_epoch``: the count
+    is already chosen (a refit on more texts): the weights after that epoch, on the same
+    schedule, without asking the judge. ``averages``: also judge the mean of the weights of
+    the last n epochs (one network, a free ensemble of the points the late, small steps
+    circle); returns (epochs, how many averaged, weights), ``keep_average`` for a refit."""
     import torch
     import torch.nn.functional as F
 
@@ -302,7 +309,8 @@ def fit_cnn(
     steps = epochs * -(-len(y_train) // batch)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, steps))
     target = torch.from_numpy(y_train)
-    best: tuple[tuple[float, float], int, dict[str, np.ndarray]] | None = None
+    best: tuple[tuple[float, float], int, int, dict[str, np.ndarray]] | None = None
+    recent: list[dict[str, np.ndarray]] = []
     generator = torch.Generator().manual_seed(0)
     for epoch in range(epochs):
         net.train()
@@ -324,12 +332,41 @@ def fit_cnn(
             optimizer.step()
             schedule.step()
         net.eval()
-        f1 = judge.score(cnn_logits(net, tokens, test))
-        log.info("cnn epoch %d: held-out %.4f, %.4f", epoch + 1, *f1)
-        if best is None or f1 > best[0]:
-            best = (f1, epoch + 1, _state(net))
+        recent = [*recent, _state(net)][-max(*averages, keep_average) :]
+        if keep_epoch is not None:
+            if epoch + 1 == keep_epoch:
+                return keep_epoch, keep_average, _mean_state(recent[-keep_average:])
+            continue
+        for n in averages:
+            if len(recent) < n:
+                continue
+            state = recent[-1] if n == 1 else _mean_state(recent[-n:])
+            scorer = net if n == 1 else _net_with(state, net)
+            f1 = judge.score(cnn_logits(scorer, tokens, test))
+            log.info("cnn epoch %d, mean of %d: held-out %.4f, %.4f", epoch + 1, n, *f1)
+            if best is None or f1 > best[0]:
+                best = (f1, epoch + 1, n, state)
     assert best is not None  # epochs ≥ 1
-    return best[1], best[2]
+    return best[1], best[2], best[3]
+
+
+def _mean_state(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    if len(states) == 1:
+        return states[0]
+    return {
+        k: np.mean([s[k] for s in states], axis=0).astype(states[0][k].dtype) for k in states[0]
+    }
+
+
+def _net_with(state: dict[str, np.ndarray], like: object) -> object:
+    import copy
+
+    import torch
+
+    other = copy.deepcopy(like)
+    other.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})  # type: ignore[attr-defined]
+    other.eval()  # type: ignore[attr-defined]
+    return other
 
 
 def _state(net: object) -> dict[str, np.ndarray]:

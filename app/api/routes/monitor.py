@@ -227,7 +227,7 @@ def create_query(request: Request, body: QueryCreate) -> QueryOut:
     state = api_state(request)
     image = None
     if body.image_base64 is not None:
-        _, image = convert.decoded_image(body.image_base64, state.settings.max_image_pixels)
+        _, image = convert.decoded_image(body.image_base64, state.settings)
     if not (body.text and body.text.strip()) and image is None:
         raise ApiError(422, "a saved query needs a text, an image, or both")
     saved = save_query(

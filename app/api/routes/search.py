@@ -109,9 +109,7 @@ async def search_json(request: Request, body: SearchRequest) -> SearchResponse:
     def run() -> SearchResponse:
         image = None
         if body.image_base64 is not None:
-            image, _ = convert.decoded_image(
-                body.image_base64, api_state(request).settings.max_image_pixels
-            )
+            image, _ = convert.decoded_image(body.image_base64, api_state(request).settings)
         return _run(
             request,
             text=body.text,
@@ -142,7 +140,7 @@ def search_upload(
     """Search with an uploaded image file (and optionally a text): curl -F image=@x.jpg.
     ``space=image`` with no text: images like this one."""
     state = api_state(request)
-    picture = convert.checked_image(image.file.read(), state.settings.max_image_pixels)
+    picture = convert.checked_image(image.file.read(), state.settings)
     return _run(
         request,
         text=text,

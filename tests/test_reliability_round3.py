@@ -1,0 +1,217 @@
+"""Issue 36's findings as regressions: sources that skipped or lost records, schedules out
+of range, damaged index files, secrets on every surface, formats never opened, and the
+small ones. Each test names the finding it keeps fixed."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydantic import ValidationError
+from sqlalchemy import Engine, update
+
+from encoder import load_encoder
+from indexer.index import IndexSet
+from indexer.index.chooser import IndexPlan
+from indexer.index.index_set import build_index, faiss_status
+from indexer.index.store import IndexFileError, VectorIndex, _health
+from indexer.ingest import run_ingest
+from indexer.source_admin import SourceError, parse_every
+from simmim.db import session_factory, session_scope
+from simmim.images import ImageDecodeError, open_image
+from simmim.models import ItemStatus, Source, SourceKind
+from simmim.paths import DataLayout
+from simmim.settings import Settings
+from tests.crawl_helpers import add, crawl_settings, items, jpeg, run, source
+from tests.encoder_fixtures import tiny_settings
+from tests.test_index import seed_items
+
+
+def test_folder_pictures_beside_a_same_prefix_folder_all_arrive(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Finding 2: sorted as paths, resumed as strings, ``x-1.png`` beside ``x/`` never came."""
+    root = tmp_path / "pictures"
+    (root / "x").mkdir(parents=True)
+    (root / "2024").mkdir()
+    names = ["x/0500.png", "x/0501.png", "x-1.png", "x-cover.png", "2024/a.png", "2024.png"]
+    for seed, name in enumerate(names):
+        (root / name).write_bytes(jpeg(seed + 40))
+    settings = crawl_settings(tmp_path / "data", max_items_per_source=1)
+    sid = add(engine, str(root), SourceKind.FOLDER)
+    for _ in range(len(names) + 2):
+        if not run(settings, engine)[sid].remaining:
+            break
+    stored = {Path(i.external_id or "").as_posix() for i in items(engine)}
+    assert stored == set(names)
+
+
+@pytest.mark.parametrize("every", ["4000000d", "367d", "1" + "0" * 20 + "d", "0s"])
+def test_a_schedule_past_a_year_is_refused_at_source_add(every: str) -> None:
+    """Finding 4: ``--every 4000000d`` was stored and broke every crawl after it."""
+    with pytest.raises(SourceError) as refused:
+        parse_every(every)
+    assert "366d" in (refused.value.hint or "") or "not a duration" in refused.value.message
+
+
+def test_a_stored_schedule_out_of_range_costs_no_other_source(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Finding 4: a source stored with a huge interval (an older version, a hand edit)
+    crawls, is due within a year, and every other source crawls beside it."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg(5))
+    dump = tmp_path / "posts.jsonl"
+    dump.write_text('{"id": 1, "text": "a post about the markets today"}\n')
+    huge = add(engine, str(folder), SourceKind.FOLDER)
+    other = add(engine, str(dump), SourceKind.JSONL)
+    with session_scope(session_factory(engine)) as session:
+        session.execute(update(Source).where(Source.id == huge).values(every_s=4_000_000 * 86400))
+    outcomes = run(crawl_settings(tmp_path / "data"), engine)
+    assert outcomes[huge].ok and outcomes[other].ok and len(items(engine)) == 2
+    due = source(engine, huge).next_due_at
+    assert due is not None and due.replace(tzinfo=UTC) <= datetime.now(UTC) + timedelta(days=367)
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n0 0 moveto 16 16 lineto stroke\n%%EOF\n"
+
+
+def test_eps_is_never_handed_to_ghostscript(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 11: a crawled "JPEG" that is EPS ran Ghostscript where one is installed."""
+    from PIL import EpsImagePlugin
+
+    ran: list[object] = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(EpsImagePlugin, "gs_windows_binary", "gs", raising=False)
+    with pytest.raises(ImageDecodeError, match="allowed format"):
+        open_image(EPS, max_pixels=10**6)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "photo.jpg").write_bytes(EPS)
+    (folder / "real.jpg").write_bytes(jpeg(8))
+    sid = add(engine, str(folder), SourceKind.FOLDER)
+    assert run(crawl_settings(tmp_path / "data"), engine)[sid].ok
+    by_name = {Path(i.external_id or "").name: i for i in items(engine)}
+    assert by_name["photo.jpg"].status is ItemStatus.FAILED
+    assert "allowed format" in (by_name["photo.jpg"].error or "")
+    assert by_name["real.jpg"].status is not ItemStatus.FAILED
+    assert ran == []
+
+
+def test_the_format_list_is_a_setting_that_never_admits_ghostscript() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buffer, format="ICO")
+    with pytest.raises(ImageDecodeError, match="allowed format"):
+        open_image(buffer.getvalue(), max_pixels=10**6)
+    settings = Settings(image_formats=["jpeg", "png", "ico"])
+    assert settings.image_formats == ["ICO", "JPEG", "PNG"]
+    assert open_image(buffer.getvalue(), max_pixels=10**6, formats=settings.image_formats)
+    for refused in (["EPS"], ["JPEG", "ps"], []):
+        with pytest.raises(ValidationError):
+            Settings(image_formats=refused)
+
+
+def test_the_pixel_limit_error_names_the_real_setting() -> None:
+    """Finding 12: the message named SIMMIM_CRAWLER__MAX_IMAGE_PIXELS, which does not exist."""
+    with pytest.raises(ImageDecodeError) as refused:
+        open_image(jpeg(3, size=(200, 200)), max_pixels=100)
+    assert "SIMMIM_MAX_IMAGE_PIXELS" in str(refused.value)
+    assert "max_image_pixels" in Settings.model_fields
+
+
+MANIFEST_DAMAGE = {
+    "empty": lambda raw: b"",
+    "cut": lambda raw: raw[: len(raw) // 2],
+    "not utf-8": lambda raw: b"\xff\xfe" + raw,
+    "a list": lambda raw: b"[1, 2, 3]",
+    "a renamed key": lambda raw: raw.replace(b'"factory"', b'"factori"'),
+    "a wrong type": lambda raw: raw.replace(b'"dim": ', b'"dim": "x", "_": '),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(MANIFEST_DAMAGE))
+def test_a_damaged_manifest_is_reported_and_rebuild_mends_it(
+    damage: str, engine: Engine, tiny_weights: Path, tmp_path: Path
+) -> None:
+    """Finding 5: a damaged manifest bricked every command, ``--rebuild`` included."""
+    settings = Settings(data_dir=tmp_path / "data", encoder=tiny_settings(tiny_weights))  # type: ignore[arg-type]
+    encoder = load_encoder(settings)
+    seed_items(settings, engine, n=6)
+    run_ingest(settings, engine, encoder)
+    live = DataLayout(settings.data_dir).indexes
+    path = live / "text.json"
+    path.write_bytes(MANIFEST_DAMAGE[damage](path.read_bytes()))
+    with pytest.raises(IndexFileError, match=r"manifest .* is damaged") as refused:
+        IndexSet(settings, encoder.fingerprint, encoder.dim, read_only=True)
+    assert "--rebuild" in (refused.value.hint or "")
+    status = faiss_status(settings, verify=True)
+    assert (
+        status["text"]["health"].startswith("DAMAGED") and "--rebuild" in status["text"]["health"]
+    )
+    assert status["image"]["health"] == "ok" and {"factory", "count", "bytes"} <= set(
+        status["text"]
+    )
+    assert run_ingest(settings, engine, encoder, rebuild=True).indexed == 6
+    assert all(m["health"] == "ok" for m in faiss_status(settings, verify=True).values())
+
+
+def test_an_index_file_without_its_manifest_is_not_called_verified(
+    engine: Engine, tiny_weights: Path, tmp_path: Path
+) -> None:
+    """Finding 12: ``index status`` said "checksums verified" with fused.json deleted."""
+    settings = Settings(data_dir=tmp_path / "data", encoder=tiny_settings(tiny_weights))  # type: ignore[arg-type]
+    seed_items(settings, engine, n=4)
+    run_ingest(settings, engine, load_encoder(settings))
+    live = DataLayout(settings.data_dir).indexes
+    (live / "fused.json").unlink()
+    status = faiss_status(settings, verify=True)
+    assert "no manifest" in status["fused"]["health"]
+
+
+def _compressed(tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, 3001, dtype=np.int64)
+    index = build_index("text", IndexPlan("IVF16,PQ8", "ivf", 16, 4), ids, vectors, "fp", 0.9)
+    index.manifest.refine = max(index.manifest.refine, 4)
+    index.save(tmp_path)
+    return ids, vectors
+
+
+def test_flipped_bytes_in_the_float16_vectors_never_score(tmp_path: Path) -> None:
+    """Finding 6: 2,000 flipped bytes gave a "cosine" of 22.66 at rank 1, NaNs gave no
+    results, and status said the checksums were verified."""
+    _, vectors = _compressed(tmp_path)
+    f16 = tmp_path / "text.f16"
+    data = bytearray(f16.read_bytes())
+    rng = np.random.default_rng(0)
+    for offset in rng.choice(len(data), 2000, replace=False):
+        data[int(offset)] ^= 0xFF
+    f16.write_bytes(bytes(data))
+    manifest = json.loads((tmp_path / "text.json").read_text())
+    assert _health(tmp_path / "text.faiss", manifest).startswith("DAMAGED")
+    loaded = VectorIndex.load(tmp_path, "text", "fp", read_only=True)
+    assert loaded is not None
+    scores, found = loaded.search(vectors[:50], 10)
+    live = found >= 0
+    assert live.sum() > 0 and np.isfinite(scores[live]).all()
+    assert scores[live].max() <= 1.01  # cosines, never 22
+
+
+def test_a_cut_float16_file_is_found_on_load(tmp_path: Path) -> None:
+    _compressed(tmp_path)
+    f16 = tmp_path / "text.f16"
+    f16.write_bytes(f16.read_bytes()[: f16.stat().st_size // 2])
+    with pytest.raises(IndexFileError, match="cut short"):
+        VectorIndex.load(tmp_path, "text", "fp")
+    manifest = json.loads((tmp_path / "text.json").read_text())
+    assert "cut short" in _health(tmp_path / "text.faiss", manifest)
