@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from indexer.net.errors import FetchError
 
@@ -63,20 +64,31 @@ def require_regular(path: Path) -> os.stat_result:
     return info
 
 
-def read_capped(path: Path, max_bytes: int) -> bytes:
-    """The whole file, if it is a regular file of at most ``max_bytes`` bytes."""
+def open_regular(path: Path) -> BinaryIO:
+    """The file opened for reading, if it is (still, once open) a regular file."""
     require_regular(path)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags)  # O_NONBLOCK: a FIFO swapped in meanwhile cannot hang us
     except OSError as exc:
         raise FetchError("unreadable file", f"{path}: {exc.strerror}", url=str(path)) from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise RefusedPath(f"{path} is not a regular file", url=str(path))
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise RefusedPath(f"{path} is not a regular file", url=str(path))
+    return handle
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The whole file, if it is a regular file of at most ``max_bytes`` bytes."""
+    with open_regular(path) as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise FetchError("too large", f"{path} is over {max_bytes} bytes", url=str(path))
+        raise FetchError(
+            "too large",
+            f"{path} is over {max_bytes} bytes (SIMMIM_CRAWLER__MAX_BYTES)",
+            url=str(path),
+        )
     return data
 
 

@@ -18,12 +18,17 @@ from sqlalchemy import ColumnElement, Connection, Engine, Executable, func, sele
 from sqlalchemy.orm import Session
 
 from monitor.models import Score, SeriesHour, SeriesKind, Tag
+from simmim.errors import SimmimError
 from simmim.models import Item
 
 COLUMNS = ["key", "bucket", "volume", "sentiment_sum", "sentiment_sq", "negative"]
 Reader = Session | Connection | Engine
 """Read functions take the caller's session (one transaction, as detection needs) or, for a
 one-off read, an engine."""
+
+
+class TooManyPoints(SimmimError):
+    """A trends request that would densify into more points than one answer may carry."""
 
 
 class Metric(enum.StrEnum):
@@ -130,15 +135,24 @@ def trends(
     until: datetime | None = None,
     keys: Sequence[str] | None = None,
     rolling: int | None = None,
+    max_points: int | None = None,
 ) -> pd.DataFrame:
     """Readable trends: key, start, volume, mean_sentiment, negative_share, and with
-    ``rolling`` = n buckets, their rolling means (empty buckets count as zero volume)."""
+    ``rolling`` = n buckets, their rolling means (empty buckets count as zero volume).
+    ``max_points``: refuse (TooManyPoints) before densifying more rows than that."""
     sums = aggregate(reader, kind, bucket_hours=bucket_hours, since=since, until=until, keys=keys)
     if sums.empty:
         return pd.DataFrame(columns=["key", "start", "volume", "mean_sentiment", "negative_share"])
     parts = []
     first = hour_of(since) // bucket_hours if since is not None else int(sums["bucket"].min())
     last = (hour_of(until) - 1) // bucket_hours if until is not None else int(sums["bucket"].max())
+    wanted = (last - first + 1) * int(sums["key"].nunique())
+    if max_points is not None and wanted > max_points:
+        raise TooManyPoints(
+            f"{wanted} trend points asked ({sums['key'].nunique()} series × "
+            f"{last - first + 1} buckets); at most {max_points} per request",
+            hint="narrow since/until, use day buckets, or name the series with key=",
+        )
     for key, group in sums.groupby("key", sort=True):
         frame = dense(group, first, last)
         out = pd.DataFrame(

@@ -4,6 +4,7 @@ small ones. Each test names the finding it keeps fixed."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from simmim.images import ImageDecodeError, open_image
 from simmim.models import ItemStatus, Source, SourceKind
 from simmim.paths import DataLayout
 from simmim.settings import Settings
+from tests.api_fixtures import ApiWorld
 from tests.crawl_helpers import add, crawl_settings, items, jpeg, run, source
 from tests.encoder_fixtures import tiny_settings
 from tests.test_index import seed_items
@@ -215,3 +217,109 @@ def test_a_cut_float16_file_is_found_on_load(tmp_path: Path) -> None:
         VectorIndex.load(tmp_path, "text", "fp")
     manifest = json.loads((tmp_path / "text.json").read_text())
     assert "cut short" in _health(tmp_path / "text.faiss", manifest)
+
+
+def _cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def test_api_ranges_times_cursors_and_numbers_are_422_never_500(api: ApiWorld) -> None:
+    """Findings 8 and 10: an unbounded trends range took the server past 6 GB; naive or
+    overflowing times, huge cursors and numbers gave 500s; a huge vector a null score."""
+    c, read, admin = api.client, api.read, api.admin
+    refused = [
+        c.get("/v1/trends", params={"since": "1900-01-01T00:00:00Z", "bucket": "hour"}, headers=read),
+        c.get("/v1/trends", params={"since": "2026-01-02", "until": "2026-01-01"}, headers=read),
+        c.get("/v1/trends", params={"since": "0001-01-01T00:00:00+14:00"}, headers=read),
+        c.get("/v1/series", params={"cursor": _cursor(10**30)}, headers=read),
+        c.get("/v1/series", params={"cursor": "MWU0MDA"}, headers=read),  # 1e400
+        c.get("/v1/alerts", params={"cursor": _cursor(["2026-01-01T00:00:00+00:00", 2**63])}, headers=read),
+        c.get("/v1/alerts", params={"cursor": _cursor(["0001-01-01T00:00:00", 1])}, headers=read),
+        c.get("/v1/rules", params={"cursor": _cursor(10**30)}, headers=read),
+        c.post("/v1/rules", json={"name": "x", "kind": "volume_spike", "series": "all", "min_volume": 10**30}, headers=admin),
+        c.post("/v1/rules", json={"name": "y", "kind": "volume_spike", "series": "all", "cooldown_s": 10**30}, headers=admin),
+        c.post("/v1/sources", json={"location": "https://e.org/f", "kind": "rss", "every": "1" + "0" * 20 + "d"}, headers=admin),
+        c.post("/v1/search", json={"text": "x", "filters": {"since": "0001-01-01T00:00:00+14:00"}}, headers=read),
+        c.post("/v1/search", json={"vector": [0.0] * api.encoder.dim}, headers=read),
+    ]  # fmt: skip
+    assert [r.status_code for r in refused] == [422] * len(refused), [r.text for r in refused]
+    naive = c.post(
+        "/v1/search",
+        json={"text": "shares", "k": 5, "filters": {"since": "2000-01-01T00:00:00"}},
+        headers=read,
+    )
+    assert naive.status_code == 200 and naive.json()["results"]
+    huge = c.post("/v1/search", json={"vector": [3e38] * api.encoder.dim, "k": 3}, headers=read)
+    assert huge.status_code == 200
+    assert all(-1 <= h["score"] <= 1 for h in huge.json()["results"]) and huge.json()["results"]
+    wide = c.get(
+        "/v1/trends", params={"since": "2020-01-01T00:00:00Z", "bucket": "day"}, headers=read
+    )
+    assert wide.status_code == 200
+
+
+def test_a_dump_past_the_response_cap_arrives_whole_as_a_stream(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Finding 3: a JSONL dump over 20 MiB failed whole ("too large", no setting named)."""
+    dump = tmp_path / "big.jsonl"
+    padding = "x" * 5000
+    with dump.open("w") as handle:
+        for n in range(5200):
+            handle.write(json.dumps({"id": n, "text": f"post {n} on the markets", "pad": padding}))
+            handle.write("\n\n" if n % 1000 == 0 else "\n")  # blank lines are not records
+    assert dump.stat().st_size > 25 * 1024 * 1024
+    settings = crawl_settings(tmp_path / "data", max_items_per_source=2000)
+    sid = add(engine, str(dump), SourceKind.JSONL)
+    seen = [run(settings, engine)[sid] for _ in range(3)]
+    assert [(o.ok, o.new, o.remaining) for o in seen] == [
+        (True, 2000, 3200),
+        (True, 2000, 1200),
+        (True, 1200, 0),
+    ], [o.error for o in seen]
+    assert len(items(engine)) == 5200
+
+
+def test_a_line_longer_than_the_cap_costs_only_itself(engine: Engine, tmp_path: Path) -> None:
+    dump = tmp_path / "posts.jsonl"
+    lines = [
+        json.dumps({"id": 1, "text": "first post about the markets"}),
+        json.dumps({"id": 2, "text": "y" * 5000}),
+        json.dumps({"id": 3, "text": "third post about the markets"}),
+    ]
+    dump.write_text("\n".join(lines) + "\n")
+    settings = crawl_settings(tmp_path / "data", max_bytes=1000)
+    sid = add(engine, str(dump), SourceKind.JSONL)
+    outcome = run(settings, engine)[sid]
+    assert outcome.ok and outcome.new == 2
+    assert outcome.reasons["line too long"] == 1 and outcome.failed == 1
+
+
+def test_time_fields_by_their_usual_names_and_lone_surrogates(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Finding 12: a line with a lone surrogate was dropped with a traceback; and the time
+    of an export under ``created_at`` (Twitter's format), ``timestamp`` (ms) or ``date``."""
+    dump = tmp_path / "posts.jsonl"
+    dump.write_text(
+        "\n".join(
+            [
+                '{"id": 1, "text": "half an emoji \\ud83d here", "time": "2024-03-01T10:00:00Z"}',
+                '{"id": 2, "text": "from twitter", "created_at": "Wed Oct 10 20:19:24 +0000 2018"}',
+                '{"id": 3, "text": "in milliseconds", "timestamp": 1700000000000}',
+                '{"id": 4, "text": "rfc 2822", "date": "Wed, 02 Oct 2002 08:00:00 GMT"}',
+            ]
+        )
+        + "\n"
+    )
+    sid = add(engine, str(dump), SourceKind.JSONL)
+    assert run(crawl_settings(tmp_path / "data"), engine)[sid].ok
+    by_id = {i.external_id: i for i in items(engine)}
+    assert by_id["1"].text == "half an emoji \ufffd here"
+    when = {
+        k: (v.published_at.replace(tzinfo=UTC) if v.published_at else None)
+        for k, v in by_id.items()
+    }
+    assert when["2"] == datetime(2018, 10, 10, 20, 19, 24, tzinfo=UTC)
+    assert when["3"] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert when["4"] == datetime(2002, 10, 2, 8, 0, tzinfo=UTC)

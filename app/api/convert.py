@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 
 from PIL import Image
 
@@ -42,10 +43,16 @@ def sentiment(scored: ItemDetail | HitScores | None) -> SentimentOut | None:
     )
 
 
+def finite_score(score: float) -> float:
+    """A cosine for the schema: always a number in [-1, 1]."""
+    value = float(score)
+    return round(min(1.0, max(-1.0, value)), 6) if math.isfinite(value) else -1.0
+
+
 def hit(result: SearchResult, scores: HitScores | None) -> SearchHit:
     return SearchHit(
         id=result.item_id,
-        score=round(float(result.score), 6),
+        score=finite_score(result.score),
         space=result.space,
         title=result.title,
         url=result.url,

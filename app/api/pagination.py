@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from fastapi import Query
 
 from app.api.errors import ApiError
+from app.api.schemas import MAX_ID
 from simmim.settings import ApiSettings
 
 T = TypeVar("T")
@@ -27,6 +28,14 @@ def decode_cursor(cursor: str | None) -> Any:
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
         raise ApiError(422, "invalid cursor", "pass back the next_cursor of a page") from None
+
+
+def cursor_int(value: Any, *, high: int = MAX_ID) -> int:
+    """A cursor's number, or 422: a bool, a float (1e400 decodes to inf), a string or a
+    number past any id (10**30 overflows a 64-bit column) never reaches the database."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ApiError(422, "invalid cursor", "pass back the next_cursor of a page")
+    return value
 
 
 class PageParams:
@@ -50,8 +59,8 @@ def page_by_id(
 ) -> tuple[list[T], str | None]:
     """Rows in ascending id order, after the cursor's id."""
     after = decode_cursor(params.cursor)
-    if after is not None and not isinstance(after, int):
-        raise ApiError(422, "invalid cursor", "pass back the next_cursor of a page")
+    if after is not None:
+        after = cursor_int(after)
     ordered = sorted(rows, key=key)
     if after is not None:
         ordered = [row for row in ordered if key(row) > after]

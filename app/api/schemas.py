@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 MAX_ID = 2**62  # every id fits a 64-bit column on each backend
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+DAY_S = 86400
+
+
+def _in_utc(value: datetime) -> datetime:
+    """A time without an offset is UTC; one far outside any feed's dates (or one that
+    would overflow once moved to UTC, 0001-01-01+14:00) is refused, never a 500."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"give a time between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+Time = Annotated[datetime, AfterValidator(_in_utc)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="The object's id.")]
 Space = Literal["fused", "image", "text"]
@@ -21,8 +41,10 @@ class Strict(BaseModel):
 
 
 class Filters(Strict):
-    since: datetime | None = Field(default=None, description="Published at or after (ISO 8601).")
-    until: datetime | None = Field(default=None, description="Published before.")
+    since: Time | None = Field(
+        default=None, description="Published at or after (ISO 8601; no offset: UTC)."
+    )
+    until: Time | None = Field(default=None, description="Published before.")
     sources: list[Id] = Field(default_factory=list, max_length=500, description="Source ids.")
     topics: list[str] = Field(default_factory=list, max_length=100)
     tickers: list[str] = Field(default_factory=list, max_length=100)
@@ -52,6 +74,21 @@ class SearchRequest(Strict):
         None, description="A query vector of the index's dimension (no model needed)."
     )
     space: Space = "fused"
+
+    @field_validator("vector")
+    @classmethod
+    def _a_direction(cls, vector: list[float] | None) -> list[float] | None:
+        """Finite and not all zero; scaled by its largest entry so that squaring it never
+        overflows (3e38 made the score null). Only its direction counts for a cosine."""
+        if vector is None:
+            return None
+        if not all(math.isfinite(v) for v in vector):
+            raise ValueError("every entry of the vector must be a finite number")
+        largest = max((abs(v) for v in vector), default=0.0)
+        if largest == 0:
+            raise ValueError("the vector is all zeros: it has no direction to search")
+        return [v / largest for v in vector]
+
     k: int = Field(default=10, ge=1, le=100_000, description="Results wanted (max api.max_k).")
     filters: Filters = Field(default_factory=Filters)
     collapse: bool = Field(
@@ -227,12 +264,12 @@ class RulePage(Page):
 class RuleSettings(Strict):
     window: int | None = Field(default=None, ge=2, le=10_000)
     min_history: int | None = Field(default=None, ge=1, le=10_000)
-    min_volume: int | None = Field(default=None, ge=0)
+    min_volume: int | None = Field(default=None, ge=0, le=10**9)
     z: float | None = Field(default=None, gt=0, le=100)
     p_value: float | None = Field(default=None, gt=0, lt=1)
     confirm: int | None = Field(default=None, ge=1, le=1000)
-    cooldown_s: int | None = Field(default=None, ge=0)
-    repeat_s: int | None = Field(default=None, ge=60)
+    cooldown_s: int | None = Field(default=None, ge=0, le=366 * DAY_S)
+    repeat_s: int | None = Field(default=None, ge=60, le=366 * DAY_S)
     enabled: bool | None = None
 
 

@@ -269,11 +269,17 @@ class Fetcher:
             declared = stream.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise FetchError(
-                    "too large", f"{url} declares {declared} bytes, limit {limit}", url=url
+                    "too large",
+                    f"{url} declares {declared} bytes, limit {limit} (SIMMIM_CRAWLER__MAX_BYTES)",
+                    url=url,
                 )
             body = bytearray()
             async for chunk in stream.aiter_bytes():  # decoded: the limit also bounds gzip bombs
                 body += chunk
                 if len(body) > limit:
-                    raise FetchError("too large", f"{url} sent more than {limit} bytes", url=url)
+                    raise FetchError(
+                        "too large",
+                        f"{url} sent more than {limit} bytes (SIMMIM_CRAWLER__MAX_BYTES)",
+                        url=url,
+                    )
             return Response(str(stream.url), 200, bytes(body), content_type, stream.headers)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from indexer.local_files import confine, local_source_path, read_capped
+from indexer.local_files import confine, local_source_path, open_regular
 from indexer.net.errors import FetchError
 from indexer.net.fetcher import JSONL_TYPES, Fetcher
 from indexer.sources.base import Candidate, ReadResult, Rejected, decode_line, isolated
@@ -19,21 +22,55 @@ from indexer.urls import canonical_url
 from simmim.models import Source
 
 ENGAGEMENT_FIELDS = ("likes", "shares", "retweets", "replies", "views")
+# A post's time under the names exports use (the first one present counts).
+TIME_FIELDS = ("time", "created_at", "timestamp", "date", "published", "published_at")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: Any) -> Any:
+    """JSON may escape half of a UTF-16 pair (``"\\ud83d"``): no database can store that
+    code point, so it becomes U+FFFD and the post is kept."""
+    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (a trailing Z allowed; no zone means UTC) or Unix seconds."""
+    """ISO 8601 (a trailing Z allowed; no zone means UTC), Unix seconds or milliseconds,
+    RFC 2822 (``Wed, 02 Oct 2002 08:00:00 GMT``) or Twitter's ``Wed Oct 10 20:19:24 +0000
+    2018``."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC)
+        return _epoch(float(value))
     if isinstance(value, str):
         text = value.strip()
         if text.replace(".", "", 1).isdigit():
-            return datetime.fromtimestamp(float(text), UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return _epoch(float(text))
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = _written(text)
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     raise ValueError(f"unsupported time {value!r}")
+
+
+MILLISECONDS_FROM = 1e11  # as seconds that is the year 5138: a number this big is in ms
+
+
+def _epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds / 1000 if seconds >= MILLISECONDS_FROM else seconds, UTC)
+
+
+def _written(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        raise ValueError(
+            f"not a time: {text[:60]!r} (ISO 8601, Unix seconds or RFC 2822)"
+        ) from None
 
 
 def _record(
@@ -48,15 +85,19 @@ def _record(
         return Rejected(where, "malformed JSON", str(exc)[:300])
     if not isinstance(data, dict):
         return Rejected(where, "malformed JSON", "a line must hold one object")
+    data = {key: _text(value) for key, value in data.items()}
     text, image = data.get("text"), data.get("image")
     if not (isinstance(text, str) and text.strip()) and not (
         isinstance(image, str) and image.strip()
     ):
         return Rejected(where, "empty post", "needs 'text' or 'image'")
+    given_time = next(
+        (data[name] for name in TIME_FIELDS if data.get(name) not in (None, "")), None
+    )
     try:
-        published = parse_time(data.get("time"))
+        published = parse_time(given_time)
     except (ValueError, OverflowError, OSError) as exc:  # 1e20, Infinity, 20 digits
-        return Rejected(where, "bad time", f"{data.get('time')!r}: {exc}"[:300])
+        return Rejected(where, "bad time", f"{given_time!r}: {exc}"[:300])
     url = data.get("url") if isinstance(data.get("url"), str) else None
     post_id = data.get("id")
     key = (
@@ -102,25 +143,21 @@ async def read_jsonl(source: Source, fetcher: Fetcher, limit: int) -> ReadResult
     """Up to ``limit`` records from where the last crawl stopped (``source.read_cursor``):
     a dump larger than that arrives over several crawls. After the last line the next pass
     starts over, so lines added or changed anywhere are found (known ones are duplicates,
-    skipped before any download)."""
+    skipped before any download). A local dump is read as a stream from the cursor's byte
+    offset, any size, one line in memory at a time; a remote one is one download of at
+    most ``crawler.max_bytes``."""
     location = source.location
     roots = fetcher.settings.local_roots
-    charset = None
-    if location.startswith(("http://", "https://")):
-        response = await fetcher.get(location, accept=JSONL_TYPES)
-        data, base, origin, charset = (
-            response.content,
-            None,
-            canonical_url(location),
-            response.charset,
-        )
-    else:
+    previous = source.read_cursor or {}
+    if not location.startswith(("http://", "https://")):
         path = local_source_path(location, roots)
-        data = await asyncio.to_thread(read_capped, path, fetcher.settings.max_bytes)
-        base, origin = path.parent, path.as_uri()
+        return await asyncio.to_thread(
+            _read_local, path, previous, limit, roots, fetcher.settings.max_bytes
+        )
+    response = await fetcher.get(location, accept=JSONL_TYPES)
+    data, origin = response.content, canonical_url(location)
     lines = data.removeprefix(BOM).split(b"\n")
     head = hashlib.sha256(data[:HEAD_BYTES]).hexdigest()
-    previous = source.read_cursor or {}
     start = int(previous.get("line", 0)) if previous.get("head") == head else 0
     if start > len(lines):  # the dump shrank: it is another dump now
         start = 0
@@ -129,15 +166,91 @@ async def read_jsonl(source: Source, fetcher: Fetcher, limit: int) -> ReadResult
     while number < len(lines) and len(records) < limit:
         raw = lines[number]
         number += 1
-        if not raw.strip():
-            continue
-        line, replaced = decode_line(raw, charset)
-        record = isolated(
-            f"{origin} line {number}", partial(_record, line, number, origin, base, roots)
-        )
-        if replaced and isinstance(record, Candidate):
-            record.extra["warning"] = "not UTF-8: this line was read as Windows-1252"
-        records.append(record)
+        if raw.strip():
+            records.append(_decoded(raw, number, origin, None, roots, response.charset))
     remaining = sum(1 for raw in lines[number:] if raw.strip())
     cursor = {"line": number, "head": head} if remaining else None
     return ReadResult(records, cursor=cursor, remaining=remaining)
+
+
+def _decoded(
+    raw: bytes,
+    number: int,
+    origin: str,
+    base: Path | None,
+    roots: Sequence[Path],
+    charset: str | None = None,
+) -> Candidate | Rejected:
+    line, replaced = decode_line(raw, charset)
+    record = isolated(
+        f"{origin} line {number}", partial(_record, line, number, origin, base, roots)
+    )
+    if replaced and isinstance(record, Candidate):
+        record.extra["warning"] = "not UTF-8: this line was read as Windows-1252"
+    return record
+
+
+def _read_local(
+    path: Path, previous: dict[str, Any], limit: int, roots: Sequence[Path], max_line: int
+) -> ReadResult:
+    origin = path.as_uri()
+    with open_regular(path) as handle:
+        head = hashlib.sha256(handle.read(HEAD_BYTES)).hexdigest()
+        size = os.fstat(handle.fileno()).st_size
+        number, offset = 0, 0
+        if previous.get("head") == head:
+            number = int(previous.get("line", 0))
+            offset = int(previous.get("offset", -1))
+        if offset > size:  # the dump shrank: it is another dump now
+            number, offset = 0, 0
+        handle.seek(0)
+        if offset < 0:  # a cursor of an older version: a line number only
+            for _ in range(number):
+                if not handle.readline():
+                    break
+        else:
+            handle.seek(offset)
+        records: list[Candidate | Rejected] = []
+        while len(records) < limit:
+            raw = handle.readline(max_line + 1)
+            if not raw:
+                break
+            number += 1
+            if len(raw) > max_line and not raw.endswith(b"\n"):
+                _skip_line(handle)
+                records.append(
+                    Rejected(
+                        f"{origin} line {number}",
+                        "line too long",
+                        f"over {max_line} bytes (SIMMIM_CRAWLER__MAX_BYTES)",
+                    )
+                )
+                continue
+            if number == 1:
+                raw = raw.removeprefix(BOM)
+            if raw.strip():
+                records.append(_decoded(raw, number, origin, path.parent, roots))
+        offset = handle.tell()
+        remaining = _lines_left(handle)
+    cursor = {"line": number, "offset": offset, "head": head} if remaining else None
+    return ReadResult(records, cursor=cursor, remaining=remaining)
+
+
+READ_CHUNK = 1 << 20  # a line longer than this is counted in pieces, never held whole
+
+
+def _lines_left(handle: BinaryIO) -> int:
+    """Non-blank lines from here to the end, reading a bounded piece at a time."""
+    count, content = 0, False
+    for piece in iter(partial(handle.readline, READ_CHUNK), b""):
+        content = content or bool(piece.strip())
+        if piece.endswith(b"\n"):
+            count, content = count + content, False
+    return count + content
+
+
+def _skip_line(handle: BinaryIO) -> None:
+    while True:
+        piece = handle.readline(READ_CHUNK)
+        if not piece or piece.endswith(b"\n"):
+            return

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from app.api import convert
 from app.api.auth import ADMIN, READ
 from app.api.errors import ApiError
-from app.api.pagination import PageParams, decode_cursor, encode_cursor, page_by_id
+from app.api.pagination import PageParams, cursor_int, decode_cursor, encode_cursor, page_by_id
 from app.api.schemas import (
+    EARLIEST,
+    LATEST,
     AlertOut,
     AlertPage,
     CompanyOut,
@@ -26,6 +28,7 @@ from app.api.schemas import (
     SeriesKindName,
     SeriesOut,
     SeriesPage,
+    Time,
     TrendPoint,
     TrendsOut,
 )
@@ -35,12 +38,15 @@ from monitor.companies import search_companies
 from monitor.models import AlertStatus, SeriesKind
 from monitor.queries import list_queries, remove_query, save_query
 from monitor.rules import add_rule, list_rules, update_rule
-from monitor.trends import series_keys, trends
+from monitor.trends import TooManyPoints, series_keys, trends
 from simmim.clock import utcnow
 from simmim.db import session_factory, session_scope
 
 router = APIRouter(prefix="/v1", tags=["monitor"])
 BUCKET_HOURS = {"hour": 1, "day": 24}
+MAX_BUCKETS = 5000  # per series: 208 days of hours, 13 years of days
+MAX_TREND_POINTS = 100_000  # per answer, over every series
+MAX_SERIES_OFFSET = 10_000_000
 
 
 # ---- companies
@@ -78,21 +84,37 @@ def get_trends(
     key: Annotated[list[str] | None, Query(max_length=50)] = None,
     bucket: Literal["hour", "day"] = "day",
     days: Annotated[int, Query(ge=1, le=3660)] = 14,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Time | None = None,
+    until: Time | None = None,
 ) -> TrendsOut:
     """Volume, mean sentiment and negative share per bucket: the numbers of `simmim trends`.
-    Buckets without items are included (volume 0) between since and until."""
-    now = utcnow()
-    start = since or now - timedelta(days=days)
-    frame = trends(
-        api_state(request).engine,
-        kind,
-        bucket_hours=BUCKET_HOURS[bucket],
-        since=start,
-        until=until,
-        keys=key or None,
-    )
+    Buckets without items are included (volume 0) between since and until (default: the
+    last `days` days). At most MAX_BUCKETS buckets per series and MAX_TREND_POINTS points
+    per answer: a wider range is refused (422) with what to narrow."""
+    end = until or utcnow()
+    start = since or end - timedelta(days=days)
+    hours = BUCKET_HOURS[bucket]
+    if start >= end:
+        raise ApiError(422, "since must be before until")
+    buckets = (end - start).total_seconds() / 3600 / hours
+    if buckets > MAX_BUCKETS:
+        raise ApiError(
+            422,
+            f"{int(buckets)} {bucket} buckets asked; at most {MAX_BUCKETS} per series",
+            "narrow since/until or use day buckets",
+        )
+    try:
+        frame = trends(
+            api_state(request).engine,
+            kind,
+            bucket_hours=hours,
+            since=start,
+            until=until,
+            keys=key or None,
+            max_points=MAX_TREND_POINTS,
+        )
+    except TooManyPoints as exc:
+        raise ApiError(422, exc.message, exc.hint) from None
     points = [
         TrendPoint(
             key=str(row.key),
@@ -117,9 +139,7 @@ def get_series(
     """The keys of one series kind with their total volume, busiest first."""
     state = api_state(request)
     size = page.size(state.settings.api)
-    offset = decode_cursor(page.cursor) or 0
-    if not isinstance(offset, int) or offset < 0:
-        raise ApiError(422, "invalid cursor", "pass back the next_cursor of a page")
+    offset = cursor_int(decode_cursor(page.cursor) or 0, high=MAX_SERIES_OFFSET)
     keys = series_keys(state.engine, kind, limit=offset + size + 1)[offset:]
     more = len(keys) > size
     return SeriesPage(
@@ -146,8 +166,11 @@ def get_alerts(
     before = None
     if position is not None:
         try:
-            before = (datetime.fromisoformat(position[0]), int(position[1]))
-        except (TypeError, ValueError, IndexError, KeyError):
+            when = datetime.fromisoformat(position[0])
+            if when.tzinfo is None or not EARLIEST <= when < LATEST:
+                raise ValueError(when)
+            before = (when, cursor_int(position[1]))
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError):
             raise ApiError(422, "invalid cursor", "pass back the next_cursor of a page") from None
     rows = list_alerts(
         state.engine,
