@@ -29,9 +29,12 @@ from simmim.models import ItemStatus, Source, SourceKind
 from simmim.paths import DataLayout
 from simmim.settings import Settings
 from tests.api_fixtures import ApiWorld
-from tests.crawl_helpers import add, crawl_settings, items, jpeg, run, source
+from tests.crawl_helpers import add, crawl_settings, items, jpeg, rss, run, source
 from tests.encoder_fixtures import tiny_settings
+from tests.http_server import LocalServer, Reply
 from tests.test_index import seed_items
+
+XML_TYPE = {"Content-Type": "application/rss+xml"}
 
 
 def test_folder_pictures_beside_a_same_prefix_folder_all_arrive(
@@ -323,3 +326,38 @@ def test_time_fields_by_their_usual_names_and_lone_surrogates(
     assert when["2"] == datetime(2018, 10, 10, 20, 19, 24, tzinfo=UTC)
     assert when["3"] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     assert when["4"] == datetime(2002, 10, 2, 8, 0, tzinfo=UTC)
+
+
+def _dated(n: int, server: LocalServer) -> dict[str, str]:
+    when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n)
+    return {
+        "title": f"Entry {n} of the wire",
+        "link": server.url(f"/e{n}"),
+        "date": when.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+    }
+
+
+@pytest.mark.parametrize("order", ["oldest first", "newest first"])
+def test_a_long_feed_arrives_whole_and_its_new_entries_too(
+    engine: Engine, tmp_path: Path, http_server: LocalServer, order: str
+) -> None:
+    """Finding 3: a feed kept its first 500 entries and had no cursor: a 600-entry
+    oldest-first feed lost every new entry."""
+    http_server.routes["/robots.txt"] = Reply(404)
+
+    def publish(count: int) -> None:
+        entries = [_dated(n, http_server) for n in range(count)]
+        if order == "newest first":
+            entries.reverse()
+        http_server.routes["/feed.xml"] = Reply(200, rss(entries), XML_TYPE)
+
+    publish(600)
+    settings = crawl_settings(tmp_path / "data", max_items_per_source=250)
+    sid = add(engine, http_server.url("/feed.xml"), SourceKind.RSS)
+    outcomes = [run(settings, engine)[sid] for _ in range(3)]
+    assert [(o.new, o.remaining) for o in outcomes] == [(250, 350), (250, 100), (100, 0)]
+    publish(650)  # 50 new ones, at whichever end the feed adds them
+    total = len(items(engine))
+    for _ in range(4):
+        run(settings, engine)
+    assert len(items(engine)) == total + 50 == 650

@@ -79,7 +79,7 @@ async def read_rss(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
         )
     try:
         feed = await parse_feed(
-            response.content, response.headers.get("content-type", ""), response.url, limit
+            response.content, response.headers.get("content-type", ""), response.url, MAX_ENTRIES
         )
     except FeedParseError as exc:
         raise FetchError("feed parser failed", str(exc), url=source.location) from exc
@@ -95,9 +95,10 @@ async def read_rss(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
         )
+    numbered, cursor, remaining = _this_crawl(list(enumerate(feed.entries, start=1)), source, limit)
     records: list[Candidate | Rejected] = [
         isolated(f"{source.location} entry {number}", partial(_entry, source, number, entry))
-        for number, entry in enumerate(feed.entries, start=1)
+        for number, entry in numbered
     ]
     if feed.bozo and not any(isinstance(r, Candidate) for r in records):
         # feedparser is lenient; a broken feed that yields nothing usable fails the source
@@ -108,6 +109,63 @@ async def read_rss(source: Source, fetcher: Fetcher, limit: int) -> ReadResult:
         )
     return ReadResult(
         records,
-        etag=response.headers.get("etag"),
-        last_modified=response.headers.get("last-modified"),
+        # A feed read in parts is fetched in full next time: its 304 would hide the rest.
+        etag=None if remaining else response.headers.get("etag"),
+        last_modified=None if remaining else response.headers.get("last-modified"),
+        cursor=cursor,
+        remaining=remaining,
     )
+
+
+MAX_ENTRIES = 20_000  # parsed per feed (the response is capped at crawler.max_bytes anyway)
+Numbered = list[tuple[int, Any]]
+
+
+def _this_crawl(
+    entries: Numbered, source: Source, limit: int
+) -> tuple[Numbered, dict[str, list[str]] | None, int]:
+    """The entries this crawl takes, the cursor for the next one, and how many wait.
+
+    A feed of at most ``limit`` entries is taken whole. A longer one is read in the order
+    of (date, link), as a span [lo, hi] that grows at both ends over crawls: first what is
+    past ``hi`` (the oldest of those first, so the span has no gap), then the backlog
+    before ``lo`` (newest first), whichever order the feed lists them in; the link breaks
+    ties, so entries dated alike (a date-only feed) are never skipped. Once nothing
+    waits, the next crawl starts over from the newest (known entries are duplicates,
+    never stored twice). Entries without a date come first, in feed order."""
+    if len(entries) <= limit:
+        return entries, None, 0
+    dated: list[tuple[list[str], int, Any]] = []
+    undated: Numbered = []
+    for n, e in entries:
+        when = _safe_published(e)
+        if when is None:
+            undated.append((n, e))
+        else:
+            dated.append(([when.isoformat(), str(e.get("link") or e.get("id") or n)], n, e))
+    span = source.read_cursor or {}
+    lo, hi = span.get("lo"), span.get("hi")
+    if isinstance(lo, list) and isinstance(hi, list):
+        fresh = sorted((d for d in dated if d[0] > hi), key=lambda d: d[0])
+        backlog = sorted((d for d in dated if d[0] < lo), key=lambda d: d[0], reverse=True)
+    else:  # a new pass: everything waits, newest first
+        lo = hi = None
+        fresh, backlog = [], sorted(dated, key=lambda d: d[0], reverse=True)
+    taken = undated[:limit]
+    room = limit - len(taken)
+    new = fresh[:room]
+    old = backlog[: room - len(new)]
+    taken += [(n, e) for _, n, e in new + old]
+    remaining = (
+        len(undated) - len(undated[:limit]) + len(fresh) - len(new) + len(backlog) - len(old)
+    )
+    marks = [position for position, _, _ in new + old] + ([lo, hi] if lo and hi else [])
+    cursor = {"lo": min(marks), "hi": max(marks)} if remaining and marks else None
+    return taken, cursor, remaining
+
+
+def _safe_published(entry: Any) -> datetime | None:
+    try:
+        return _published(entry)
+    except (OverflowError, ValueError, TypeError, OSError):
+        return None
