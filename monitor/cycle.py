@@ -295,6 +295,7 @@ class Runtime:
             "notifications_pending": sent.pending,
             "email_error": sent.error,
             "email_failed": sent.failed,
+            "emails_uncertain": sent.uncertain,
         }
 
     def detect_alerts(self) -> DetectSummary:

@@ -194,6 +194,8 @@ class Notification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Sends whose outcome is unknown (the message went, no reply came): at most two.
+    uncertain: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SavedQuery(Base):

@@ -5,6 +5,12 @@ SMTP transaction and ``sent_at`` right after it, so a sent notification is never
 again, across restarts too; a failed send keeps them pending with a back-off, and the
 next run retries. (A crash in the instant between the server's "250 OK" and our commit
 re-sends with the same Message-ID, which mail clients fold into one.)
+
+A send is *uncertain* when the whole message went out and no reply came (a timeout
+after DATA, the connection closed before the answer): the server may have queued it.
+Such a send is not retried at once; it is tried once more after ``UNCERTAIN_WAIT_S``,
+and a second uncertain outcome ends it (marked sent, counted as uncertain): at most two
+copies of a digest ever leave for one uncertain send.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from simmim.settings import Settings, SmtpSettings
 log = logging.getLogger(__name__)
 MAX_CHARTS = 10
 EXAMPLES = 3
+UNCERTAIN_WAIT_S = 900  # before the one retry of a send that may have been delivered
+MAX_UNCERTAIN = 2
 
 
 @dataclass
@@ -53,6 +61,7 @@ class NotifySummary:
     pending: int = 0  # every notification still owed (server down, back-off, no recipients)
     error: str | None = None
     failed: bool = False  # a delivery failed or is waiting to be retried: not "all is well"
+    uncertain: int = 0  # digests sent with no reply (maybe delivered), counted apart
     message_ids: list[str] = field(default_factory=list)
 
 
@@ -137,38 +146,76 @@ def _send_digest(
         for note in due:
             note.message_id = message["Message-ID"]
         session.commit()  # the id is durable before anything leaves
-    error = None
+    error, uncertain = None, False
     for attempt in range(config.send_attempts):
+        delivery = _Delivery()
         try:
             with connect(config) as server:
-                server.send_message(message)
+                delivery.send(server, message)
             error = None
             break
         except (OSError, smtplib.SMTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"
+            if delivery.body_sent and not isinstance(exc, smtplib.SMTPResponseException):
+                # Gone, unanswered: the server may have it. No retry now (that is how
+                # one alert became four emails).
+                uncertain = True
+                error = f"uncertain: the message was sent but no reply came ({error})"
+                log.warning("alert email outcome unknown: %s", error)
+                break
             log.warning("alert email attempt %d failed: %s", attempt + 1, error)
             if attempt + 1 < config.send_attempts:
                 sleep(config.retry_backoff_s * 2**attempt)
     sent_time = clock()
+    given_up = False
     for note in due:
         note.attempts += 1
-        if error is None:
+        if uncertain:
+            note.uncertain += 1
+        if error is None or note.uncertain >= MAX_UNCERTAIN:
+            given_up = error is not None
             note.sent_at = sent_time
+            if given_up:
+                note.last_error = f"{error}; not retried: {MAX_UNCERTAIN} uncertain sends"
             alert = session.get(Alert, note.alert_id)
             if alert is not None:
                 alert.last_notified_at = sent_time
         else:
             note.last_error = error
             backoff = config.retry_backoff_s * 2 ** min(note.attempts, 10)
-            note.next_attempt_at = sent_time + timedelta(seconds=max(backoff, 30))
+            wait = max(backoff, UNCERTAIN_WAIT_S if note.uncertain else 30)
+            note.next_attempt_at = sent_time + timedelta(seconds=wait)
     session.commit()  # each digest's outcome is durable before the next one is tried
+    if uncertain:
+        summary.uncertain += 1
     if error is None:
         summary.sent += len(due)
         summary.messages += 1
         summary.message_ids.append(str(message["Message-ID"]))
+    elif given_up:
+        summary.error = f"{config.host}:{config.port}: {error} (not retried again)"
     else:
         summary.error = f"{config.host}:{config.port}: {error}"
         summary.failed = True
+
+
+class _Delivery:
+    """One SMTP transaction that notes when the whole message has gone out (the body's
+    closing ``CRLF.CRLF``): a failure after that is an unknown outcome, not a refusal."""
+
+    def __init__(self) -> None:
+        self.body_sent = False
+
+    def send(self, server: smtplib.SMTP, message: EmailMessage) -> None:
+        plain = server.send
+
+        def noting(data: Any) -> None:
+            plain(data)
+            if isinstance(data, bytes) and data.endswith(b"\r\n.\r\n"):
+                self.body_sent = True
+
+        server.send = noting  # type: ignore[method-assign,assignment]
+        server.send_message(message)
 
 
 def _unsent(session: Session) -> int:

@@ -196,3 +196,71 @@ def test_pending_counts_are_true_inside_the_back_off(  # type: ignore[no-untyped
     later = send_pending(settings, engine, clock=clock)  # inside the back-off: nothing tried
     assert later.messages == 0 and later.pending == 3 and later.failed
     assert later.error and later.error.startswith("waiting to retry after:")
+
+
+class _SlowInbox:
+    """Queues the message, then answers after the client has stopped waiting."""
+
+    def __init__(self) -> None:
+        self.messages: list[object] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        self.messages.append(envelope.content)
+        await asyncio.sleep(1.0)
+        return "250 OK"
+
+
+class _DroppingInbox:
+    """Takes the message, then hangs up before answering (a crashing relay)."""
+
+    def __init__(self) -> None:
+        self.messages: list[object] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.messages.append(envelope.content)
+        server.transport.close()
+        return "250 OK"
+
+
+@pytest.mark.parametrize("fault", ["answers after the timeout", "closes before answering"])
+def test_an_unanswered_send_is_uncertain_and_sent_at_most_twice(
+    tmp_path, sqlite_url, fault: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 36, finding 7: 4 copies when the server answered after the client's timeout,
+    3 when it closed before answering. Now: no retry at once, one after a long wait, then
+    given up; at most two copies, counted as uncertain."""
+    import time
+
+    from aiosmtpd.controller import Controller
+
+    from monitor.notify import UNCERTAIN_WAIT_S
+
+    inbox = _SlowInbox() if fault.startswith("answers") else _DroppingInbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = _settings(tmp_path, port)
+        settings.smtp.timeout_s = 0.4
+        settings.smtp.send_attempts = 4
+        engine = _engine(sqlite_url)
+        clock = _fire(engine, settings, "ACME")
+        first = send_pending(settings, engine, clock=clock, sleep=lambda s: None)
+        assert first.uncertain == 1 and first.sent == 0 and len(inbox.messages) == 1
+        assert "uncertain" in (first.error or "")
+        assert send_pending(settings, engine, clock=clock).messages == 0  # no retry at once
+        clock.now += timedelta(seconds=UNCERTAIN_WAIT_S + 1)
+        second = send_pending(settings, engine, clock=clock, sleep=lambda s: None)
+        assert second.uncertain == 1 and len(inbox.messages) == 2
+        clock.now += timedelta(days=1)
+        assert send_pending(settings, engine, clock=clock).messages == 0
+        time.sleep(0.2)
+        assert len(inbox.messages) == 2  # given up after two uncertain sends
+        with session_scope(session_factory(engine)) as session:
+            note = session.scalars(select(Notification)).one()
+            assert note.sent_at is not None and note.uncertain == 2
+            assert "not retried" in (note.last_error or "")
+    finally:
+        controller.stop()
