@@ -23,7 +23,9 @@ from indexer.index.index_set import build_index, faiss_status
 from indexer.index.store import IndexFileError, VectorIndex, _health
 from indexer.ingest import run_ingest
 from indexer.source_admin import SourceError, parse_every
-from simmim.db import session_factory, session_scope
+from simmim import migrations
+from simmim.clock import utcnow
+from simmim.db import make_engine, session_factory, session_scope
 from simmim.images import ImageDecodeError, open_image
 from simmim.models import ItemStatus, Source, SourceKind
 from simmim.paths import DataLayout
@@ -361,3 +363,53 @@ def test_a_long_feed_arrives_whole_and_its_new_entries_too(
     for _ in range(4):
         run(settings, engine)
     assert len(items(engine)) == total + 50 == 650
+
+
+@pytest.mark.postgres
+def test_a_dead_workers_task_is_handed_back_even_when_a_copy_waits(postgres_url: str) -> None:
+    """Finding 1: a worker killed in ``write_index`` left its task "doing" for ever, holding
+    the run lock: requeueing it hit the queueing lock of the waiting copy, the error was
+    swallowed every round, and ``monitor status`` showed the dead task running."""
+    import asyncio
+
+    import procrastinate
+    from sqlalchemy import text
+
+    from monitor.worker.run import retry_stalled
+    from monitor.worker.status import monitor_status
+    from monitor.worker.tasks import conninfo
+
+    engine = make_engine(postgres_url)
+    migrations.upgrade(engine)
+    with engine.begin() as connection:
+        dead = connection.scalar(
+            text(
+                "INSERT INTO procrastinate_workers (last_heartbeat)"
+                " VALUES (now() - interval '1 hour') RETURNING id"
+            )
+        )
+        row = (
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, status,"
+            " worker_id, args) VALUES ('index', 'simmim.write_index', 'write_index',"
+            " 'reconcile_index', :status, :worker, '{\"reconcile\": true}') RETURNING id"
+        )
+        stuck = connection.scalar(text(row), {"status": "doing", "worker": dead})
+        waiting = connection.scalar(text(row), {"status": "todo", "worker": None})
+    status = monitor_status(engine, stalled_after_s=3)
+    assert status.stalled == {"index": 1} and status.live_workers(utcnow(), 3) == 0
+
+    async def hand_back() -> int:
+        app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(conninfo=conninfo(postgres_url))
+        )
+        async with app.open_async():
+            return await retry_stalled(app, 3)
+
+    assert asyncio.run(hand_back()) == 1
+    with engine.connect() as connection:
+        states = dict(
+            connection.execute(text("SELECT id, status::text FROM procrastinate_jobs")).all()
+        )
+    assert states == {stuck: "failed", waiting: "todo"}  # the copy may run: no lock held
+    assert monitor_status(engine, stalled_after_s=3).stalled == {}
+    engine.dispose()

@@ -81,7 +81,7 @@ def status(ctx: typer.Context) -> None:
     from monitor.worker import monitor_status
 
     cli = ready_state(ctx)
-    found = monitor_status(cli.engine)
+    found = monitor_status(cli.engine, stalled_after_s=cli.settings.worker.stalled_after_s)
     steps = new_table("step", "last start", "seconds", "ok", "by", "summary", title="last runs")
     for run in found.steps:
         took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
@@ -99,14 +99,22 @@ def status(ctx: typer.Context) -> None:
         return
     now = utcnow()
     stalled = cli.settings.worker.stalled_after_s
-    live = [beat for beat in found.workers if (now - beat).total_seconds() < stalled]
-    console.print(f"mode: workers on PostgreSQL; {len(live)} worker(s) alive")
-    tasks = new_table("queue", "queued", "running", "failed", "done", title="tasks")
+    live = found.live_workers(now, stalled)
+    silent = len(found.workers) - live
+    console.print(
+        f"mode: workers on PostgreSQL; {live} worker(s) alive"
+        + (f", {silent} silent for over {stalled:g} s (dead)" if silent else "")
+    )
+    tasks = new_table(
+        "queue", "queued", "running", "of dead workers", "failed", "done", title="tasks"
+    )
     for queue, counts in sorted(found.tasks.items()):
+        dead = found.stalled.get(queue, 0)
         tasks.add_row(
             queue,
             str(counts["todo"]),
-            str(counts["doing"]),
+            str(counts["doing"] - dead),
+            str(dead),
             str(counts["failed"]),
             str(counts["succeeded"]),
         )

@@ -107,7 +107,7 @@ st.subheader("Monitor: the last run of each step")
 if common.database_ready():
     from monitor.worker import monitor_status
 
-    status = monitor_status(common.engine())
+    status = monitor_status(common.engine(), stalled_after_s=settings.worker.stalled_after_s)
     if status.steps:
         st.dataframe(
             [
@@ -132,15 +132,20 @@ if common.database_ready():
     if status.queue:
         stalled = settings.worker.stalled_after_s
         now = utcnow()
-        live = sum((now - beat).total_seconds() < stalled for beat in status.workers)
-        st.caption(f"Workers on PostgreSQL: {live} alive")
+        live = status.live_workers(now, stalled)
+        silent = len(status.workers) - live
+        st.caption(
+            f"Workers on PostgreSQL: {live} alive"
+            + (f", {silent} silent for over {stalled:g} s (dead)" if silent else "")
+        )
         if status.tasks:
             st.dataframe(
                 [
                     {
                         "queue": queue,
                         "queued": counts["todo"],
-                        "running": counts["doing"],
+                        "running": counts["doing"] - status.stalled.get(queue, 0),
+                        "of dead workers": status.stalled.get(queue, 0),
                         "failed": counts["failed"],
                         "done": counts["succeeded"],
                     }

@@ -15,7 +15,8 @@ import signal
 from collections.abc import Iterable
 
 from procrastinate import App
-from procrastinate.exceptions import ConnectorException
+from procrastinate.exceptions import ConnectorException, UniqueViolation
+from procrastinate.jobs import Status
 from procrastinate.worker import Worker
 
 from encoder.errors import EncoderError
@@ -123,16 +124,29 @@ async def _housekeeping(app: App, runtime: Runtime) -> None:
 
 
 async def retry_stalled(app: App, stalled_after_s: float) -> int:
-    """Requeue the running tasks of workers silent for ``stalled_after_s``; returns how many.
+    """Requeue the running tasks of workers silent for ``stalled_after_s``; returns how many
+    were handed back (requeued, or failed where a waiting copy will do the same work).
 
     Their work is safe to do again: items are claimed by row locks that died with the
-    worker, vectors are staged by item id, emails carry their Message-ID."""
-    retried = 0
+    worker, vectors are staged by item id, emails carry their Message-ID. A task whose
+    queueing lock a waiting copy holds cannot be requeued (the lock admits one waiting
+    copy): it is marked failed instead, which also frees its run lock, so that copy runs
+    (left "doing", it blocked every task of its lock for ever)."""
+    handed_back = 0
     for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s):
         try:
             await app.job_manager.retry_job(job)
-        except ConnectorException:  # another worker requeued it first
+            log.warning("requeued task %s #%s of a stalled worker", job.task_name, job.id)
+        except UniqueViolation:
+            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            log.warning(
+                "task %s #%s of a stalled worker failed: a waiting copy (queueing lock %s) "
+                "does its work",
+                job.task_name,
+                job.id,
+                job.queueing_lock,
+            )
+        except ConnectorException:  # another worker handed it back first
             continue
-        log.warning("requeued task %s #%s of a stalled worker", job.task_name, job.id)
-        retried += 1
-    return retried
+        handed_back += 1
+    return handed_back

@@ -47,11 +47,19 @@ class MonitorStatus:
     queue: bool  # True: workers on PostgreSQL (the task queue's tables exist)
     steps: list[StepStatus] = field(default_factory=list)  # the last run of each step
     tasks: dict[str, dict[str, int]] = field(default_factory=dict)  # queue → state → count
-    workers: list[datetime] = field(default_factory=list)  # last heartbeat of each live worker
+    workers: list[datetime] = field(default_factory=list)  # last heartbeat of each worker row
+    # Per queue, tasks marked running whose worker has gone silent (dead, until a live
+    # worker hands them back); they are not running, whatever their state says.
+    stalled: dict[str, int] = field(default_factory=dict)
     failed: list[FailedTask] = field(default_factory=list)
 
+    def live_workers(self, now: datetime, stalled_after_s: float) -> int:
+        return sum((now - beat).total_seconds() < stalled_after_s for beat in self.workers)
 
-def monitor_status(engine: Engine, *, failed_limit: int = 20) -> MonitorStatus:
+
+def monitor_status(
+    engine: Engine, *, failed_limit: int = 20, stalled_after_s: float = 30.0
+) -> MonitorStatus:
     has_queue = engine.dialect.name == "postgresql" and inspect(engine).has_table(
         "procrastinate_jobs"
     )
@@ -68,6 +76,17 @@ def monitor_status(engine: Engine, *, failed_limit: int = 20) -> MonitorStatus:
             status.tasks.setdefault(queue, dict.fromkeys(TASK_STATES, 0))[state] = count
         status.workers = list(
             connection.scalars(text("SELECT last_heartbeat FROM procrastinate_workers ORDER BY id"))
+        )
+        status.stalled = dict(
+            connection.execute(  # type: ignore[arg-type]
+                text(
+                    "SELECT j.queue_name, count(*) FROM procrastinate_jobs j"
+                    " LEFT JOIN procrastinate_workers w ON w.id = j.worker_id"
+                    " WHERE j.status = 'doing' AND (w.id IS NULL OR w.last_heartbeat"
+                    " < now() - make_interval(secs => :stalled)) GROUP BY j.queue_name"
+                ),
+                {"stalled": stalled_after_s},
+            ).all()
         )
         failed = connection.execute(
             text(
