@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from indexer.source_admin import SourceError, parse_every
 from simmim import migrations
 from simmim.clock import utcnow
 from simmim.db import make_engine, session_factory, session_scope
+from simmim.errors import SimmimError
 from simmim.images import ImageDecodeError, open_image
 from simmim.models import ItemStatus, Source, SourceKind
 from simmim.paths import DataLayout
@@ -413,3 +415,17 @@ def test_a_dead_workers_task_is_handed_back_even_when_a_copy_waits(postgres_url:
     assert states == {stuck: "failed", waiting: "todo"}  # the copy may run: no lock held
     assert monitor_status(engine, stalled_after_s=3).stalled == {}
     engine.dispose()
+
+
+def test_an_indexes_path_that_is_a_file_is_an_error_with_the_fix(
+    engine: Engine, tiny_weights: Path, tmp_path: Path
+) -> None:
+    """Finding 12: an indexes path that is a file died with NotADirectoryError."""
+    settings = Settings(data_dir=tmp_path / "data", encoder=tiny_settings(tiny_weights))  # type: ignore[arg-type]
+    seed_items(settings, engine, n=3)
+    live = DataLayout(settings.data_dir).indexes
+    shutil.rmtree(live, ignore_errors=True)
+    live.write_text("not a folder")
+    with pytest.raises(SimmimError, match="is a file, not a folder") as refused:
+        run_ingest(settings, engine, load_encoder(settings))
+    assert str(live) in refused.value.message and "move" in (refused.value.hint or "")

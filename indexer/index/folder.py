@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from indexer.index.manifest import IndexFileError
 from simmim.files import fsync_directory
 
 COMPLETE = "COMPLETE"
@@ -49,8 +50,21 @@ def swap_in(live: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def require_folder(live: Path) -> None:
+    """The indexes path is a folder (or not there yet): a file in its place is an error
+    that says so, not a NotADirectoryError from deep inside a step."""
+    for path in (live, staging_of(live), previous_of(live)):
+        if path.exists() and not path.is_dir():
+            raise IndexFileError(
+                f"{path} is a file, not a folder: the indexes live in that folder",
+                hint=f"move the file away (e.g. `mv {path} {path}.bak`), then run "
+                "`simmim index` (it re-queues what the indexes lack)",
+            )
+
+
 def recover(live: Path) -> str | None:
     """Finish or undo an interrupted rebuild; returns what was done, for the log."""
+    require_folder(live)
     staging, old = staging_of(live), previous_of(live)
     done = None
     if (staging / COMPLETE).exists():

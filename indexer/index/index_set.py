@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from indexer.index.chooser import IndexPlan, choose_index
-from indexer.index.folder import readable_folder, recover, start_staging, swap_in
+from indexer.index.folder import (
+    readable_folder,
+    recover,
+    require_folder,
+    start_staging,
+    swap_in,
+)
 from indexer.index.manifest import VectorRows, as_rows
 from indexer.index.store import CODE_TRAINING_POINTS, VectorIndex, built_manifests
 from simmim.files import sweep_temp_files
@@ -40,6 +46,7 @@ class IndexSet:
         folder: Path | None = None,
     ) -> None:
         live = DataLayout(settings.data_dir).indexes
+        require_folder(live)
         self.settings = settings
         self.live = live
         # A reader in the instant of a rebuild's swap still finds a complete set.
@@ -151,6 +158,7 @@ def recover_faiss(settings: Settings) -> list[str]:
 
 
 def faiss_status(settings: Settings, *, verify: bool = False) -> dict[str, dict]:
+    require_folder(DataLayout(settings.data_dir).indexes)
     out = built_manifests(DataLayout(settings.data_dir).indexes, verify=verify)
     for name, manifest in out.items():
         manifest["location"] = str(DataLayout(settings.data_dir).indexes / f"{name}.faiss")
