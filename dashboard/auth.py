@@ -6,9 +6,12 @@ let in, ``app.py`` registers only the login page with ``st.navigation``, so aski
 server for any other page by name gets the login page; each view also calls
 :func:`require_access` first, so a view reached any other way stops before it reads data.
 
-Password attempts are limited per session (``login_attempts`` in a row, then a wait that
-doubles) and across the process (``GLOBAL_FAILURES_PER_MINUTE``), and every failure is
-logged with the session and client address, never with what was typed.
+Password attempts are limited per client address, across its sessions (``login_attempts``
+in a row, then a wait that doubles: a new session per guess gains nothing), and across the
+process (``GLOBAL_FAILURES_PER_MINUTE``: past it, an address that failed in the last
+minute is refused and any other waits a second per attempt, so the right password still
+gets in), and every failure is logged with the session and client address, never with
+what was typed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ log = logging.getLogger("simmim.dashboard.auth")
 SESSION_KEY = "simmim_auth"  # holds the stamp of the credential that let this session in
 MAX_LOCKOUT_S = 300.0
 GLOBAL_FAILURES_PER_MINUTE = 30
+BUSY_PAUSE_S = 1.0  # per attempt from a fresh address while the server is under attack
+MAX_TRACKED_CLIENTS = 10_000
 
 
 # ---- the decision, without drawing anything
@@ -100,26 +105,62 @@ def require_access(config: DashboardSettings) -> None:
 
 
 @dataclass
-class _GlobalLimiter:
-    """Failed password attempts across every session of this process, last minute."""
+class _Limiter:
+    """Failed password attempts of this process: per client address (in a row, and the
+    wait they earned) and all together over the last minute."""
 
     failures: deque[float] = field(default_factory=deque)
+    clients: dict[str, tuple[int, float, float]] = field(default_factory=dict)  # row, until, last
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def blocked(self, now: float) -> bool:
+    def busy(self, now: float) -> bool:
         with self.lock:
             while self.failures and now - self.failures[0] > 60:
                 self.failures.popleft()
             return len(self.failures) >= GLOBAL_FAILURES_PER_MINUTE
 
-    def failed(self, now: float) -> None:
+    def wait_left(self, client: str, now: float) -> float:
+        with self.lock:
+            return max(0.0, self.clients.get(client, (0, 0.0, 0.0))[1] - now)
+
+    def failed_lately(self, client: str, now: float) -> bool:
+        with self.lock:
+            return now - self.clients.get(client, (0, 0.0, -1e9))[2] < 60
+
+    def failed(self, client: str, now: float, attempts: int) -> int:
         with self.lock:
             self.failures.append(now)
+            row = self.clients.get(client, (0, 0.0, 0.0))[0] + 1
+            until = (
+                now + min(MAX_LOCKOUT_S, 2.0 ** (row - attempts + 1)) if row >= attempts else 0.0
+            )
+            self.clients[client] = (row, until, now)
+            if len(self.clients) > MAX_TRACKED_CLIENTS:  # forget the quietest first
+                oldest = min(self.clients, key=lambda c: self.clients[c][2])
+                del self.clients[oldest]
+            return row
+
+    def succeeded(self, client: str) -> None:
+        with self.lock:
+            self.clients.pop(client, None)
 
 
-@st.cache_resource(show_spinner=False)
-def _global_limiter() -> _GlobalLimiter:
-    return _GlobalLimiter()
+# One per process: the app script runs again on every rerun, imported modules do not.
+_LIMITER = _Limiter()
+
+
+def _limiter() -> _Limiter:
+    return _LIMITER
+
+
+def _client_key() -> str:
+    """Whose attempts count together: the client address (sessions are free to open).
+    Unknown addresses share one key, which is the safe side."""
+    try:
+        address = st.context.ip_address
+    except Exception:
+        address = None
+    return address if isinstance(address, str) and address else "unknown address"
 
 
 def _client() -> str:
@@ -133,17 +174,8 @@ def _client() -> str:
     return f"session {ctx.session_id if ctx else '?'} from {address}"
 
 
-def _wait_left(now: float) -> float:
-    return max(0.0, float(st.session_state.get("simmim_auth_locked_until", 0.0)) - now)
-
-
 def _record_failure(config: DashboardSettings, now: float) -> None:
-    failures = int(st.session_state.get("simmim_auth_failures", 0)) + 1
-    st.session_state["simmim_auth_failures"] = failures
-    if failures >= config.login_attempts:
-        wait = min(MAX_LOCKOUT_S, 2.0 ** (failures - config.login_attempts + 1))
-        st.session_state["simmim_auth_locked_until"] = now + wait
-    _global_limiter().failed(now)
+    failures = _limiter().failed(_client_key(), now, config.login_attempts)
     log.warning("dashboard: wrong password (%d in a row) for %s", failures, _client())
 
 
@@ -187,9 +219,11 @@ def _password_form(config: DashboardSettings) -> None:
         st.error(str(st.session_state.get("simmim_auth_message", "Wrong password.")))
         return
     st.session_state["simmim_auth_tried"] = entered
+    limiter, client = _limiter(), _client_key()
     now = time.monotonic()
-    wait = _wait_left(now)
-    if wait > 0 or _global_limiter().blocked(now):
+    wait = limiter.wait_left(client, now)
+    busy = limiter.busy(now)
+    if wait > 0 or (busy and limiter.failed_lately(client, now)):
         log.warning("dashboard: login attempt refused while locked out, %s", _client())
         _say(
             f"Too many wrong passwords; try again in {max(1, round(wait))} s."
@@ -197,15 +231,14 @@ def _password_form(config: DashboardSettings) -> None:
             else "Too many wrong passwords on this server; try again in a minute."
         )
         return
+    if busy:  # many failures from elsewhere: this address may try, one a second
+        time.sleep(BUSY_PAUSE_S)
+        now = time.monotonic()
     secret = config.password.get_secret_value()
     if hmac.compare_digest(entered.encode(), secret.encode()):
         st.session_state[SESSION_KEY] = _stamp(secret)
-        for key in (
-            "simmim_auth_failures",
-            "simmim_auth_locked_until",
-            "simmim_auth_tried",
-            "simmim_auth_message",
-        ):
+        limiter.succeeded(client)
+        for key in ("simmim_auth_tried", "simmim_auth_message"):
             st.session_state.pop(key, None)
         log.info("dashboard: %s logged in", _client())
         st.rerun()

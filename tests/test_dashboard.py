@@ -20,6 +20,15 @@ PAGES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_login_limits() -> None:
+    """Login limits live for the process: each test starts without another's failures."""
+    from dashboard import auth
+
+    auth._LIMITER.failures.clear()
+    auth._LIMITER.clients.clear()
+
+
 def app() -> AppTest:
     at = AppTest.from_file(str(app_file()), default_timeout=120)
     at.run()
@@ -281,6 +290,46 @@ def test_password_attempts_are_limited_and_logged(
     failures = [r.getMessage() for r in caplog.records if "wrong password" in r.getMessage()]
     assert len(failures) == 3
     assert all("guess-" not in r.getMessage() for r in caplog.records), "typed text never logged"
+
+
+def test_a_new_session_per_guess_gains_nothing(
+    seeded_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 36, finding 12: the limit was per session, so a new session per guess had no
+    limit at all."""
+    monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", "s3cret")
+    monkeypatch.setenv("SIMMIM_DASHBOARD__LOGIN_ATTEMPTS", "3")
+    for attempt in range(3):
+        at = app()
+        at.text_input[0].input(f"guess-{attempt}").run()
+        assert "Wrong password." in texts(at)
+    at = app()
+    at.text_input[0].input("s3cret").run()
+    assert "Too many wrong passwords" in texts(at)
+    assert "Search" not in [t.value for t in at.title]
+
+
+def test_an_attack_from_elsewhere_does_not_lock_the_right_password_out(
+    seeded_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 36, finding 12: past the process-wide limit every attempt was refused, the
+    right password too. Now the failing address is refused; another still gets in."""
+    import time
+
+    from dashboard import auth
+
+    monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", "s3cret")
+    limiter = auth._limiter()
+    for _ in range(auth.GLOBAL_FAILURES_PER_MINUTE):
+        limiter.failed("203.0.113.9", time.monotonic(), 10**6)
+    monkeypatch.setattr(auth, "_client_key", lambda: "203.0.113.9")
+    attacker = app()
+    attacker.text_input[0].input("s3cret").run()
+    assert "Too many wrong passwords on this server" in texts(attacker)
+    monkeypatch.setattr(auth, "_client_key", lambda: "198.51.100.7")
+    user = app()
+    user.text_input[0].input("s3cret").run()
+    assert "Search" in [t.value for t in user.title]
 
 
 def test_a_changed_password_logs_sessions_out(
