@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS = 1 << 34  # item ids beyond this would make the sparse file absurd
 COPY_ROWS = 1 << 18  # rows read at once when a store is copied into another folder
+SCAN_ROWS = 1 << 16  # rows checked at once by a scan (64 MB at 512-d)
 UNIT_TOLERANCE = 0.01  # float16 rounding moves a unit vector's norm by < 0.001
 
 
@@ -130,9 +131,9 @@ class OriginalVectors:
 
     def damaged_rows(self) -> int:
         """How many rows are damaged, reading the whole file a block at a time."""
-        return sum(
-            int(_damaged(_widen(np.asarray(self._rows[start : start + COPY_ROWS]))).sum())
-            for start in range(0, self.capacity, COPY_ROWS)
+        return sum(  # a copy per block: the mapping may be read-only, torch wants to own it
+            int(_damaged(_widen(np.array(self._rows[start : start + SCAN_ROWS]))).sum())
+            for start in range(0, self.capacity, SCAN_ROWS)
         )
 
     def save(self, path: Path) -> None:

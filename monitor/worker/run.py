@@ -130,20 +130,25 @@ async def retry_stalled(app: App, stalled_after_s: float) -> int:
     Their work is safe to do again: items are claimed by row locks that died with the
     worker, vectors are staged by item id, emails carry their Message-ID. A task whose
     queueing lock a waiting copy holds cannot be requeued (the lock admits one waiting
-    copy): it is marked failed instead, which also frees its run lock, so that copy runs
-    (left "doing", it blocked every task of its lock for ever)."""
+    copy). Without a run lock it is requeued once that copy has started; with one (the
+    index writer) the copy could never start, so the dead task is marked aborted, which
+    frees the lock: the copy does the same work (left "doing", it blocked every task of
+    its lock for ever)."""
     handed_back = 0
     for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s):
         try:
             await app.job_manager.retry_job(job)
             log.warning("requeued task %s #%s of a stalled worker", job.task_name, job.id)
         except UniqueViolation:
-            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            if job.lock is None:
+                continue  # its copy is free to start; requeued once it has
+            await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
             log.warning(
-                "task %s #%s of a stalled worker failed: a waiting copy (queueing lock %s) "
-                "does its work",
+                "task %s #%s of a stalled worker aborted: it held lock %s, and a waiting "
+                "copy (queueing lock %s) does its work",
                 job.task_name,
                 job.id,
+                job.lock,
                 job.queueing_lock,
             )
         except ConnectorException:  # another worker handed it back first
