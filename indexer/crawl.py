@@ -479,3 +479,48 @@ def crawl(
     return asyncio.run(
         crawl_async(settings, engine, source_ids=source_ids, due_only=due_only, on_done=on_done)
     )
+
+
+MAX_DRAIN_ROUNDS = 10_000  # a guard: a source whose "left" never shrinks stops the drain
+
+
+def crawl_until_done(
+    settings: Settings,
+    engine: Engine,
+    *,
+    source_ids: Sequence[int] | None = None,
+    due_only: bool = False,
+    on_round: Callable[[list[SourceOutcome]], None] | None = None,
+) -> list[SourceOutcome]:
+    """Crawl, then crawl again the sources that have records left (a dump, a folder, a
+    long feed) until none has: a big file loads in one command, one page of records in
+    memory at a time. Returns one outcome per source, its counts summed over the rounds;
+    a source that fails, or whose backlog stops shrinking, is not crawled again."""
+    outcomes = crawl(settings, engine, source_ids=source_ids, due_only=due_only)
+    total = {o.source_id: o for o in outcomes}
+    if on_round:
+        on_round(outcomes)
+    for _ in range(MAX_DRAIN_ROUNDS):
+        again = [o.source_id for o in outcomes if o.ok and o.remaining]
+        if not again:
+            break
+        before = {o.source_id: o.remaining for o in outcomes}
+        outcomes = crawl(settings, engine, source_ids=again)
+        for o in outcomes:
+            _add_round(total[o.source_id], o)
+        if on_round:
+            on_round(outcomes)
+        outcomes = [
+            o for o in outcomes if o.remaining is None or o.remaining < (before[o.source_id] or 0)
+        ]
+    return list(total.values())
+
+
+def _add_round(total: SourceOutcome, later: SourceOutcome) -> None:
+    total.new += later.new
+    total.duplicate += later.duplicate
+    total.failed += later.failed
+    total.reasons.update(later.reasons)
+    total.examples = (total.examples + later.examples)[:10]
+    total.ok, total.error = later.ok, later.error
+    total.remaining, total.cursor = later.remaining, later.cursor

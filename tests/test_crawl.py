@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from simmim.models import ItemStatus, SourceKind
+from simmim.models import Item, ItemStatus, SourceKind
 from simmim.paths import DataLayout
 from tests.crawl_helpers import add, count, crawl_settings, items, jpeg, png_bomb, rss, run, source
 from tests.http_server import LocalServer, Reply
@@ -444,3 +444,58 @@ def test_a_url_stored_meanwhile_by_another_crawl_costs_only_that_item(
     assert sorted(i.title for i in items(db)) == [f"Story {i}" for i in (0, 1, 2, 3)]
     assert source(db, feed).last_success_at is not None
     assert source(db, feed).consecutive_failures == 0
+
+
+def test_a_dump_loads_in_one_command_with_its_dates(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cli: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 35: 2,388 posts took four `simmim crawl` runs, and `created_at` was ignored,
+    so a whole history looked like one spike. Now `--until-done` drains it at once."""
+    from simmim.db import make_engine
+
+    monkeypatch.setenv("SIMMIM_CRAWLER__MAX_ITEMS_PER_SOURCE", "500")
+    dump = tmp_path / "tweets.jsonl"
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    dump.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "id": n,
+                    "text": f"post {n}: $ACME shares on the tape",
+                    "created_at": (start + timedelta(hours=n)).strftime(
+                        "%a %b %d %H:%M:%S +0000 %Y"
+                    ),
+                }
+            )
+            for n in range(2400)
+        )
+        + "\n"
+    )
+    cli("init")
+    cli("source", "add", str(dump), "--kind", "jsonl", "--name", "tweets")
+    summary = cli("crawl", "--until-done")
+    assert "2400 new, 0 duplicate, 0 failed" in summary
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'simmim.db'}")
+    with engine.connect() as connection:
+        published = connection.execute(select(Item.published_at)).scalars().all()
+    engine.dispose()
+    dates = sorted(d.replace(tzinfo=UTC) for d in published)
+    assert dates[0] == start and dates[-1] == start + timedelta(hours=2399)
+
+
+def test_a_crawl_where_every_source_failed_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cli: Callable[..., str]
+) -> None:
+    from app.cli import main
+
+    cli("init")
+    dump = tmp_path / "gone.jsonl"
+    dump.write_text('{"id": 1, "text": "a post"}\n')
+    cli("source", "add", str(dump), "--kind", "jsonl", "--name", "gone")
+    dump.unlink()
+    with pytest.raises(SystemExit) as info:
+        main(["crawl"])
+    assert info.value.code == 1 and "1 source(s) failed" in capsys.readouterr().out

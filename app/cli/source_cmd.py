@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
@@ -12,6 +12,9 @@ from simmim.db import session_factory, session_scope
 from simmim.models import SourceKind
 from simmim.redact import mask_text
 from simmim.timefmt import ago
+
+if TYPE_CHECKING:
+    from indexer.crawl import SourceOutcome
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -124,9 +127,18 @@ def crawl_command(
     due: Annotated[
         bool, typer.Option("--due", help="Only sources whose next crawl is due.")
     ] = False,
+    until_done: Annotated[
+        bool,
+        typer.Option(
+            "--until-done",
+            help="Crawl again the sources with records left (a dump, a folder, a long "
+            "feed) until none has: a big file loads in one command.",
+        ),
+    ] = False,
 ) -> None:
-    """Crawl enabled sources now (or the ones named) and summarise what came in."""
-    from indexer.crawl import crawl
+    """Crawl enabled sources now (or the ones named) and summarise what came in. Exits 1
+    when every source crawled failed."""
+    from indexer.crawl import crawl, crawl_until_done
     from indexer.source_admin import find_source
     from simmim.locks import run_lock
 
@@ -137,13 +149,27 @@ def crawl_command(
             ids = [find_source(session, ref).id for ref in source]
     with run_lock(cli.engine, "crawl"), Progress(console=console, transient=True) as progress:
         task = progress.add_task("crawling", total=None)
-        outcomes = crawl(
-            cli.settings,
-            cli.engine,
-            source_ids=ids,
-            due_only=due,
-            on_done=lambda o: progress.advance(task),
-        )
+        if until_done:
+            read = 0
+
+            def after_round(round_outcomes: list[SourceOutcome]) -> None:
+                nonlocal read
+                read += sum(o.new + o.duplicate + o.failed for o in round_outcomes)
+                left = sum(o.remaining or 0 for o in round_outcomes if o.ok)
+                progress.update(task, completed=read, total=read + left)
+                progress.update(task, description=f"crawling: {read} records read, {left} left")
+
+            outcomes = crawl_until_done(
+                cli.settings, cli.engine, source_ids=ids, due_only=due, on_round=after_round
+            )
+        else:
+            outcomes = crawl(
+                cli.settings,
+                cli.engine,
+                source_ids=ids,
+                due_only=due,
+                on_done=lambda o: progress.advance(task),
+            )
     if not outcomes:
         console.print("no source to crawl: add one with `simmim source add URL --kind rss`")
         return
@@ -169,3 +195,8 @@ def crawl_command(
         f"{sum(o.new for o in outcomes)} new, {sum(o.duplicate for o in outcomes)} duplicate, "
         f"{sum(o.failed for o in outcomes)} failed, {sum(not o.ok for o in outcomes)} source(s) failed"
     )
+    left = sum(o.remaining or 0 for o in outcomes if o.ok)
+    if left and not until_done:
+        console.print(f"{left} record(s) left for the next crawls (or `simmim crawl --until-done`)")
+    if all(not o.ok for o in outcomes):
+        raise typer.Exit(1)
