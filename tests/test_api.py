@@ -74,6 +74,8 @@ def test_search_by_text_gives_the_back_end_results(api: ApiWorld) -> None:
     assert [h["score"] for h in hits] == pytest.approx([d.score for d in direct], abs=1e-5)
     first = hits[0]
     assert first["source"]["name"].startswith("s") and "image_url" in first
+    # a post's text comes with its hit (issue 35: posts had only `title: null`)
+    assert [h["text"] for h in hits] == [(d.text or None) and d.text[:500] for d in direct]
 
 
 def test_search_by_vector_image_upload_and_filters(api: ApiWorld) -> None:
@@ -487,3 +489,23 @@ def test_companies_are_listed_by_name_alias_or_symbol(api: ApiWorld) -> None:
     assert r.json()[0]["name"] == "Barclays" and "FTSE 100" in r.json()[0]["indices"]
     assert api.client.get("/v1/companies", params={"limit": 0}, headers=api.read).status_code == 422
     assert api.client.get("/v1/companies").status_code == 401
+
+
+def test_a_hit_carries_its_items_text() -> None:
+    """Issue 35: API hits for posts carried no text (`title: null` and nothing else)."""
+    from app.api.convert import hit
+    from indexer.search import SearchResult
+
+    post = SearchResult(1, 0.5, "text", None, "x" * 600, None, None, 2, None, "dump")
+    shown = hit(post, None)
+    assert shown.title is None and shown.text == "x" * 500
+
+
+def test_the_docs_pages_load_their_assets_from_this_server(api: ApiWorld) -> None:
+    """Issue 35: /docs was blank offline (Swagger UI came from a CDN)."""
+    for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = api.client.get(page)
+        assert html.status_code == 200 and f"/static-offline-docs/{asset}" in html.text
+        assert "cdn.jsdelivr" not in html.text and "unpkg.com" not in html.text
+        script = api.client.get(f"/static-offline-docs/{asset}")
+        assert script.status_code == 200 and len(script.content) > 100_000

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from app.api.auth import TokenCache
 from app.api.errors import install_error_handlers
@@ -52,7 +53,9 @@ def create_app(
         yield
         api_state.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets in the fastapi-offline wheel, not a CDN: /docs works
+    # on a machine without internet, as everything else here does.
+    app = FastAPIOffline(
         title="SimMIM API",
         version="1",
         summary="Search a crawled corpus by text, image or vector; trends, alerts, sources.",

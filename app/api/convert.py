@@ -43,6 +43,9 @@ def sentiment(scored: ItemDetail | HitScores | None) -> SentimentOut | None:
     )
 
 
+HIT_TEXT_CHARS = 500
+
+
 def finite_score(score: float) -> float:
     """A cosine for the schema: always a number in [-1, 1]."""
     value = float(score)
@@ -55,6 +58,7 @@ def hit(result: SearchResult, scores: HitScores | None) -> SearchHit:
         score=finite_score(result.score),
         space=result.space,
         title=result.title,
+        text=result.text[:HIT_TEXT_CHARS] if result.text else result.text,
         url=result.url,
         image_url=image_url(result.item_id, result.image_sha256),
         source=SourceRef(id=result.source_id, name=result.source_name),

@@ -121,6 +121,10 @@ class SearchHit(BaseModel):
     score: float
     space: str
     title: str | None
+    text: str | None = Field(
+        description="The item's text, cut at 500 characters (a post has no title: this is "
+        "what it says); GET /v1/items/{id} has all of it."
+    )
     url: str | None
     image_url: str | None = Field(description="This API's path to the item's image.")
     source: SourceRef
