@@ -439,14 +439,34 @@ def _build(cls: type[Settings], overrides: dict[str, Any], source: str = "") -> 
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
         origin = f" (from {source} or the environment)" if source else " (from the environment)"
-        raise ConfigError(
-            f"invalid setting {where}: {first['msg']}{origin}",
-            hint=f"fix it, e.g. SIMMIM_{where.upper().replace('.', '__')}=...",
-        ) from exc
+        hint = f"fix it, e.g. SIMMIM_{where.upper().replace('.', '__')}=..."
+        if first["type"] == "extra_forbidden":
+            hint = _unknown_setting_hint([str(part) for part in first["loc"]])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}{origin}", hint=hint) from exc
     except ValueError as exc:  # malformed TOML
         raise ConfigError(
             f"cannot read settings from {source}: {exc}", hint="fix the file"
         ) from exc
+
+
+def _unknown_setting_hint(loc: list[str]) -> str:
+    """"did you mean" for a misspelt setting: the closest names of the section it is in."""
+    import difflib
+
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    else:
+        names = list(model.model_fields)
+        close = difflib.get_close_matches(loc[-1].lower(), names, n=3, cutoff=0.6)
+        env = "SIMMIM_" + "__".join(p.upper() for p in loc[:-1]) + ("__" if loc[:-1] else "")
+        if close:
+            return "did you mean " + " or ".join(f"{env}{c.upper()}" for c in close) + "?"
+        return f"{'.'.join(loc[:-1]) or 'settings'} has: {', '.join(names)}"
+    return "remove it: no such setting"
 
 
 @lru_cache(maxsize=1)

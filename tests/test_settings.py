@@ -93,3 +93,16 @@ def test_masked_dump_hides_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
     for secret in ("hunter2", "letmein", "s3cret"):
         assert secret not in dumped
     assert masked_dump(settings)["database"]["url"] == "postgresql+psycopg://bob:***@db/simmim"
+
+
+def test_a_misspelt_setting_says_what_was_meant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 35: the hint repeated the typo."""
+    monkeypatch.setenv("SIMMIM_SMTP__RECIPENTS", '["desk@example.test"]')
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert refused.value.hint == "did you mean SIMMIM_SMTP__RECIPIENTS?"
+    monkeypatch.delenv("SIMMIM_SMTP__RECIPENTS")
+    monkeypatch.setenv("SIMMIM_INDEX__ZZZQQ", "1")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert (refused.value.hint or "").startswith("index has: memory_budget_mb, recall_target")
