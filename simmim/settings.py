@@ -450,7 +450,7 @@ def _build(cls: type[Settings], overrides: dict[str, Any], source: str = "") -> 
 
 
 def _unknown_setting_hint(loc: list[str]) -> str:
-    """"did you mean" for a misspelt setting: the closest names of the section it is in."""
+    """ "did you mean" for a misspelt setting: the closest names of the section it is in."""
     import difflib
 
     model: type[BaseModel] = Settings

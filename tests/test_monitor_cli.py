@@ -85,6 +85,15 @@ def test_monitor_once_rules_queries_alerts_trends(cli, env: Path) -> None:  # ty
     again = cli("monitor", "once")
     assert '"scored": 0' in again
 
+    # Search rows show the finance fields, and the CLI filters as the API does (issue 35).
+    found = cli("search", "acme profit", "--space", "text", "-k", "5", "--sentiment", "negative")
+    rows = [line for line in found.splitlines() if re.match(r"\s*│\s*\d+\s*│", line)]
+    assert rows and all("negative -" in row and "ACME" in row for row in rows)
+    assert "profit fell sharply" in found
+    assert "profit fell sharply" not in cli("search", "acme profit", "--sentiment", "positive")
+    none = cli("search", "acme", "--space", "text", "--ticker", "NOSUCH")
+    assert "0 result(s)" in none
+
 
 def test_rule_errors_are_one_line(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.cli.context import console, folded_label, new_table, ready_state, serving_encoder, state
+
+if TYPE_CHECKING:
+    from monitor.items import HitScores
 
 app = typer.Typer()  # merged into the root app by app.cli
 
@@ -179,8 +182,22 @@ def search_command(
     since: Annotated[
         datetime | None, typer.Option("--since", help="Published on or after (YYYY-MM-DD).")
     ] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--until", help="Published before (YYYY-MM-DD).")
+    ] = None,
     source: Annotated[
         list[int] | None, typer.Option("--source", help="Source id (repeatable).")
+    ] = None,
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", help="Only items with this topic (repeatable).")
+    ] = None,
+    ticker: Annotated[
+        list[str] | None,
+        typer.Option("--ticker", help="Only items naming this company id (repeatable)."),
+    ] = None,
+    sentiment: Annotated[
+        list[str] | None,
+        typer.Option("--sentiment", help="negative | neutral | positive (repeatable)."),
     ] = None,
     collapse: Annotated[
         bool,
@@ -200,15 +217,25 @@ def search_command(
     from datetime import UTC
 
     from indexer.index import open_stores
-    from indexer.search import SearchFilters, search
+    from indexer.search import search
+    from monitor.filters import search_filters
+    from monitor.items import hit_scores
 
     if like is not None and (text or image is not None):
         raise typer.BadParameter("give --like ID, or a text and/or --image, not both")
+    labels = {"negative", "neutral", "positive"}
+    if sentiment and not set(sentiment) <= labels:
+        raise typer.BadParameter(f"--sentiment takes {', '.join(sorted(labels))}")
     cli = ready_state(ctx)
     encoder = serving_encoder(cli.settings)
     indexes = open_stores(cli.settings, encoder.fingerprint, encoder.dim, read_only=True)
-    filters = SearchFilters(
-        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, source_ids=source or ()
+    filters = search_filters(  # the same filters as the API's and the dashboard's
+        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
+        until=until.replace(tzinfo=until.tzinfo or UTC) if until else None,
+        sources=source or (),
+        topics=topic or (),
+        tickers=[t.upper() for t in ticker or ()],
+        sentiments=sentiment or (),
     )
     results = search(
         cli.engine,
@@ -223,11 +250,15 @@ def search_command(
         like=like,
     )
     folded = any(r.duplicates for r in results)
+    scores = hit_scores(cli.engine, [r.item_id for r in results])
     table = new_table(
         "#",
         "score",
         "item",
         "title",
+        "sentiment",
+        "companies",
+        "topics",
         "published",
         "url / image",
         *(["also in"] if folded else []),
@@ -242,8 +273,17 @@ def search_command(
             f"{r.score:.3f}",
             str(r.item_id),
             title,
+            _sentiment_cell(scores.get(r.item_id)),
+            ", ".join(scores[r.item_id].tickers) if r.item_id in scores else "-",
+            ", ".join(scores[r.item_id].topics[:3]) if r.item_id in scores else "-",
             when,
             r.url or (r.image_sha256 or "")[:16],
             *([folded_label(r.also_in, r.duplicates)] if folded else []),
         )
     console.print(table)
+
+
+def _sentiment_cell(scored: HitScores | None) -> str:
+    if scored is None:
+        return "-"
+    return f"{scored.sentiment_label} {scored.sentiment:+.2f}"
