@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Engine, Executable, func, select
 from sqlalchemy.orm import Session
@@ -171,6 +172,52 @@ def trends(
             out["sentiment_rolling"] = share(sent, vol).to_numpy()
         parts.append(out)
     return pd.concat(parts, ignore_index=True)
+
+
+SUMMARY_SORTS = ("change", "volume", "negative")
+
+
+def trend_summary(
+    frame: pd.DataFrame, *, sort: str = "change", top: int | None = None
+) -> pd.DataFrame:
+    """One row per series of a ``trends`` frame: items, mean sentiment and negative share
+    over the whole range (weighted by volume), the last bucket's volume, the usual volume
+    per bucket before it, and ``change`` = last ÷ usual (the top movers come first).
+    ``sort``: change, volume (items) or negative (negative share), largest first."""
+    if sort not in SUMMARY_SORTS:
+        raise ValueError(f"sort by one of {', '.join(SUMMARY_SORTS)}, not {sort!r}")
+    rows = []
+    for key, group in frame.groupby("key", sort=True):
+        volume = group["volume"].to_numpy(dtype=float)
+        total = volume.sum()
+        if not total:
+            continue
+        weights = np.where(volume > 0, volume, 0.0)
+        mean = np.nansum(group["mean_sentiment"].to_numpy(dtype=float) * weights) / total
+        negative = np.nansum(group["negative_share"].to_numpy(dtype=float) * weights) / total
+        usual = float(volume[:-1].mean()) if len(volume) > 1 else 0.0
+        rows.append(
+            {
+                "key": key,
+                "items": int(total),
+                "mean_sentiment": float(mean),
+                "negative_share": float(negative),
+                "last": int(volume[-1]),
+                "usual": usual,
+                "change": float(volume[-1] / usual)
+                if usual
+                else float("inf")
+                if volume[-1]
+                else 0.0,
+            }
+        )
+    out = pd.DataFrame(
+        rows,
+        columns=["key", "items", "mean_sentiment", "negative_share", "last", "usual", "change"],
+    )
+    column = {"change": "change", "volume": "items", "negative": "negative_share"}[sort]
+    out = out.sort_values([column, "items"], ascending=False, kind="stable").reset_index(drop=True)
+    return out.head(top) if top else out
 
 
 def series_keys(

@@ -80,6 +80,8 @@ def test_monitor_once_rules_queries_alerts_trends(cli, env: Path) -> None:  # ty
 
     trends = cli("trends", "ticker", "--days", "30")
     assert "ACME" in trends and re.search(r"[+-]0\.\d\d", trends)  # quiet days: near zero
+    movers = cli("trends", "ticker", "--days", "30", "--top", "3", "--sort", "volume")
+    assert "ACME" in movers and "usual per day" in movers and "series shown" in movers
     assert "no alerts" in cli("alerts", "list")
     # A second cycle: nothing new to crawl or score.
     again = cli("monitor", "once")

@@ -116,3 +116,28 @@ def test_removing_a_source_removes_its_items_from_trends(engine: Engine, cli, mo
     cli("source", "remove", "blog")
     assert list(aggregate(engine, "ticker", bucket_hours=24)["volume"]) == [1]
     assert list(aggregate(engine, "all", bucket_hours=24)["volume"]) == [1]
+
+
+def test_the_summary_ranks_series_by_their_last_bucket_against_the_usual() -> None:
+    """Issue 35: `simmim trends ticker` printed hundreds of alphabetical rows."""
+    from monitor.trends import trend_summary
+
+    days = pd.date_range("2026-03-01", periods=4, freq="D", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "key": ["AAA"] * 4 + ["BBB"] * 4 + ["CCC"] * 4,
+            "start": list(days) * 3,
+            "volume": [2, 2, 2, 2, 1, 1, 1, 9, 0, 0, 0, 0],
+            "mean_sentiment": [0.5] * 4 + [0.0, 0.0, 0.0, -1.0] + [float("nan")] * 4,
+            "negative_share": [0.0] * 4 + [0.0, 0.0, 0.0, 1.0] + [float("nan")] * 4,
+        }
+    )
+    summary = trend_summary(frame)
+    assert list(summary["key"]) == ["BBB", "AAA"]  # CCC has no items
+    bbb = summary.iloc[0]
+    assert (bbb["items"], bbb["last"], bbb["usual"], bbb["change"]) == (12, 9, 1.0, 9.0)
+    assert bbb["mean_sentiment"] == pytest.approx(-0.75) and bbb["negative_share"] == 0.75
+    assert list(trend_summary(frame, sort="volume", top=1)["key"]) == ["BBB"]
+    assert list(trend_summary(frame, sort="negative")["key"]) == ["BBB", "AAA"]
+    with pytest.raises(ValueError, match="sort by one of"):
+        trend_summary(frame, sort="alphabet")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -152,9 +152,18 @@ def trends_command(
     key: Annotated[list[str] | None, typer.Option("--key", help="Series key(s).")] = None,
     days: Annotated[int, typer.Option("--days", min=1)] = 14,
     bucket: Annotated[str, typer.Option("--bucket", help="hour | day")] = "day",
+    top: Annotated[
+        int | None,
+        typer.Option("--top", min=1, help="One row per series, the first N (with --sort)."),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option("--sort", help="change (last bucket ÷ usual) | volume | negative."),
+    ] = None,
 ) -> None:
-    """Volume, mean sentiment and negative share per bucket."""
-    from monitor.trends import trends
+    """Volume, mean sentiment and negative share per bucket; with --top/--sort one row per
+    series over the range: totals, and the last bucket against the usual one."""
+    from monitor.trends import SUMMARY_SORTS, trend_summary, trends
 
     cli = ready_state(ctx)
     hours = {"hour": 1, "day": 24}.get(bucket)
@@ -162,6 +171,11 @@ def trends_command(
         raise typer.BadParameter("use hour or day", param_hint="--bucket")
     since = utcnow() - timedelta(days=days)
     frame = trends(cli.engine, kind, bucket_hours=hours, since=since, keys=key or None)
+    if top is not None or sort is not None:
+        if (sort or "change") not in SUMMARY_SORTS:
+            raise typer.BadParameter(f"use {', '.join(SUMMARY_SORTS)}", param_hint="--sort")
+        _print_summary(trend_summary(frame, sort=sort or "change", top=top), kind, days, bucket)
+        return
     frame = frame[frame["volume"] > 0]
     table = new_table("series", "bucket", "items", "mean sentiment", "negative share")
     for row in frame.itertuples():
@@ -173,6 +187,35 @@ def trends_command(
             f"{row.negative_share:.0%}",
         )
     console.print(table if len(frame) else f"no {kind} items in the last {days} day(s)")
+
+
+def _print_summary(summary: Any, kind: str, days: int, bucket: str) -> None:
+    if not len(summary):
+        console.print(f"no {kind} items in the last {days} day(s)")
+        return
+    table = new_table(
+        "series",
+        "items",
+        "mean sentiment",
+        "negative share",
+        f"last {bucket}",
+        f"usual per {bucket}",
+        "change",
+        title=f"{kind} series over {days} day(s)",
+    )
+    for row in summary.itertuples():
+        change = "new" if row.change == float("inf") else f"{row.change:.1f}×"
+        table.add_row(
+            str(row.key),
+            str(row.items),
+            f"{row.mean_sentiment:+.2f}",
+            f"{row.negative_share:.0%}",
+            str(row.last),
+            f"{row.usual:.1f}",
+            change,
+        )
+    console.print(table)
+    console.print(f"{int(summary['items'].sum())} items in {len(summary)} series shown")
 
 
 @app.command("train-sentiment")
