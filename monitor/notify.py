@@ -226,19 +226,22 @@ def _unsent(session: Session) -> int:
 
 
 def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[BucketItem]:
-    """The items behind the alert: those in its buckets, most telling sentiment first."""
+    """The items behind the alert, most relevant to its rule first: for a sentiment rule
+    (negative share, a drop) the most negative; for a volume spike the spike's own items,
+    newest first (not the most positive: a "burst" alert led with "+1.00 shares jumped").
+    Copies of one text are shown once."""
     rule = session.get(Rule, alert.rule_id)
-    negative = alert.direction == Direction.DOWN or (
-        rule is not None and RULE_KINDS[rule.kind].metric is Metric.NEGATIVE_SHARE
-    )
+    metric = RULE_KINDS[rule.kind].metric if rule is not None else Metric.VOLUME
+    volume = metric is Metric.VOLUME
     return items_in(
         session,
         alert.series_kind,
         alert.series_key,
-        alert.first_bucket * alert.bucket_hours,
+        (alert.last_bucket if volume else alert.first_bucket) * alert.bucket_hours,
         (alert.last_bucket + 1) * alert.bucket_hours,
         limit=limit,
-        lowest_first=negative,
+        lowest_first=not volume or alert.direction == Direction.DOWN,
+        newest_first=volume,
     )
 
 

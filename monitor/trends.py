@@ -253,8 +253,10 @@ def items_in(
     *,
     limit: int = 5,
     lowest_first: bool = False,
+    newest_first: bool = False,
 ) -> list[BucketItem]:
-    """Items of one series within [lo_hour, hi_hour), by sentiment (an index range scan)."""
+    """Items of one series within [lo_hour, hi_hour), by sentiment (an index range scan),
+    or the newest first; one of each text (a repost or a copy in another feed is folded)."""
     kind = SeriesKind(kind)
     table: type[Score] | type[Tag]
     if kind in (SeriesKind.ALL, SeriesKind.SOURCE):
@@ -265,22 +267,34 @@ def items_in(
     else:
         table = Tag
         where = [Tag.kind == kind, Tag.key == key, Tag.hour >= lo_hour, Tag.hour < hi_hour]
-    order = table.sentiment.asc() if lowest_first else table.sentiment.desc()
+    order: list[Any]
+    if newest_first:
+        order = [table.hour.desc(), Item.id.desc()]
+    else:
+        order = [table.sentiment.asc() if lowest_first else table.sentiment.desc(), Item.id]
     rows = session.execute(
         select(Item, table.sentiment)
         .join(table, table.item_id == Item.id)
         .where(*where)
-        .order_by(order, Item.id)
-        .limit(limit)
+        .order_by(*order)
+        .limit(limit * FOLD_READ)
     ).all()
-    return [
-        BucketItem(
-            item.id,
-            (item.title or item.text or f"item {item.id}")[:160],
-            item.url,
-            item.image_sha256,
-            float(sentiment),
-            item.published_at,
+    out: list[BucketItem] = []
+    seen: set[str] = set()
+    for item, sentiment in rows:
+        title = (item.title or item.text or f"item {item.id}")[:160]
+        folded = " ".join(title.lower().split())
+        if folded in seen:
+            continue
+        seen.add(folded)
+        out.append(
+            BucketItem(
+                item.id, title, item.url, item.image_sha256, float(sentiment), item.published_at
+            )
         )
-        for item, sentiment in rows
-    ]
+        if len(out) == limit:
+            break
+    return out
+
+
+FOLD_READ = 4  # rows read per example wanted, so that folded copies still leave enough

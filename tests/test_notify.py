@@ -264,3 +264,58 @@ def test_an_unanswered_send_is_uncertain_and_sent_at_most_twice(
             assert "not retried" in (note.last_error or "")
     finally:
         controller.stop()
+
+
+def test_alert_examples_are_the_ones_relevant_to_the_rule_and_folded(sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    """Issue 35: a burst alert led with its most positive item, and one text repeated 4×."""
+    from monitor.models import Alert, AlertStatus, Rule, RuleKind
+    from monitor.notify import examples
+    from tests.monitor_helpers import Row
+
+    engine = _engine(sqlite_url)
+    day = T0 + timedelta(days=3)
+    seed(
+        engine,
+        [
+            Row(day + timedelta(hours=1), 0.9, ("ACME",), title="ACME shares jumped 34 %"),
+            *[
+                Row(day + timedelta(hours=2 + n), -0.7, ("ACME",), title="ACME  recalls cars")
+                for n in range(4)
+            ],
+            Row(day + timedelta(hours=9), -0.2, ("ACME",), title="ACME plant fire"),
+            Row(day - timedelta(hours=5), -0.95, ("ACME",), title="ACME earlier bad day"),
+        ],
+    )
+    hour = int(day.timestamp() // 3600)
+    with session_scope(session_factory(engine)) as session:
+        rules = {
+            kind: Rule(
+                name=kind.value, kind=kind, series_kind="ticker", series_key="ACME", bucket_hours=24
+            )
+            for kind in (RuleKind.VOLUME_SPIKE, RuleKind.NEGATIVE_SHARE)
+        }
+        session.add_all(rules.values())
+        session.flush()
+        shown = {}
+        for kind, rule in rules.items():
+            alert = Alert(
+                rule_id=rule.id, dedup_key=kind.value, series_kind="ticker", series_key="ACME",
+                direction="up", status=AlertStatus.FIRING, bucket_hours=24,
+                first_bucket=hour // 24 - 1, last_bucket=hour // 24, value=1, baseline=0, z=5,
+                p_value=0.001, volume=7, summary="s", fired_at=day,
+            )  # fmt: skip
+            session.add(alert)
+            session.flush()
+            shown[kind] = [e.title for e in examples(session, alert, limit=3)]
+    # a volume spike: the spike's own bucket, newest first, each text once
+    assert shown[RuleKind.VOLUME_SPIKE] == [
+        "ACME plant fire",
+        "ACME  recalls cars",
+        "ACME shares jumped 34 %",
+    ]
+    # a negative rule: the most negative first, over the alert's buckets
+    assert shown[RuleKind.NEGATIVE_SHARE] == [
+        "ACME earlier bad day",
+        "ACME  recalls cars",
+        "ACME plant fire",
+    ]
