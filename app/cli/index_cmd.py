@@ -251,14 +251,13 @@ def search_command(
     )
     folded = any(r.duplicates for r in results)
     scores = hit_scores(cli.engine, [r.item_id for r in results])
+    scored = bool(scores)  # nothing scored yet (`simmim monitor once` scores): no empty columns
     table = new_table(
         "#",
         "score",
         "item",
         "title",
-        "sentiment",
-        "companies",
-        "topics",
+        *(["sentiment", "companies", "topics"] if scored else []),
         "published",
         "url / image",
         *(["also in"] if folded else []),
@@ -273,9 +272,7 @@ def search_command(
             f"{r.score:.3f}",
             str(r.item_id),
             title,
-            _sentiment_cell(scores.get(r.item_id)),
-            ", ".join(scores[r.item_id].tickers) if r.item_id in scores else "-",
-            ", ".join(scores[r.item_id].topics[:3]) if r.item_id in scores else "-",
+            *(_finance_cells(scores.get(r.item_id)) if scored else []),
             when,
             r.url or (r.image_sha256 or "")[:16],
             *([folded_label(r.also_in, r.duplicates)] if folded else []),
@@ -283,7 +280,12 @@ def search_command(
     console.print(table)
 
 
-def _sentiment_cell(scored: HitScores | None) -> str:
+def _finance_cells(scored: HitScores | None) -> list[str]:
+    """Sentiment (label and intensity), companies, topics."""
     if scored is None:
-        return "-"
-    return f"{scored.sentiment_label} {scored.sentiment:+.2f}"
+        return ["-", "-", "-"]
+    return [
+        f"{scored.sentiment_label} {scored.sentiment:+.2f}",
+        ", ".join(scored.tickers) or "-",
+        ", ".join(scored.topics[:3]) or "-",
+    ]
