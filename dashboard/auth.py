@@ -149,10 +149,6 @@ class _Limiter:
 _LIMITER = _Limiter()
 
 
-def _limiter() -> _Limiter:
-    return _LIMITER
-
-
 def _client_key() -> str:
     """Whose attempts count together: the client address (sessions are free to open).
     Unknown addresses share one key, which is the safe side."""
@@ -164,18 +160,14 @@ def _client_key() -> str:
 
 
 def _client() -> str:
-    try:
-        address = st.context.ip_address or "unknown address"
-    except Exception:
-        address = "unknown address"
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx()
-    return f"session {ctx.session_id if ctx else '?'} from {address}"
+    return f"session {ctx.session_id if ctx else '?'} from {_client_key()}"
 
 
 def _record_failure(config: DashboardSettings, now: float) -> None:
-    failures = _limiter().failed(_client_key(), now, config.login_attempts)
+    failures = _LIMITER.failed(_client_key(), now, config.login_attempts)
     log.warning("dashboard: wrong password (%d in a row) for %s", failures, _client())
 
 
@@ -219,7 +211,7 @@ def _password_form(config: DashboardSettings) -> None:
         st.error(str(st.session_state.get("simmim_auth_message", "Wrong password.")))
         return
     st.session_state["simmim_auth_tried"] = entered
-    limiter, client = _limiter(), _client_key()
+    limiter, client = _LIMITER, _client_key()
     now = time.monotonic()
     wait = limiter.wait_left(client, now)
     busy = limiter.busy(now)

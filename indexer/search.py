@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from encoder import Encoder, ItemInput
 from indexer.index import SPACES, FieldFilter, Space, StoreSet, VectorStore
 from indexer.index.chooser import FLAT_MAX
-from indexer.text import normalise
+from indexer.text import content_key
 from simmim.db import session_factory, session_scope
 from simmim.errors import NotFound, SimmimError
 from simmim.images import ImageInput
@@ -243,7 +243,7 @@ def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchRes
     kept: list[int] = []
     by_content: dict[str, int] = {}
     for row, result in enumerate(results):
-        key = content_key(result)
+        key = content_key(result.title, result.text, result.image_sha256)
         leader = by_content.get(key) if key else None
         if leader is None:
             leader = next(
@@ -266,15 +266,6 @@ def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchRes
         if result.source_name != group.source_name and result.source_name not in group.also_in:
             group.also_in.append(result.source_name)
     return [results[row] for row in kept]
-
-
-def content_key(result: SearchResult) -> str:
-    """Text and image identity, the text normalised as the crawler's dedup does (case,
-    spacing, punctuation, links ignored; '' if neither)."""
-    words = normalise(f"{result.title or ''} {result.text or ''}")
-    if not words and not result.image_sha256:
-        return ""
-    return f"{words}|{result.image_sha256 or ''}"
 
 
 def more_like_this(

@@ -32,6 +32,15 @@ def normalise(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
+def content_key(title: str | None, body: str | None, image_sha256: str | None) -> str:
+    """Text and image identity, the text normalised as the crawler's dedup does (case,
+    spacing, punctuation, links ignored); '' when there is neither, which matches nothing."""
+    words = normalise(f"{title or ''} {body or ''}")
+    if not words and not image_sha256:
+        return ""
+    return f"{words}|{image_sha256 or ''}"
+
+
 def text_sha256(title: str | None, body: str | None) -> str | None:
     """Hash of the normalised title + text, or None when too short to mean anything."""
     words = normalise(" ".join(part for part in (title, body) if part))

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from monitor.alerts import get_alert
 from monitor.chart import series_chart
 from monitor.models import Alert, Notification, Rule, RuleKind, SeriesKind
-from monitor.rules import RULE_KINDS, Direction
+from monitor.rules import RULE_KINDS
 from monitor.trends import (
     BucketItem,
     Metric,
@@ -240,7 +240,7 @@ def examples(session: Session, alert: Alert, limit: int = EXAMPLES) -> list[Buck
         (alert.last_bucket if volume else alert.first_bucket) * alert.bucket_hours,
         (alert.last_bucket + 1) * alert.bucket_hours,
         limit=limit,
-        lowest_first=not volume or alert.direction == Direction.DOWN,
+        lowest_first=not volume,  # every sentiment rule watches bad news
         newest_first=volume,
     )
 

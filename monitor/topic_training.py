@@ -4,9 +4,9 @@ A fifth of the texts (by a hash of the normalised text) is kept aside and only r
 on; every choice — the linear model's regularisation, the convolution's epoch (and whether
 to average its last epochs' weights), the blend of the two readers, the temperature and
 the threshold — is made on a further part of the rest (the choice part), never on the
-reported fifth. Once chosen, both readers are fitted
-again on every text not kept aside, choice part included, with the same settings: the
-choices need texts the readers have not seen, the shipped weights do not.
+reported fifth. Once chosen, both readers are fitted again on every text not kept aside,
+choice part included, with the same settings: the choices need texts the readers have
+not seen, the shipped weights do not.
 Fewer than 60 texts: nothing can be kept aside honestly, so the report says so.
 """
 
@@ -122,6 +122,7 @@ def fit_topic_model(
     else:
         reported = chooser = np.zeros(len(texts), bool)
     fit_idx = np.flatnonzero(~reported & ~chooser)
+    n_train = int((~reported).sum())  # what the shipped readers are fitted on, in the end
     choose_idx = np.flatnonzero(chooser) if chooser.any() else fit_idx
     report_idx = np.flatnonzero(reported)
     pieces = tokens.pieces(texts)
@@ -214,7 +215,7 @@ def fit_topic_model(
         "cnn": {"hidden": SIZE[0], "filters": SIZE[1]},
         "trained": {
             "source": source,
-            "n_train": int((~reported).sum()),
+            "n_train": n_train,
             "n_choice": len(choose_idx),
             "epochs": epochs_used,
             "regularisation": c_used,
@@ -223,7 +224,7 @@ def fit_topic_model(
         },
     }
     save_model(folder, meta, arrays, files=(META_FILE, ARRAYS_FILE))
-    return TopicTrainResult(folder, int((~reported).sum()), len(report_idx), report)
+    return TopicTrainResult(folder, n_train, len(report_idx), report)
 
 
 def compact(linear: dict[str, np.ndarray], cnn: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Engine, Executable, func, select
 from sqlalchemy.orm import Session
 
+from indexer.text import content_key
 from monitor.models import Score, SeriesHour, SeriesKind, Tag
 from simmim.errors import SimmimError
 from simmim.models import Item
@@ -192,9 +193,9 @@ def trend_summary(
         total = volume.sum()
         if not total:
             continue
-        weights = np.where(volume > 0, volume, 0.0)
-        mean = np.nansum(group["mean_sentiment"].to_numpy(dtype=float) * weights) / total
-        negative = np.nansum(group["negative_share"].to_numpy(dtype=float) * weights) / total
+        # Means weighted by volume (an empty bucket's NaN weighs nothing).
+        mean = np.nansum(group["mean_sentiment"].to_numpy(dtype=float) * volume) / total
+        negative = np.nansum(group["negative_share"].to_numpy(dtype=float) * volume) / total
         usual = float(volume[:-1].mean()) if len(volume) > 1 else 0.0
         rows.append(
             {
@@ -204,11 +205,7 @@ def trend_summary(
                 "negative_share": float(negative),
                 "last": int(volume[-1]),
                 "usual": usual,
-                "change": float(volume[-1] / usual)
-                if usual
-                else float("inf")
-                if volume[-1]
-                else 0.0,
+                "change": _change(float(volume[-1]), usual),
             }
         )
     out = pd.DataFrame(
@@ -218,6 +215,14 @@ def trend_summary(
     column = {"change": "change", "volume": "items", "negative": "negative_share"}[sort]
     out = out.sort_values([column, "items"], ascending=False, kind="stable").reset_index(drop=True)
     return out.head(top) if top else out
+
+
+def _change(last: float, usual: float) -> float:
+    """last ÷ usual; with nothing before, a series that just began is new (inf), one still
+    silent is flat (0)."""
+    if usual:
+        return last / usual
+    return float("inf") if last else 0.0
 
 
 def series_keys(
@@ -282,11 +287,11 @@ def items_in(
     out: list[BucketItem] = []
     seen: set[str] = set()
     for item, sentiment in rows:
-        title = (item.title or item.text or f"item {item.id}")[:160]
-        folded = " ".join(title.lower().split())
-        if folded in seen:
+        same = content_key(item.title, item.text, item.image_sha256)  # as search folds them
+        if same and same in seen:
             continue
-        seen.add(folded)
+        seen.add(same)
+        title = (item.title or item.text or f"item {item.id}")[:160]
         out.append(
             BucketItem(
                 item.id, title, item.url, item.image_sha256, float(sentiment), item.published_at

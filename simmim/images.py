@@ -35,6 +35,7 @@ def open_image(
     """
     if isinstance(source, Image.Image):
         return to_rgb(_checked(source, max_pixels))
+    allowed = sorted(set(formats) - NEVER_OPENED)
     try:
         stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -42,7 +43,7 @@ def open_image(
     try:
         with stream, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(stream, formats=sorted(set(formats) - NEVER_OPENED))
+            image = Image.open(stream, formats=allowed)
             _checked(image, max_pixels)
             if draft_size is not None and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
@@ -52,9 +53,8 @@ def open_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(f"image too large: {exc}") from exc
     except UnidentifiedImageError as exc:
-        allowed = ", ".join(sorted(set(formats) - NEVER_OPENED))
         raise ImageDecodeError(
-            f"not a readable image of an allowed format ({allowed}; "
+            f"not a readable image of an allowed format ({', '.join(allowed)}; "
             "SIMMIM_IMAGE_FORMATS sets the list)"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:

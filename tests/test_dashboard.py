@@ -319,7 +319,7 @@ def test_an_attack_from_elsewhere_does_not_lock_the_right_password_out(
     from dashboard import auth
 
     monkeypatch.setenv("SIMMIM_DASHBOARD__PASSWORD", "s3cret")
-    limiter = auth._limiter()
+    limiter = auth._LIMITER
     for _ in range(auth.GLOBAL_FAILURES_PER_MINUTE):
         limiter.failed("203.0.113.9", time.monotonic(), 10**6)
     monkeypatch.setattr(auth, "_client_key", lambda: "203.0.113.9")

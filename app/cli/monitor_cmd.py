@@ -97,24 +97,16 @@ def status(ctx: typer.Context) -> None:
     if not found.queue:
         console.print("mode: single process (`simmim monitor run`); no task queue")
         return
-    now = utcnow()
-    stalled = cli.settings.worker.stalled_after_s
-    live = found.live_workers(now, stalled)
-    silent = len(found.workers) - live
-    console.print(
-        f"mode: workers on PostgreSQL; {live} worker(s) alive"
-        + (f", {silent} silent for over {stalled:g} s (dead)" if silent else "")
-    )
+    console.print(f"mode: workers on PostgreSQL; {found.workers_line(utcnow())}")
     tasks = new_table(
         "queue", "queued", "running", "of dead workers", "failed", "done", title="tasks"
     )
     for queue, counts in sorted(found.tasks.items()):
-        dead = found.stalled.get(queue, 0)
         tasks.add_row(
             queue,
             str(counts["todo"]),
-            str(counts["doing"] - dead),
-            str(dead),
+            str(found.running(queue)),
+            str(found.stalled.get(queue, 0)),
             str(counts["failed"]),
             str(counts["succeeded"]),
         )

@@ -156,8 +156,12 @@ def crawl_command(
                 nonlocal read
                 read += sum(o.new + o.duplicate + o.failed for o in round_outcomes)
                 left = sum(o.remaining or 0 for o in round_outcomes if o.ok)
-                progress.update(task, completed=read, total=read + left)
-                progress.update(task, description=f"crawling: {read} records read, {left} left")
+                progress.update(
+                    task,
+                    completed=read,
+                    total=read + left,
+                    description=f"crawling: {read} records read, {left} left",
+                )
 
             outcomes = crawl_until_done(
                 cli.settings, cli.engine, source_ids=ids, due_only=due, on_round=after_round

@@ -130,21 +130,14 @@ if common.database_ready():
     else:
         st.info("No monitor runs yet: `simmim monitor once`, `monitor run` or `simmim worker`.")
     if status.queue:
-        stalled = settings.worker.stalled_after_s
-        now = utcnow()
-        live = status.live_workers(now, stalled)
-        silent = len(status.workers) - live
-        st.caption(
-            f"Workers on PostgreSQL: {live} alive"
-            + (f", {silent} silent for over {stalled:g} s (dead)" if silent else "")
-        )
+        st.caption(f"Workers on PostgreSQL: {status.workers_line(utcnow())}")
         if status.tasks:
             st.dataframe(
                 [
                     {
                         "queue": queue,
                         "queued": counts["todo"],
-                        "running": counts["doing"] - status.stalled.get(queue, 0),
+                        "running": status.running(queue),
                         "of dead workers": status.stalled.get(queue, 0),
                         "failed": counts["failed"],
                         "done": counts["succeeded"],

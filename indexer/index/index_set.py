@@ -158,10 +158,11 @@ def recover_faiss(settings: Settings) -> list[str]:
 
 
 def faiss_status(settings: Settings, *, verify: bool = False) -> dict[str, dict]:
-    require_folder(DataLayout(settings.data_dir).indexes)
-    out = built_manifests(DataLayout(settings.data_dir).indexes, verify=verify)
+    live = DataLayout(settings.data_dir).indexes
+    require_folder(live)
+    out = built_manifests(live, verify=verify)
     for name, manifest in out.items():
-        manifest["location"] = str(DataLayout(settings.data_dir).indexes / f"{name}.faiss")
+        manifest["location"] = str(live / f"{name}.faiss")
     return out
 
 

@@ -110,15 +110,16 @@ class OriginalVectors:
         """Float32 rows for these ids; zeros where there is none, and where a row is damaged
         (not finite, or not unit-length: a flipped byte in the file) — it is logged, never
         scored as a cosine of 22 or NaN."""
-        inside = (ids >= 0) & (ids < self.capacity)
-        if inside.all():
-            return self._sound(_widen(self._rows.take(ids, axis=0)))
-        out = np.zeros((len(ids), self.dim), np.float32)
-        out[inside] = self._sound(_widen(self._rows.take(ids[inside], axis=0)))
-        return out
+        return self.present_vectors(ids)[0]
 
-    def _sound(self, rows: np.ndarray) -> np.ndarray:
-        bad = _damaged(rows)
+    def present_vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``vectors(ids)`` and which of them are there (sound and not a hole), from one
+        look at each row: the refine step ranks only those."""
+        inside = (ids >= 0) & (ids < self.capacity)
+        everywhere = bool(inside.all())
+        rows = _widen(self._rows.take(ids if everywhere else ids[inside], axis=0))
+        norms = _norms(rows)
+        bad = _unsound(norms)
         if bad.any():
             log.warning(
                 "%d damaged float16 vector(s) in %s left out of the results: "
@@ -127,12 +128,19 @@ class OriginalVectors:
                 self.path,
             )
             rows[bad] = 0
-        return rows
+        sound = (norms > 0) & ~bad
+        if everywhere:
+            return rows, sound
+        out = np.zeros((len(ids), self.dim), np.float32)
+        out[inside] = rows
+        present = np.zeros(len(ids), bool)
+        present[inside] = sound
+        return out, present
 
     def damaged_rows(self) -> int:
         """How many rows are damaged, reading the whole file a block at a time."""
         return sum(  # a copy per block: the mapping may be read-only, torch wants to own it
-            int(_damaged(_widen(np.array(self._rows[start : start + SCAN_ROWS]))).sum())
+            int(_unsound(_norms(_widen(np.array(self._rows[start : start + SCAN_ROWS])))).sum())
             for start in range(0, self.capacity, SCAN_ROWS)
         )
 
@@ -192,10 +200,14 @@ class OriginalVectors:
         return self.path.stat().st_blocks * 512
 
 
-def _damaged(rows: np.ndarray) -> np.ndarray:
-    """Rows that are neither absent (all zero) nor unit-length within float16's rounding."""
+def _norms(rows: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
-        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+        return np.sqrt(np.einsum("ij,ij->i", rows, rows))
+
+
+def _unsound(norms: np.ndarray) -> np.ndarray:
+    """Rows that are neither absent (norm 0) nor unit-length within float16's rounding
+    (NaN and inf norms included)."""
     return ~((norms == 0) | (np.abs(norms - 1) <= UNIT_TOLERANCE))
 
 

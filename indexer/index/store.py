@@ -279,11 +279,12 @@ class VectorIndex:
         block = max(1, RERANK_FLOATS // max(1, candidates.shape[1] * queries.shape[1]))
         for start in range(0, len(queries), block):
             part = candidates[start : start + block]
-            vectors = self.originals.vectors(part.reshape(-1)).reshape(*part.shape, -1)
+            rows, present = self.originals.present_vectors(part.reshape(-1))
+            vectors = rows.reshape(*part.shape, -1)
             part_queries = queries[start : start + block, :, None]
             scores[start : start + block] = np.matmul(vectors, part_queries)[:, :, 0]
             # No row (a hole, or one found damaged and dropped): no score to rank by.
-            scores[start : start + block][~np.any(vectors != 0, axis=2)] = -np.inf
+            scores[start : start + block][~present.reshape(part.shape)] = -np.inf
         scores[candidates < 0] = -np.inf
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         best = np.take_along_axis(scores, order, axis=1).astype(np.float32)
@@ -590,21 +591,28 @@ def built_manifests(folder: Path, *, verify: bool = False) -> dict[str, dict[str
                 manifest = asdict(Manifest.parse(manifest_path.read_bytes(), manifest_path))
             except IndexFileError as exc:
                 # Shown, never a crash: the damage and its fix, in every view that lists it.
-                manifest = asdict(Manifest(space, "damaged", "", 0, ""))
-                manifest["damaged"] = manifest["health"] = f"DAMAGED: {exc.message}; {exc.hint}"
+                manifest = _damaged_entry(space, f"{exc.message}; {exc.hint}")
             manifest["bytes"] = index_path.stat().st_size if index_path.is_file() else None
             if verify and "damaged" not in manifest:
                 manifest["health"] = _health(index_path, manifest)
             out[space] = manifest
         elif index_path.is_file():  # an index nobody can read: its model is not known
-            manifest = asdict(Manifest(space, "damaged", "", 0, ""))
-            manifest["bytes"] = index_path.stat().st_size
-            manifest["damaged"] = manifest["health"] = (
-                f"DAMAGED: {index_path.name} has no manifest ({manifest_path.name} is missing); "
-                "run `simmim index --rebuild`"
+            manifest = _damaged_entry(
+                space,
+                f"{index_path.name} has no manifest ({manifest_path.name} is missing); "
+                "run `simmim index --rebuild`",
             )
+            manifest["bytes"] = index_path.stat().st_size
             out[space] = manifest
     return out
+
+
+def _damaged_entry(space: str, why: str) -> dict[str, Any]:
+    """A status row for a space whose manifest cannot be read: the fields every view reads,
+    and the damage as its health."""
+    entry = asdict(Manifest(space, "damaged", "", 0, ""))
+    entry["damaged"] = entry["health"] = f"DAMAGED: {why}"
+    return entry
 
 
 def verified_parts(manifest: dict[str, Any]) -> str:

@@ -155,10 +155,8 @@ def _this_crawl(
     room = limit - len(taken)
     new = fresh[:room]
     old = backlog[: room - len(new)]
+    remaining = len(undated) - len(taken) + len(fresh) - len(new) + len(backlog) - len(old)
     taken += [(n, e) for _, n, e in new + old]
-    remaining = (
-        len(undated) - len(undated[:limit]) + len(fresh) - len(new) + len(backlog) - len(old)
-    )
     marks = [position for position, _, _ in new + old] + ([lo, hi] if lo and hi else [])
     cursor = {"lo": min(marks), "hi": max(marks)} if remaining and marks else None
     return taken, cursor, remaining

@@ -52,9 +52,21 @@ class MonitorStatus:
     # worker hands them back); they are not running, whatever their state says.
     stalled: dict[str, int] = field(default_factory=dict)
     failed: list[FailedTask] = field(default_factory=list)
+    stalled_after_s: float = 30.0  # a worker silent this long is dead
 
-    def live_workers(self, now: datetime, stalled_after_s: float) -> int:
-        return sum((now - beat).total_seconds() < stalled_after_s for beat in self.workers)
+    def live_workers(self, now: datetime) -> int:
+        return sum((now - beat).total_seconds() < self.stalled_after_s for beat in self.workers)
+
+    def workers_line(self, now: datetime) -> str:
+        """ "2 alive, 1 silent for over 60 s (dead)", for the CLI and the System page."""
+        live = self.live_workers(now)
+        silent = len(self.workers) - live
+        dead = f", {silent} silent for over {self.stalled_after_s:g} s (dead)" if silent else ""
+        return f"{live} worker(s) alive{dead}"
+
+    def running(self, queue: str) -> int:
+        """Tasks of this queue that run: "doing" ones of live workers only."""
+        return self.tasks.get(queue, {}).get("doing", 0) - self.stalled.get(queue, 0)
 
 
 def monitor_status(
@@ -63,7 +75,9 @@ def monitor_status(
     has_queue = engine.dialect.name == "postgresql" and inspect(engine).has_table(
         "procrastinate_jobs"
     )
-    status = MonitorStatus(queue=has_queue, steps=last_runs(engine))
+    status = MonitorStatus(
+        queue=has_queue, steps=last_runs(engine), stalled_after_s=stalled_after_s
+    )
     if not has_queue:
         return status
     with engine.connect() as connection:
