@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import ColumnElement, Engine, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from encoder import Encoder, ItemInput
@@ -82,6 +82,8 @@ class SearchResult:
     also_in: list[str] = field(default_factory=list)
 
 
+# The id, then SearchResult's fields from ``title`` on, in its order: rows fill results
+# positionally (a named read per field per row was a tenth of a search).
 RESULT_COLUMNS = (
     Item.id,
     Item.title,
@@ -91,6 +93,13 @@ RESULT_COLUMNS = (
     Item.source_id,
     Item.published_at,
     Source.name.label("source_name"),
+)
+# Built once: every search reads its hits with it, and building and keying a statement
+# per call cost more than the read itself (SQLAlchemy caches the compiled SQL by that key).
+RESULTS_BY_ID = (
+    select(*RESULT_COLUMNS)
+    .join(Source, Source.id == Item.source_id)
+    .where(Item.id.in_(bindparam("ids", expanding=True)), IS_INDEXED)
 )
 
 
@@ -149,7 +158,6 @@ def search(
     query = (vector if vector is not None else query_vector(encoder, text, image))[None]
     filters = filters or SearchFilters()
     clauses = filters.clauses()
-    factory = session_factory(engine)
     count = index.count
     where = filters.fields() if index.filters_fields else None
     widen = 1.0
@@ -159,6 +167,7 @@ def search(
         # its usual candidates, and the best matches of a narrow filter lie all over the
         # space. So: few matching items (as many as exact search handles in a blink) →
         # exact search among just those; more → look 1/s further.
+        factory = session_factory(engine)
         passing = _matching_count(factory, clauses)
         if passing == 0:
             return []
@@ -173,38 +182,18 @@ def search(
     fetch = min(index.max_k, k * (4 if sql_only or collapse else 1) + 1)
     while True:
         scores, ids = index.search(query, fetch, where, widen=widen, among=among)
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        found = [(i, s) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0]
         # Plain columns on a connection, not ORM objects in a session: this read is on
         # every search's path, and a third of an API search's time went to the ORM.
         with engine.connect() as connection:
             rows = {
-                row.id: row
+                row[0]: row[1:]
                 for row in connection.execute(
-                    select(*RESULT_COLUMNS)
-                    .join(Source, Source.id == Item.source_id)
-                    .where(
-                        Item.id.in_([i for i, _ in found]),
-                        Item.status == ItemStatus.INDEXED,
-                        *clauses,
-                    )
-                )
+                    RESULTS_BY_ID.where(*clauses) if clauses else RESULTS_BY_ID,
+                    {"ids": [i for i, _ in found]},
+                ).all()
             }
-        results = [
-            SearchResult(
-                item_id=i,
-                score=s,
-                space=space,
-                title=rows[i].title,
-                text=rows[i].text,
-                url=rows[i].url,
-                image_sha256=rows[i].image_sha256,
-                source_id=rows[i].source_id,
-                published_at=rows[i].published_at,
-                source_name=rows[i].source_name,
-            )
-            for i, s in found
-            if i in rows
-        ]
+        results = [SearchResult(i, s, space, *rows[i]) for i, s in found if i in rows]
         if collapse:
             results = _collapse(results, index)
         # Exhausted: the store has no more to give (everything was fetched, or a search
@@ -240,20 +229,17 @@ def _collapse(results: list[SearchResult], index: VectorStore) -> list[SearchRes
     vectors = index.vectors(np.array([r.item_id for r in results], np.int64))
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = vectors / np.where(norms == 0, 1, norms)
+    # One matrix product for every pair, read as Python lists: a dot product per pair
+    # from Python was half of a whole search's time.
+    near = (vectors @ vectors.T >= COLLAPSE_COSINE).tolist()
     kept: list[int] = []
     by_content: dict[str, int] = {}
     for row, result in enumerate(results):
         key = content_key(result.title, result.text, result.image_sha256)
         leader = by_content.get(key) if key else None
         if leader is None:
-            leader = next(
-                (
-                    other
-                    for other in kept
-                    if float(vectors[row] @ vectors[other]) >= COLLAPSE_COSINE
-                ),
-                None,
-            )
+            close = near[row]
+            leader = next((other for other in kept if close[other]), None)
         if leader is None:
             kept.append(row)
             if key:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from monitor.models import Score
@@ -79,13 +79,17 @@ class HitScores:
     tickers: list[str] = field(default_factory=list)
 
 
+# Built once: on every API search's path, where building and keying the statement per call
+# cost more than the read.
+SCORES_BY_ITEM = select(
+    Score.item_id, Score.label, Score.sentiment, Score.confidence, Score.topics, Score.tickers
+).where(Score.item_id.in_(bindparam("ids", expanding=True)))
+
+
 def hit_scores(engine: Engine, item_ids: Sequence[int]) -> dict[int, HitScores]:
     """Scores of these items (those scored), in one narrow query on a plain connection."""
     if not item_ids:
         return {}
-    query = select(
-        Score.item_id, Score.label, Score.sentiment, Score.confidence, Score.topics, Score.tickers
-    ).where(Score.item_id.in_(list(item_ids)))
     with engine.connect() as connection:
         return {
             row.item_id: HitScores(
@@ -95,5 +99,5 @@ def hit_scores(engine: Engine, item_ids: Sequence[int]) -> dict[int, HitScores]:
                 [str(name) for name, _ in row.topics or []],
                 list(row.tickers or []),
             )
-            for row in connection.execute(query)
+            for row in connection.execute(SCORES_BY_ITEM, {"ids": list(item_ids)}).all()
         }

@@ -17,12 +17,12 @@ from simmim.errors import SimmimError
 router = APIRouter(tags=["health"])
 
 
-def _maybe_read(
+async def _maybe_read(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> None:
     """/healthz, /readyz and /metrics are open unless api.open_health is false (then: read scope)."""
     if not api_state(request).settings.api.open_health:
-        authorize(request, credentials.credentials if credentials else None, Scope.READ)
+        await authorize(request, credentials.credentials if credentials else None, Scope.READ)
 
 
 @router.get("/healthz", response_model=Health, dependencies=[Depends(_maybe_read)])
