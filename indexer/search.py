@@ -83,7 +83,7 @@ class SearchResult:
 
 
 # The id, then SearchResult's fields from ``title`` on, in its order: rows fill results
-# positionally (a named read per field per row was a tenth of a search).
+# positionally (cheaper than a named read per field per row on every search).
 RESULT_COLUMNS = (
     Item.id,
     Item.title,

@@ -45,7 +45,7 @@ async def authorize(request: Request, secret: str | None, needed: Scope) -> Toke
     """The token behind ``secret`` if it may do what needs ``needed``; 401/403 otherwise.
 
     Async, so a cached token is checked on the event loop: a sync dependency costs every
-    request a hop to a worker thread and back, a fifth of a vector search's time."""
+    request a hop to a worker thread and back."""
     if not secret:
         raise ApiError(
             401, "missing token", "send Authorization: Bearer <token> (simmim token create)"
