@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BACKOFF = timedelta(days=1)
 EXAMPLES_KEPT = 10
+# Failing records are kept one by one (line, reason) for `simmim source failures`; bounded,
+# so a dump of bad lines cannot grow one run row without limit.
+FAILURES_KEPT = 500
 
 # Built once: constructing a statement costs more CPU than running it on SQLite, and the
 # crawl runs these once per page or per source.
@@ -89,7 +92,8 @@ class SourceOutcome:
     failed: int = 0
     not_modified: bool = False
     reasons: Counter[str] = field(default_factory=Counter)
-    examples: list[dict[str, str]] = field(default_factory=list)
+    examples: list[dict[str, str]] = field(default_factory=list)  # problems that cost nothing
+    failures: list[dict[str, str]] = field(default_factory=list)  # records not stored
     error: str | None = None
     # conditional-GET validators to keep for the next crawl (used when ok)
     etag: str | None = None
@@ -98,23 +102,39 @@ class SourceOutcome:
     cursor: dict[str, object] | None = None
     remaining: int | None = None
 
-    def tally(self) -> tuple[int, int, int, Counter[str], list[dict[str, str]]]:
+    def tally(self) -> Tally:
         """The counts so far, to go back to when a store is redone item by item."""
-        return self.new, self.duplicate, self.failed, Counter(self.reasons), list(self.examples)
+        return (
+            self.new,
+            self.duplicate,
+            self.failed,
+            Counter(self.reasons),
+            list(self.examples),
+            list(self.failures),
+        )
 
-    def restore(self, tally: tuple[int, int, int, Counter[str], list[dict[str, str]]]) -> None:
-        self.new, self.duplicate, self.failed, self.reasons, self.examples = tally
+    def restore(self, tally: Tally) -> None:
+        (self.new, self.duplicate, self.failed, self.reasons, self.examples, self.failures) = tally
 
     def fail(self, where: str, reason: str, detail: str) -> None:
+        """A record that was not stored."""
         self.failed += 1
-        self.note(where, reason, detail)
+        self.reasons[reason] += 1
+        if len(self.failures) < FAILURES_KEPT:
+            self.failures.append(_problem(where, reason, detail))
 
     def note(self, where: str, reason: str, detail: str) -> None:
+        """A problem that did not cost the record (an image left out) or a source error."""
         self.reasons[reason] += 1
         if len(self.examples) < EXAMPLES_KEPT:
-            self.examples.append(
-                {"where": mask_text(where), "reason": reason, "detail": mask_text(detail)[:500]}
-            )
+            self.examples.append(_problem(where, reason, detail))
+
+
+Tally = tuple[int, int, int, Counter[str], list[dict[str, str]], list[dict[str, str]]]
+
+
+def _problem(where: str, reason: str, detail: str) -> dict[str, str]:
+    return {"where": mask_text(where), "reason": reason, "detail": mask_text(detail)[:300]}
 
 
 @dataclass
@@ -404,7 +424,11 @@ def _record(
             "new": outcome.new,
             "duplicate": outcome.duplicate,
             "failed": outcome.failed,
-            "reasons": {"counts": dict(outcome.reasons), "examples": outcome.examples},
+            "reasons": {
+                "counts": dict(outcome.reasons),
+                "examples": outcome.examples,
+                "failures": outcome.failures,
+            },
             "error": outcome.error,
         },
     )
@@ -521,6 +545,7 @@ def _add_round(total: SourceOutcome, later: SourceOutcome) -> None:
     total.duplicate += later.duplicate
     total.failed += later.failed
     total.reasons.update(later.reasons)
-    total.examples = (total.examples + later.examples)[:10]
+    total.examples = (total.examples + later.examples)[:EXAMPLES_KEPT]
+    total.failures = (total.failures + later.failures)[:FAILURES_KEPT]
     total.ok, total.error = later.ok, later.error
     total.remaining, total.cursor = later.remaining, later.cursor

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from indexer.local_files import inside_roots
 from simmim.errors import NotFound, SimmimError
-from simmim.models import MAX_EVERY_S, Item, ItemStatus, Source, SourceKind
+from simmim.models import MAX_EVERY_S, CrawlRun, Item, ItemStatus, Source, SourceKind
 from simmim.redact import mask_url
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_LINE_OF = re.compile(r"^(.+) (line \d+)$")
 
 
 class SourceError(SimmimError):
@@ -137,6 +139,66 @@ def set_source_enabled(session: Session, ref: str, enabled: bool) -> Source:
     source = find_source(session, ref)
     source.enabled = enabled
     return source
+
+
+@dataclass(frozen=True)
+class FailedRecord:
+    where: str  # the URL, or "line N" of a dump
+    reason: str
+    detail: str
+    last_seen: datetime
+    times: int  # how many of the runs read failed on it (a feed entry fails every crawl)
+
+
+@dataclass(frozen=True)
+class SourceFailures:
+    source: Source
+    records: list[FailedRecord]  # newest first
+    not_kept: int  # failed records counted in those runs beyond what a run keeps
+    runs: int  # how many recent crawls were read
+
+
+def source_failures(session: Session, source: Source, *, runs: int = 50) -> SourceFailures:
+    """The records of a source's recent crawls that were not stored, with why.
+
+    ``simmim source failures``, the Sources page and the API read this one function.
+    """
+    rows = session.scalars(
+        select(CrawlRun)
+        .where(CrawlRun.source_id == source.id)
+        .order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc())
+        .limit(runs)
+    ).all()
+    folded: dict[tuple[str, str], FailedRecord] = {}
+    not_kept = 0
+    for run in rows:
+        kept = (run.reasons or {}).get("failures", [])  # none in rows of older versions
+        not_kept += max(run.failed - len(kept), 0)
+        for problem in kept:
+            where = _short_where(str(problem.get("where", "")), source.location)
+            key = (where, str(problem.get("reason", "")))
+            seen = folded.get(key)
+            if seen is None:
+                folded[key] = FailedRecord(
+                    where, key[1], str(problem.get("detail", "")), run.started_at, 1
+                )
+            else:
+                folded[key] = FailedRecord(
+                    where, key[1], seen.detail, seen.last_seen, seen.times + 1
+                )
+    return SourceFailures(source, list(folded.values()), not_kept, len(rows))
+
+
+def _short_where(where: str, location: str) -> str:
+    """ "file:///data/posts.jsonl line 12" reads as "line 12" under its own source."""
+    found = _LINE_OF.match(where)
+    if found and _last_part(found[1]) == _last_part(location):
+        return found[2]
+    return where
+
+
+def _last_part(location: str) -> str:
+    return re.split(r"[\\/]", location.rstrip("/\\"))[-1]
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,8 @@ class CrawlRun(Base):
     new: Mapped[int] = mapped_column(Integer, default=0)
     duplicate: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
-    # {reason: count} and a few examples [{"where": url or line, "reason": ...}]
+    # {"counts": {reason: n}, "examples": a few problems that cost nothing,
+    #  "failures": the records not stored [{"where": url or "file line N", "reason", "detail"}]}
     reasons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)  # why the source as a whole failed
 

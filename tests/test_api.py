@@ -8,6 +8,7 @@ import io
 import time
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -311,6 +312,31 @@ def test_saved_queries_and_sources(api: ApiWorld) -> None:
         assert bad.status_code == 422 and says in bad.json()["detail"][0]["msg"]
     assert c.delete(f"/v1/sources/{source_id}", headers=api.admin).status_code == 204
     assert c.delete(f"/v1/sources/{source_id}", headers=api.admin).status_code == 404
+
+
+def test_a_sources_failed_records(api: ApiWorld, tmp_path: Path) -> None:
+    from indexer.crawl import crawl
+
+    c = api.client
+    dump = tmp_path / "posts.jsonl"
+    dump.write_text('{"id": 1, "text": "fine"}\n{nope\n')
+    made = c.post(
+        "/v1/sources", json={"location": str(dump), "kind": "jsonl"}, headers=api.admin
+    ).json()
+    empty = c.get(f"/v1/sources/{made['id']}/failures", headers=api.read).json()
+    assert empty == {
+        "source": {"id": made["id"], "name": made["name"]},
+        "records": [],
+        "not_kept": 0,
+        "runs": 0,
+    }
+    crawl(api.settings, api.engine, source_ids=[made["id"]])
+    found = c.get(f"/v1/sources/{made['id']}/failures", headers=api.read).json()
+    [record] = found["records"]
+    assert (record["where"], record["reason"], record["times"]) == ("line 2", "malformed JSON", 1)
+    assert found["runs"] == 1
+    assert c.get("/v1/sources/999999/failures", headers=api.read).status_code == 404
+    assert c.get(f"/v1/sources/{made['id']}/failures?runs=0", headers=api.read).status_code == 422
 
 
 def test_runs_start_and_finish(api: ApiWorld) -> None:

@@ -499,3 +499,55 @@ def test_a_crawl_where_every_source_failed_exits_non_zero(
     with pytest.raises(SystemExit) as info:
         main(["crawl"])
     assert info.value.code == 1 and "1 source(s) failed" in capsys.readouterr().out
+
+
+def test_failed_records_are_listed_by_line_and_reason(db: Engine, tmp_path: Path) -> None:
+    """Issue 35: failing line numbers were stored but no command showed them."""
+    from indexer.source_admin import find_source, source_failures
+    from simmim.db import session_factory, session_scope
+
+    dump = tmp_path / "posts.jsonl"
+    dump.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": 1, "text": "a fine post"}),
+                "{not json",
+                json.dumps({"id": 3, "author": "nobody"}),
+                json.dumps({"id": 4, "text": "when?", "time": "yesterday"}),
+            ]
+        )
+        + "\n"
+    )
+    sid = add(db, str(dump), SourceKind.JSONL)
+    run(crawl_settings(tmp_path / "data"), db)
+    with session_scope(session_factory(db)) as session:
+        found = source_failures(session, find_source(session, str(sid)))
+    assert [(r.where, r.reason) for r in found.records] == [
+        ("line 2", "malformed JSON"),
+        ("line 3", "empty post"),
+        ("line 4", "bad time"),
+    ]
+    assert "'yesterday'" in found.records[2].detail and found.not_kept == 0
+    assert all(r.times == 1 for r in found.records) and found.runs == 1
+
+
+def test_failures_command_and_a_one_off_import(
+    tmp_path: Path, cli: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`source add --import` drains a dump at once and leaves it off the schedule;
+    `source failures` names the lines that did not load."""
+    monkeypatch.setenv("SIMMIM_CRAWLER__MAX_ITEMS_PER_SOURCE", "100")
+    dump = tmp_path / "history.jsonl"
+    lines = [json.dumps({"id": n, "text": f"post {n} about $ACME"}) for n in range(350)]
+    lines[120] = "{broken"
+    dump.write_text("\n".join(lines) + "\n")
+    cli("init")
+    out = cli("source", "add", str(dump), "--kind", "jsonl", "--name", "history", "--import")
+    assert "349 new, 0 duplicate, 1 failed" in out and "left disabled" in out
+    assert "simmim source failures" in out
+    listed = cli("source", "list")
+    assert "history" in listed and " no " in listed
+    failures = cli("source", "failures", "history")
+    assert "line 121" in failures and "malformed JSON" in failures
+    assert "1 record(s) from the last 4 crawl(s)" in failures
+    assert "no failed records" in cli("source", "failures", "history", "--runs", "1")

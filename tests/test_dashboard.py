@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -439,3 +440,39 @@ def test_search_and_system_pages_on_milvus_lite(
         assert "simmim_fused_" in rows.loc[rows["space"] == "fused", "where"].iloc[0]
     finally:
         server_manager_instance.release_server(str(seeded_env / "milvus.db"))
+
+
+def test_sources_page_lists_a_sources_failed_records(seeded_env: Path) -> None:
+    from simmim.db import make_engine, session_factory, session_scope
+    from simmim.models import CrawlRun, Source
+
+    engine = make_engine(f"sqlite:///{seeded_env / 'simmim.db'}")
+    now = datetime.now(UTC)
+    with session_scope(session_factory(engine)) as session:
+        source = session.scalars(select(Source).where(Source.name == "newswire")).one()
+        source_id = source.id
+        session.add(
+            CrawlRun(
+                source_id=source.id,
+                started_at=now,
+                finished_at=now,
+                ok=True,
+                failed=1,
+                reasons={
+                    "counts": {"empty entry": 1},
+                    "failures": [
+                        {
+                            "where": "http://news.test/9",
+                            "reason": "empty entry",
+                            "detail": "no text",
+                        }
+                    ],
+                },
+            )
+        )
+    engine.dispose()
+    at = page("views/sources.py")
+    assert not at.exception and [e.label for e in at.expander] == ["Failed records of wire (0)"]
+    at.selectbox[0].set_value(source_id).run()
+    assert [e.label for e in at.expander] == ["Failed records of newswire (1)"]
+    assert "http://news.test/9" in at.dataframe[1].value.to_csv()

@@ -338,6 +338,21 @@ class SourcePage(Page):
     items: list[SourceOut]
 
 
+class FailedRecordOut(BaseModel):
+    where: str = Field(description='The URL, or "line N" of a dump.')
+    reason: str
+    detail: str
+    last_seen: datetime
+    times: int = Field(description="How many of the crawls read failed on it.")
+
+
+class SourceFailuresOut(BaseModel):
+    source: SourceRef
+    records: list[FailedRecordOut]
+    not_kept: int = Field(description="Failed records counted but not kept one by one.")
+    runs: int = Field(description="How many recent crawls were read.")
+
+
 class SourceCreate(Strict):
     location: str = Field(min_length=1, max_length=4000)
     kind: Literal["rss", "page", "folder", "jsonl"]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import Progress
 
-from app.cli.context import console, new_table, ready_state
+from app.cli.context import CliState, console, new_table, ready_state
 from simmim.db import session_factory, session_scope
 from simmim.models import SourceKind
 from simmim.redact import mask_text
@@ -34,6 +34,14 @@ def add(
         str, typer.Option("--every", help="Crawl interval: 30s, 15m, 2h, 1d.")
     ] = "15m",
     name: Annotated[str | None, typer.Option("--name", help="Defaults to host + path.")] = None,
+    import_now: Annotated[
+        bool,
+        typer.Option(
+            "--import",
+            help="A one-off load: read it all now (progress shown), then leave the source "
+            "disabled so it is not crawled again (`simmim source enable` to watch it).",
+        ),
+    ] = False,
 ) -> None:
     """Register a source to crawl."""
     from indexer.source_admin import add_source, parse_every
@@ -48,7 +56,21 @@ def add(
             name=name,
             local_roots=cli.settings.crawler.local_roots,
         )
-        console.print(f"added source {source.id} {source.name!r} ({kind.value}, every {every})")
+        if import_now:
+            source.enabled = False  # the scheduler leaves it alone from the start
+        source_id, source_name = source.id, source.name
+    if not import_now:
+        console.print(f"added source {source_id} {source_name!r} ({kind.value}, every {every})")
+        return
+    console.print(f"importing source {source_id} {source_name!r} ({kind.value})")
+    outcomes = _crawl_with_progress(cli, [source_id], due_only=False, until_done=True)
+    _print_outcomes(outcomes, until_done=True)
+    console.print(
+        f"source {source_name!r} left disabled: its items stay; "
+        f"`simmim source enable {source_id}` crawls it every {every} from now on"
+    )
+    if all(not o.ok for o in outcomes):
+        raise typer.Exit(1)
 
 
 @source_app.command("list")
@@ -92,6 +114,44 @@ def _switch(ctx: typer.Context, ref: str, enabled: bool | None) -> None:
             console.print(
                 f"source {source.id} {source.name!r} {'enabled' if enabled else 'disabled'}"
             )
+
+
+@source_app.command("failures")
+def failures(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Source id or name.")],
+    runs: Annotated[int, typer.Option("--runs", min=1, help="How many recent crawls.")] = 50,
+) -> None:
+    """The records of recent crawls that were not stored (dump line or URL, reason)."""
+    from indexer.source_admin import find_source, source_failures
+
+    cli = ready_state(ctx)
+    with session_scope(session_factory(cli.engine)) as session:
+        found = source_failures(session, find_source(session, ref), runs=runs)
+        name, last_error = found.source.name, found.source.last_error
+    if last_error:
+        console.print(f"last crawl error of {name!r}: {mask_text(last_error)}")
+    if not found.records and not found.not_kept:
+        console.print(f"no failed records in the last {found.runs} crawl(s) of {name!r}")
+        return
+    table = new_table(
+        "where", "reason", "detail", "last seen", "times", title=f"failed records of {name}"
+    )
+    for record in found.records:
+        table.add_row(
+            record.where,
+            record.reason,
+            record.detail[:100],
+            ago(record.last_seen),
+            str(record.times),
+        )
+    console.print(table)
+    console.print(f"{len(found.records)} record(s) from the last {found.runs} crawl(s)")
+    if found.not_kept:
+        console.print(
+            f"{found.not_kept} more failed record(s) were counted but not kept one by one "
+            f"(a crawl keeps its first 500; older versions kept none)"
+        )
 
 
 @source_app.command()
@@ -138,45 +198,57 @@ def crawl_command(
 ) -> None:
     """Crawl enabled sources now (or the ones named) and summarise what came in. Exits 1
     when every source crawled failed."""
-    from indexer.crawl import crawl, crawl_until_done
     from indexer.source_admin import find_source
-    from simmim.locks import run_lock
 
     cli = ready_state(ctx)
     ids = None
     if source:
         with session_scope(session_factory(cli.engine)) as session:
             ids = [find_source(session, ref).id for ref in source]
-    with run_lock(cli.engine, "crawl"), Progress(console=console, transient=True) as progress:
-        task = progress.add_task("crawling", total=None)
-        if until_done:
-            read = 0
-
-            def after_round(round_outcomes: list[SourceOutcome]) -> None:
-                nonlocal read
-                read += sum(o.new + o.duplicate + o.failed for o in round_outcomes)
-                left = sum(o.remaining or 0 for o in round_outcomes if o.ok)
-                progress.update(
-                    task,
-                    completed=read,
-                    total=read + left,
-                    description=f"crawling: {read} records read, {left} left",
-                )
-
-            outcomes = crawl_until_done(
-                cli.settings, cli.engine, source_ids=ids, due_only=due, on_round=after_round
-            )
-        else:
-            outcomes = crawl(
-                cli.settings,
-                cli.engine,
-                source_ids=ids,
-                due_only=due,
-                on_done=lambda o: progress.advance(task),
-            )
+    outcomes = _crawl_with_progress(cli, ids, due_only=due, until_done=until_done)
     if not outcomes:
         console.print("no source to crawl: add one with `simmim source add URL --kind rss`")
         return
+    _print_outcomes(outcomes, until_done=until_done)
+    if all(not o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _crawl_with_progress(
+    cli: CliState, ids: list[int] | None, *, due_only: bool, until_done: bool
+) -> list[SourceOutcome]:
+    from indexer.crawl import crawl, crawl_until_done
+    from simmim.locks import run_lock
+
+    with run_lock(cli.engine, "crawl"), Progress(console=console, transient=True) as progress:
+        task = progress.add_task("crawling", total=None)
+        if not until_done:
+            return crawl(
+                cli.settings,
+                cli.engine,
+                source_ids=ids,
+                due_only=due_only,
+                on_done=lambda o: progress.advance(task),
+            )
+        read = 0
+
+        def after_round(round_outcomes: list[SourceOutcome]) -> None:
+            nonlocal read
+            read += sum(o.new + o.duplicate + o.failed for o in round_outcomes)
+            left = sum(o.remaining or 0 for o in round_outcomes if o.ok)
+            progress.update(
+                task,
+                completed=read,
+                total=read + left,
+                description=f"crawling: {read} records read, {left} left",
+            )
+
+        return crawl_until_done(
+            cli.settings, cli.engine, source_ids=ids, due_only=due_only, on_round=after_round
+        )
+
+
+def _print_outcomes(outcomes: list[SourceOutcome], *, until_done: bool) -> None:
     table = new_table(
         "source", "status", "new", "duplicate", "failed", "left", "reasons", title="crawl"
     )
@@ -199,8 +271,8 @@ def crawl_command(
         f"{sum(o.new for o in outcomes)} new, {sum(o.duplicate for o in outcomes)} duplicate, "
         f"{sum(o.failed for o in outcomes)} failed, {sum(not o.ok for o in outcomes)} source(s) failed"
     )
+    if any(o.failed for o in outcomes):
+        console.print("which records failed, and why: `simmim source failures NAME`")
     left = sum(o.remaining or 0 for o in outcomes if o.ok)
     if left and not until_done:
         console.print(f"{left} record(s) left for the next crawls (or `simmim crawl --until-done`)")
-    if all(not o.ok for o in outcomes):
-        raise typer.Exit(1)

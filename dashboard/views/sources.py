@@ -13,9 +13,11 @@ if not common.database_ready():
 
 from indexer.source_admin import (  # noqa: E402
     add_source,
+    find_source,
     list_sources,
     parse_every,
     set_source_enabled,
+    source_failures,
 )
 from simmim.models import SourceKind  # noqa: E402
 from simmim.redact import mask_text, mask_url  # noqa: E402
@@ -49,6 +51,27 @@ if rows:
             with common.session() as session:
                 set_source_enabled(session, str(chosen), enabled)
             st.rerun()
+    with common.session() as session:
+        found = source_failures(session, find_source(session, str(chosen)))
+        failed = [
+            {
+                "where": r.where,
+                "reason": r.reason,
+                "detail": r.detail,
+                "last seen": ago(r.last_seen),
+                "times": r.times,
+            }
+            for r in found.records
+        ]
+    with st.expander(f"Failed records of {names[chosen]} ({len(failed)})", expanded=False):
+        if failed:
+            st.dataframe(failed, hide_index=True, width="stretch")
+        else:
+            st.caption(f"No record failed in the last {found.runs} crawl(s).")
+        if found.not_kept:
+            st.caption(
+                f"{found.not_kept} more failed record(s) were counted but not kept one by one."
+            )
 else:
     st.info(
         "No sources yet. Add a feed, a page, an image folder or a JSONL dump below — or run `simmim demo`."

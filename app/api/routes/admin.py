@@ -7,15 +7,32 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.api import convert
 from app.api.auth import ADMIN, READ
 from app.api.errors import ApiError
 from app.api.pagination import PageParams, page_by_id
-from app.api.schemas import Enabled, PathId, RunOut, RunStarted, SourceCreate, SourceOut, SourcePage
+from app.api.schemas import (
+    Enabled,
+    FailedRecordOut,
+    PathId,
+    RunOut,
+    RunStarted,
+    SourceCreate,
+    SourceFailuresOut,
+    SourceOut,
+    SourcePage,
+    SourceRef,
+)
 from app.api.state import ApiState, api_state
-from indexer.source_admin import add_source, list_sources, parse_every, set_source_enabled
+from indexer.source_admin import (
+    add_source,
+    list_sources,
+    parse_every,
+    set_source_enabled,
+    source_failures,
+)
 from monitor.cycle import Runtime
 from monitor.models import JobRun
 from monitor.rollup import remove_source
@@ -78,6 +95,31 @@ def change_source(request: Request, source_id: PathId, body: Enabled) -> SourceO
         session.flush()
         [(shown, items)] = list_sources(session, [source.id])
         return convert.source(shown, items)
+
+
+@router.get("/sources/{source_id}/failures", response_model=SourceFailuresOut, dependencies=[READ])
+def get_source_failures(
+    request: Request, source_id: PathId, runs: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> SourceFailuresOut:
+    """The records of the source's recent crawls that were not stored (dump line or URL,
+    reason), identical ones folded, newest first."""
+    with session_scope(session_factory(api_state(request).engine)) as session:
+        found = source_failures(session, _existing(session, source_id), runs=runs)
+        return SourceFailuresOut(
+            source=SourceRef(id=found.source.id, name=found.source.name),
+            records=[
+                FailedRecordOut(
+                    where=r.where,
+                    reason=r.reason,
+                    detail=r.detail,
+                    last_seen=r.last_seen,
+                    times=r.times,
+                )
+                for r in found.records
+            ],
+            not_kept=found.not_kept,
+            runs=found.runs,
+        )
 
 
 @router.delete("/sources/{source_id}", status_code=204, dependencies=[ADMIN])
