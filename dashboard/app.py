@@ -9,6 +9,7 @@ and no widget it claims to click, reaches a view. The views live in ``views/``, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -28,19 +29,33 @@ st.set_page_config(page_title="SimMIM", page_icon=":material/travel_explore:", l
 common.configure_logging_once()
 config = common.settings().dashboard
 
+
+def with_deep_link(pages: list[st.Page], first: Path | Callable[[], None]) -> list[st.Page]:
+    """The default page lives at "/" but reserves its own path, so "/search" would be
+    "Page not found": the first view also answers at its name, as a hidden page."""
+    name, title, _ = VIEWS[0]
+    return [*pages, st.Page(first, title=title, url_path=name, visibility="hidden")]
+
+
 if auth.has_access(config):
     pages = [
-        st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, default=n == 0)
+        st.Page(
+            HERE / "views" / f"{name}.py",
+            title=title,
+            icon=icon,
+            default=n == 0,
+            url_path="home" if n == 0 else None,
+        )
         for n, (name, title, icon) in enumerate(VIEWS)
     ]
-    st.navigation(pages).run()
+    st.navigation(with_deep_link(pages, HERE / "views" / f"{VIEWS[0][0]}.py")).run()
 else:
 
     def login() -> None:
         auth.login_view(config)
 
     gates = [
-        st.Page(login, title=title, url_path=name, default=n == 0)
+        st.Page(login, title=title, url_path="home" if n == 0 else name, default=n == 0)
         for n, (name, title, _) in enumerate(VIEWS)
     ]
-    st.navigation(gates, position="hidden").run()
+    st.navigation(with_deep_link(gates, login), position="hidden").run()

@@ -192,6 +192,7 @@ def search(
     sentiments: tuple[str, ...],
     collapse: bool = True,
     like: int | None = None,
+    tickers: tuple[str, ...] = (),
 ) -> list[SearchResult]:
     """``stamp`` (the index files' mtimes) makes a re-index invalidate cached results;
     ``like``: more like this item (its own vector) instead of a text/image query."""
@@ -199,7 +200,9 @@ def search(
     from indexer.search import search as run
     from monitor.filters import search_filters
 
-    filters = search_filters(since=since, sources=sources, topics=topics, sentiments=sentiments)
+    filters = search_filters(
+        since=since, sources=sources, topics=topics, sentiments=sentiments, tickers=tickers
+    )
     if like is not None:
         return more_like_this(
             _engine(url), indexes(), like, space=space, k=k, filters=filters, collapse=collapse
@@ -232,3 +235,16 @@ def alert_chart(url: str, alert_id: int, last_bucket: int) -> bytes:
 
     with session_scope(session_factory(_engine(url))) as session:
         return draw(session, alert_id)
+
+
+def company_labels(keys: list[str]) -> dict[str, str]:
+    """ "BARC · Barclays" for each ticker key, so typing a company's name finds it."""
+    from monitor.companies import company_table
+
+    universe = company_table(settings())
+    labels = {key: key for key in keys}
+    for key in keys:
+        company = universe.get(key)
+        if company is not None:
+            labels[key] = f"{key} · {company.name}"
+    return labels

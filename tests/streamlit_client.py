@@ -48,6 +48,11 @@ class Render:
     def shows(self, text: str) -> bool:
         return text.encode() in self.raw
 
+    @property
+    def page_not_found(self) -> bool:
+        """The server said the page asked for does not exist (and ran the default one)."""
+        return any(m.WhichOneof("type") == "page_not_found" for m in self.messages)
+
     def widgets(self) -> list[Widget]:
         found = []
         for message in self.messages:

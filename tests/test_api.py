@@ -21,7 +21,7 @@ from monitor.alerts import list_alerts
 from monitor.trends import trends
 from simmim.db import session_factory, session_scope
 from simmim.models import ApiToken, Space
-from tests.api_fixtures import ApiWorld
+from tests.api_fixtures import SPIKE_BASE, ApiWorld
 from tests.encoder_fixtures import picture
 from tests.processes import terminate
 
@@ -535,3 +535,53 @@ def test_the_docs_pages_load_their_assets_from_this_server(api: ApiWorld) -> Non
         assert "cdn.jsdelivr" not in html.text and "unpkg.com" not in html.text
         script = api.client.get(f"/static-offline-docs/{asset}")
         assert script.status_code == 200 and len(script.content) > 100_000
+
+
+def test_tables_come_as_csv_when_asked(api: ApiWorld) -> None:
+    """Issue 35: search results, trends and alerts as CSV (``Accept: text/csv``), with the
+    columns of `simmim … --csv` and the dashboard's download buttons."""
+    import csv
+    import io
+
+    from monitor.export import ALERT_COLUMNS, SEARCH_COLUMNS, TREND_COLUMNS
+
+    c = api.client
+    csv_accept = {**api.read, "Accept": "text/csv"}
+
+    def table(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        assert response.headers["content-disposition"].startswith("attachment; filename=")
+        return list(csv.DictReader(io.StringIO(response.text)))
+
+    body = {"text": "central bank interest rates", "k": 5}
+    as_json = c.post("/v1/search", json=body, headers=api.read).json()["results"]
+    rows = table(c.post("/v1/search", json=body, headers=csv_accept))
+    assert list(rows[0]) == list(SEARCH_COLUMNS)
+    assert [int(r["item_id"]) for r in rows] == [h["id"] for h in as_json]
+    assert [r["rank"] for r in rows] == [str(n) for n in range(1, len(rows) + 1)]
+
+    trend = table(
+        c.get(
+            "/v1/trends",
+            params={"kind": "ticker", "key": "ACME", "days": 20},
+            headers=csv_accept,
+        )
+    )
+    assert list(trend[0]) == list(TREND_COLUMNS) and {r["series"] for r in trend} == {"ACME"}
+    assert sum(int(r["items"]) for r in trend) == sum([*SPIKE_BASE, 60])
+
+    alerts = c.get("/v1/alerts", params={"limit": 1}, headers=csv_accept)
+    [alert] = table(alerts)
+    assert list(alert) == list(ALERT_COLUMNS) and alert["status"] == "firing"
+    assert alerts.headers.get("x-next-cursor")  # two alerts fired: one more page
+
+    # JSON stays the default, and wins where the client ranks it first
+    ranked = {**api.read, "Accept": "application/json, text/csv;q=0.5"}
+    assert c.post("/v1/search", json=body, headers=ranked).json()["results"] == as_json
+    assert (
+        "text/csv"
+        in c.get("/openapi.json").json()["paths"]["/v1/trends"]["get"]["responses"]["200"][
+            "content"
+        ]
+    )

@@ -63,8 +63,8 @@ def test_search_finds_a_headline_and_explains_it(seeded_env: Path) -> None:
     assert not at.exception, [e.value for e in at.exception]
     shown = texts(at)
     assert "result(s)" in shown
-    titles = [m.value for m in at.markdown if m.value.startswith("**")]
-    assert titles[0] == "**Fed raises interest rates by 25 basis points**"
+    titles = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert titles[0] == "**#1** · **Fed raises interest rates by 25 basis points**"
     at.toggle[0].set_value(True).run()
     assert not at.exception
     assert "the words the match leaned on" in texts(at)
@@ -74,11 +74,36 @@ def test_search_filters_by_sentiment(seeded_env: Path) -> None:
     at = page("views/search.py")
     at.text_input[0].input("Acme shares")
     at.radio(key="space").set_value("text")
-    at.multiselect[2].set_value(["negative"])  # sources, topics, sentiment
+    at.multiselect[3].set_value(["negative"])  # sources, topics, companies, sentiment
     at.button[0].click().run()
     assert not at.exception
-    titles = [m.value for m in at.markdown if m.value.startswith("**")]
+    titles = [m.value for m in at.markdown if m.value.startswith("**#")]
     assert titles and all("Acme" in t or "ACME" in t for t in titles)
+    finance = [m.value for m in at.markdown if "negative]" in m.value]
+    assert finance, "each card says its sentiment"
+
+
+def test_search_cards_read_as_finance_results_and_download(seeded_env: Path) -> None:
+    """Issue 35: cards hid sentiment, companies and topics, had no rank, and a bare cosine."""
+    at = page("views/search.py")
+    at.text_input[0].input("Acme shares")
+    at.radio(key="space").set_value("text")
+    companies = at.multiselect[2]
+    assert "ACME" in companies.options[0]  # labelled, so typing finds it
+    companies.set_value(["ACME"])
+    at.button[0].click().run()
+    assert not at.exception
+    titles = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert titles and titles[0].startswith("**#1** ·")
+    assert all(
+        "`ACME`" in m.value
+        for m in at.markdown
+        if "negative]" in m.value or "positive]" in m.value or "neutral" in m.value
+    )
+    bars = [b.proto.text for b in at.get("progress")]
+    assert bars and bars[0].startswith("match 100% of the best")
+    [button] = at.get("download_button")
+    assert button.proto.label == "Download CSV"
 
 
 def test_save_search_as_monitor(seeded_env: Path) -> None:
@@ -101,6 +126,7 @@ def test_trends_show_charts_and_bucket_items(seeded_env: Path) -> None:
     assert "alert(s) fired" in texts(at)
     shown = texts(at)
     assert "ACME day 19" in shown  # the newest bucket's items
+    assert [b.proto.label for b in at.get("download_button")] == ["Download CSV"]
 
 
 def test_alerts_acknowledge_changes_state(seeded_env: Path) -> None:
@@ -112,6 +138,7 @@ def test_alerts_acknowledge_changes_state(seeded_env: Path) -> None:
     shown = texts(at)
     assert "Volume spike in ticker ACME" in shown or "Negative news surge for ticker ACME" in shown
     assert len(at.get("image")) >= 1  # the alert chart
+    assert [b.proto.label for b in at.get("download_button")] == ["Download CSV"]
     ack = next(b for b in at.button if b.label == "Acknowledge")
     ack.click().run()
     assert not at.exception
@@ -432,8 +459,8 @@ def test_search_and_system_pages_on_milvus_lite(
         at.button[0].click()
         at.run()
         assert not at.exception, [e.value for e in at.exception]
-        titles = [m.value for m in at.markdown if m.value.startswith("**")]
-        assert titles[0] == "**Fed raises interest rates by 25 basis points**"
+        titles = [m.value for m in at.markdown if m.value.startswith("**#")]
+        assert titles[0] == "**#1** · **Fed raises interest rates by 25 basis points**"
         at = page("views/system.py")
         assert "Indexes (milvus)" in texts(at)
         rows = at.dataframe[0].value

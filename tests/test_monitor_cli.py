@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -95,6 +97,17 @@ def test_monitor_once_rules_queries_alerts_trends(cli, env: Path) -> None:  # ty
     assert "profit fell sharply" not in cli("search", "acme profit", "--sentiment", "positive")
     none = cli("search", "acme", "--space", "text", "--ticker", "NOSUCH")
     assert "0 result(s)" in none
+
+    # CSV of the same tables (issue 35): the columns of the API and the dashboard.
+    sheet = list(csv.DictReader(io.StringIO(cli("search", "acme profit", "--csv", "-k", "3"))))
+    assert len(sheet) == 3 and sheet[0]["rank"] == "1" and sheet[0]["source"] == "posts"
+    assert any(row["companies"] == "ACME" for row in sheet)
+    trend_sheet = list(csv.DictReader(io.StringIO(cli("trends", "ticker", "--csv"))))
+    assert {"series", "bucket_start", "items"} <= set(trend_sheet[0])
+    assert any(row["series"] == "ACME" for row in trend_sheet)
+    movers_sheet = cli("trends", "ticker", "--top", "2", "--sort", "volume", "--csv")
+    assert movers_sheet.startswith("series,items,mean_sentiment")
+    assert cli("alerts", "list", "--all", "--csv").startswith("id,status,series")
 
 
 def test_rule_errors_are_one_line(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

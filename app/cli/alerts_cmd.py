@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,13 +26,20 @@ def alerts_list(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV (the API's and dashboard's columns).")
+    ] = False,
 ) -> None:
     """Firing alerts (and, with --all, resolved ones), newest first."""
     from monitor.alerts import list_alerts
+    from monitor.export import ALERT_COLUMNS, alert_rows, to_csv
     from monitor.models import AlertStatus
 
     cli = ready_state(ctx)
     rows = list_alerts(cli.engine, status=None if all_ else AlertStatus.FIRING, limit=limit)
+    if as_csv:
+        sys.stdout.write(to_csv(alert_rows(rows), ALERT_COLUMNS))
+        return
     table = new_table("id", "status", "fired", "ack", "series", "summary")
     for a in rows:
         table.add_row(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -210,6 +211,9 @@ def search_command(
         int | None,
         typer.Option("--like", help="More like this item id (its own vector; no query)."),
     ] = None,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV (the API's and dashboard's columns).")
+    ] = False,
 ) -> None:
     """Find items by text, by image, or both; prints a ranked table.
 
@@ -251,6 +255,11 @@ def search_command(
     )
     folded = any(r.duplicates for r in results)
     scores = hit_scores(cli.engine, [r.item_id for r in results])
+    if as_csv:
+        from monitor.export import SEARCH_COLUMNS, search_rows, to_csv
+
+        sys.stdout.write(to_csv(search_rows(results, scores), SEARCH_COLUMNS))
+        return
     scored = bool(scores)  # nothing scored yet (`simmim monitor once` scores): no empty columns
     table = new_table(
         "#",

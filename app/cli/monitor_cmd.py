@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -152,9 +153,19 @@ def trends_command(
         str | None,
         typer.Option("--sort", help="change (last bucket ÷ usual) | volume | negative."),
     ] = None,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV (the API's and dashboard's columns).")
+    ] = False,
 ) -> None:
     """Volume, mean sentiment and negative share per bucket; with --top/--sort one row per
     series over the range: totals, and the last bucket against the usual one."""
+    from monitor.export import (
+        SUMMARY_COLUMNS,
+        TREND_COLUMNS,
+        summary_rows,
+        to_csv,
+        trend_rows,
+    )
     from monitor.trends import SUMMARY_SORTS, trend_summary, trends
 
     cli = ready_state(ctx)
@@ -166,7 +177,14 @@ def trends_command(
     if top is not None or sort is not None:
         if (sort or "change") not in SUMMARY_SORTS:
             raise typer.BadParameter(f"use {', '.join(SUMMARY_SORTS)}", param_hint="--sort")
-        _print_summary(trend_summary(frame, sort=sort or "change", top=top), kind, days, bucket)
+        summary = trend_summary(frame, sort=sort or "change", top=top)
+        if as_csv:
+            sys.stdout.write(to_csv(summary_rows(summary), SUMMARY_COLUMNS))
+        else:
+            _print_summary(summary, kind, days, bucket)
+        return
+    if as_csv:
+        sys.stdout.write(to_csv(trend_rows(frame), TREND_COLUMNS))
         return
     frame = frame[frame["volume"] > 0]
     table = new_table("series", "bucket", "items", "mean sentiment", "negative share")

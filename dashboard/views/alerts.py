@@ -27,6 +27,15 @@ with alerts_tab:
     show = st.radio("Show", ["firing", "resolved", "all"], horizontal=True)
     status = {"firing": AlertStatus.FIRING, "resolved": AlertStatus.RESOLVED}.get(show)
     alerts = list_alerts(engine, status=status)
+    if alerts:
+        from monitor.export import ALERT_COLUMNS, alert_rows, to_csv
+
+        st.download_button(
+            "Download CSV",
+            to_csv(alert_rows(alerts), ALERT_COLUMNS),
+            file_name=f"alerts-{show}.csv",
+            mime="text/csv",
+        )
     if not alerts:
         st.info(
             "No alerts here. Alerts fire when a rule sees a spike in a topic, ticker, source "

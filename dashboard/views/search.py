@@ -35,11 +35,16 @@ if not any(m.get("count") for m in manifests.values()):
     st.stop()
 
 from indexer.source_admin import list_sources  # noqa: E402
+from monitor.export import SEARCH_COLUMNS, search_rows, to_csv  # noqa: E402
+from monitor.items import hit_scores  # noqa: E402
 from monitor.topics import DEFAULT_TOPICS  # noqa: E402
 
 with common.session() as session:
     source_names = {s.id: s.name for s, _ in list_sources(session)}
 topic_names = [t.name for t in settings.monitor.topics] or [t.name for t in DEFAULT_TOPICS]
+# The companies the items name (busiest first), labelled so typing a name finds them.
+company_ids = [key for key, _ in common.series_keys(settings.database_url, "ticker")]
+company_labels = common.company_labels(company_ids)
 
 with st.form("search"):
     left, right = st.columns([3, 2])
@@ -61,9 +66,16 @@ with st.form("search"):
     )
     sources = c3.multiselect("Sources", list(source_names), format_func=source_names.__getitem__)
     topics = c4.multiselect("Topics", topic_names)
-    s1, s2 = st.columns([3, 2])
-    sentiments = s1.multiselect("Sentiment", ["negative", "neutral", "positive"])
-    collapse = s2.checkbox(
+    s1, s2, s3 = st.columns([2, 2, 1])
+    companies = s1.multiselect(
+        "Companies",
+        company_ids,
+        format_func=company_labels.__getitem__,
+        placeholder="type a name or ticker",
+        help="Only items naming these companies (as the monitor recognised them).",
+    )
+    sentiments = s2.multiselect("Sentiment", ["negative", "neutral", "positive"])
+    collapse = s3.checkbox(
         "Fold duplicates",
         value=True,
         help="The same item from several sources (or a near-identical copy) is shown once, "
@@ -84,6 +96,7 @@ if submitted:
         "sources": sources,
         "topics": topics,
         "sentiments": sentiments,
+        "tickers": companies,
         "collapse": collapse,
         "like": None,
     }
@@ -108,6 +121,7 @@ results = common.attempt(
         tuple(query["sentiments"]),
         query.get("collapse", True),
         query.get("like"),
+        tuple(query.get("tickers", ())),
     )
 )
 if results is None:
@@ -116,10 +130,19 @@ if not results:
     st.info("No items match these filters. Widen the time range or drop a filter.")
     st.stop()
 
+scores = hit_scores(engine, [r.item_id for r in results])
+heading, download = st.columns([4, 1])
 if query.get("like") is not None:
-    st.subheader(f"{len(results)} result(s) — more like item {query['like']}")
+    heading.subheader(f"{len(results)} result(s) — more like item {query['like']}")
 else:
-    st.subheader(f"{len(results)} result(s) — {SPACE_LABELS[query['space']]}")
+    heading.subheader(f"{len(results)} result(s) — {SPACE_LABELS[query['space']]}")
+download.download_button(
+    "Download CSV",
+    to_csv(search_rows(results, scores), SEARCH_COLUMNS),
+    file_name="search.csv",
+    mime="text/csv",
+    help="The results with their sentiment, companies and topics (the API's columns).",
+)
 layout = DataLayout(settings.data_dir)
 
 
@@ -154,33 +177,62 @@ def explain(result) -> None:  # type: ignore[no-untyped-def]
         st.caption("highlighted: the words the match leaned on")
 
 
-columns = st.columns(3)
-for rank, result in enumerate(results):
-    with columns[rank % 3].container(border=True):
-        if result.image_sha256 and layout.image_path(result.image_sha256).is_file():
-            st.image(str(layout.image_path(result.image_sha256)), width="stretch")
-        title = result.title or (result.text or "")[:120] or f"item {result.item_id}"
-        st.markdown(f"**{html.escape(title)}**")
-        if result.text and result.title:
-            st.caption(result.text[:200])
-        when = result.published_at.strftime("%Y-%m-%d %H:%M") if result.published_at else "-"
-        meta = f"score {result.score:.3f} · {source_names.get(result.source_id, result.source_id)} · {when}"
-        st.caption(meta)
-        if result.also_in:
-            st.caption("also in: " + ", ".join(html.escape(name) for name in result.also_in))
-        if result.url:
-            st.markdown(f"[open]({result.url})")
-        if st.button("More like this", key=f"like-{result.item_id}"):
-            st.session_state["query"] = {
-                **query,
-                "like": result.item_id,
-                "space": "fused",
-                "text": None,
-                "image": None,
-            }
-            st.rerun()
-        if query.get("like") is None and st.toggle("Why this result", key=f"why-{result.item_id}"):
-            explain(result)
+best = max((r.score for r in results), default=0.0)
+SENTIMENT_MARKS = {"negative": ":red[▼ negative]", "positive": ":green[▲ positive]"}
+
+
+def finance_line(item_id: int) -> str | None:
+    """Sentiment (label and strength), companies, topics: what a finance reader scans."""
+    scored = scores.get(item_id)
+    if scored is None:
+        return None
+    label = SENTIMENT_MARKS.get(scored.sentiment_label, "● neutral")
+    parts = [f"{label} {abs(scored.sentiment):.2f}"]
+    if scored.tickers:
+        parts.append(" ".join(f"`{t}`" for t in scored.tickers[:4]))
+    if scored.topics:
+        parts.append(", ".join(scored.topics[:3]))
+    return " · ".join(parts)
+
+
+def card(rank: int, result) -> None:  # type: ignore[no-untyped-def]
+    if result.image_sha256 and layout.image_path(result.image_sha256).is_file():
+        st.image(str(layout.image_path(result.image_sha256)), width="stretch")
+    title = result.title or (result.text or "")[:120] or f"item {result.item_id}"
+    st.markdown(f"**#{rank}** · **{html.escape(title)}**")
+    if result.text and result.title:
+        st.caption(result.text[:200])
+    finance = finance_line(result.item_id)
+    if finance:
+        st.markdown(finance)
+    # Cosine scores (0.3 to 0.45 is a good match for CLIP) mean little to a reader; the
+    # bar says how close each result is to the best one of this search.
+    share = min(max(result.score / best, 0.0), 1.0) if best > 0 else 0.0
+    st.progress(share, text=f"match {share:.0%} of the best (score {result.score:.3f})")
+    when = result.published_at.strftime("%Y-%m-%d %H:%M") if result.published_at else "-"
+    st.caption(f"{source_names.get(result.source_id, result.source_id)} · {when}")
+    if result.also_in:
+        st.caption("also in: " + ", ".join(html.escape(name) for name in result.also_in))
+    if result.url:
+        st.markdown(f"[open]({result.url})")
+    if st.button("More like this", key=f"like-{result.item_id}"):
+        st.session_state["query"] = {
+            **query,
+            "like": result.item_id,
+            "space": "fused",
+            "text": None,
+            "image": None,
+        }
+        st.rerun()
+    if query.get("like") is None and st.toggle("Why this result", key=f"why-{result.item_id}"):
+        explain(result)
+
+
+for row_start in range(0, len(results), 3):  # rows of three: cards line up across
+    columns = st.columns(3)
+    for offset, result in enumerate(results[row_start : row_start + 3]):
+        with columns[offset].container(border=True):
+            card(row_start + offset + 1, result)
 
 if query.get("like") is not None:
     st.stop()  # a saved monitor needs a text or an image query

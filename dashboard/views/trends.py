@@ -44,13 +44,7 @@ labels: dict[str, str] = {k: k for k in keys}
 if kind == "query":
     labels.update({str(q.id): q.name for q in list_queries(engine)})
 elif kind == "ticker":  # typing a company's name finds its ticker series
-    from monitor.companies import company_table
-
-    universe = company_table(common.settings())
-    for key in keys:
-        company = universe.get(key)
-        if company is not None:
-            labels[key] = f"{key} · {company.name}"
+    labels.update(common.company_labels(keys))
 elif kind == "source":
     from indexer.source_admin import list_sources
 
@@ -74,6 +68,15 @@ if frame.empty:
     st.info("No items in this range; widen it.")
     st.stop()
 frame["series"] = frame["key"].map(lambda k: labels.get(k, k))
+from monitor.export import TREND_COLUMNS, to_csv, trend_rows  # noqa: E402
+
+st.download_button(
+    "Download CSV",
+    to_csv(trend_rows(frame), TREND_COLUMNS),
+    file_name=f"trends-{kind}.csv",
+    mime="text/csv",
+    help="The buckets that hold items: volume, mean sentiment, negative share.",
+)
 
 # Alerts on these series in range: marked as rules on every chart.
 marks = pd.DataFrame(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.api import convert
 from app.api.auth import ADMIN, READ
+from app.api.csv_out import CSV_RESPONSES, csv_response, wants_csv
 from app.api.errors import ApiError
 from app.api.pagination import PageParams, cursor_int, decode_cursor, encode_cursor, page_by_id
 from app.api.schemas import (
@@ -35,6 +36,7 @@ from app.api.schemas import (
 from app.api.state import api_state
 from monitor.alerts import acknowledge, get_alert, list_alerts
 from monitor.companies import search_companies
+from monitor.export import ALERT_COLUMNS, TREND_COLUMNS, alert_rows, to_csv, trend_rows
 from monitor.models import AlertStatus, SeriesKind
 from monitor.queries import list_queries, remove_query, save_query
 from monitor.rules import add_rule, list_rules, update_rule
@@ -77,7 +79,7 @@ def get_companies(
 # ---- trends
 
 
-@router.get("/trends", response_model=TrendsOut, dependencies=[READ])
+@router.get("/trends", response_model=TrendsOut, dependencies=[READ], responses=CSV_RESPONSES)
 def get_trends(
     request: Request,
     kind: SeriesKindName = "topic",
@@ -86,7 +88,7 @@ def get_trends(
     days: Annotated[int, Query(ge=1, le=3660)] = 14,
     since: Time | None = None,
     until: Time | None = None,
-) -> TrendsOut:
+) -> TrendsOut | Response:
     """Volume, mean sentiment and negative share per bucket: the numbers of `simmim trends`.
     Buckets without items are included (volume 0) between since and until (default: the
     last `days` days). At most MAX_BUCKETS buckets per series and MAX_TREND_POINTS points
@@ -115,6 +117,8 @@ def get_trends(
         )
     except TooManyPoints as exc:
         raise ApiError(422, exc.message, exc.hint) from None
+    if wants_csv(request):  # the buckets that hold items, as `simmim trends --csv`
+        return csv_response(to_csv(trend_rows(frame), TREND_COLUMNS), f"trends-{kind}.csv")
     points = [
         TrendPoint(
             key=str(row.key),
@@ -151,15 +155,16 @@ def get_series(
 # ---- alerts
 
 
-@router.get("/alerts", response_model=AlertPage, dependencies=[READ])
+@router.get("/alerts", response_model=AlertPage, dependencies=[READ], responses=CSV_RESPONSES)
 def get_alerts(
     request: Request,
     page: Annotated[PageParams, Depends()],
     status: Literal["firing", "resolved"] | None = None,
     series_kind: SeriesKindName | None = None,
     series_key: Annotated[str | None, Query(max_length=200)] = None,
-) -> AlertPage:
-    """Newest first."""
+) -> AlertPage | Response:
+    """Newest first. As CSV (``Accept: text/csv``) the page's rows, and the next page's
+    cursor in the ``X-Next-Cursor`` header."""
     state = api_state(request)
     size = page.size(state.settings.api)
     position = decode_cursor(page.cursor)
@@ -184,6 +189,12 @@ def get_alerts(
     cursor = (
         encode_cursor([shown[-1].fired_at.isoformat(), shown[-1].id]) if len(rows) > size else None
     )
+    if wants_csv(request):
+        return csv_response(
+            to_csv(alert_rows(shown), ALERT_COLUMNS),
+            "alerts.csv",
+            {"X-Next-Cursor": cursor} if cursor else None,
+        )
     return AlertPage(items=[convert.alert(row) for row in shown], next_cursor=cursor)
 
 

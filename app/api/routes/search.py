@@ -6,16 +6,18 @@ import time
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from app.api import convert
 from app.api.auth import READ
+from app.api.csv_out import CSV_RESPONSES, csv_response, wants_csv
 from app.api.errors import ApiError
 from app.api.schemas import Filters, PathId, SearchRequest, SearchResponse, SimilarRequest, Space
 from app.api.state import ApiState, api_state
 from indexer.search import SearchFilters, SearchResult, more_like_this, search
+from monitor.export import SEARCH_COLUMNS, search_rows, to_csv
 from monitor.filters import search_filters
 from monitor.items import hit_scores
 
@@ -43,9 +45,11 @@ def _filters(filters: Filters) -> SearchFilters:
     )
 
 
-def _response(request: Request, results: list[SearchResult]) -> SearchResponse:
+def _response(request: Request, results: list[SearchResult]) -> SearchResponse | Response:
     state = api_state(request)
     scores = hit_scores(state.engine, [r.item_id for r in results])
+    if wants_csv(request):
+        return csv_response(to_csv(search_rows(results, scores), SEARCH_COLUMNS), "search.csv")
     return SearchResponse(results=[convert.hit(r, scores.get(r.item_id)) for r in results])
 
 
@@ -59,7 +63,7 @@ def _run(
     k: int,
     filters: Filters,
     collapse: bool,
-) -> SearchResponse:
+) -> SearchResponse | Response:
     state = api_state(request)
     _limits(state, k, text)
     if text is not None and not text.strip():
@@ -102,11 +106,11 @@ def _run(
     return _response(request, results)
 
 
-@router.post("/search", response_model=SearchResponse)
-async def search_json(request: Request, body: SearchRequest) -> SearchResponse:
+@router.post("/search", response_model=SearchResponse, responses=CSV_RESPONSES)
+async def search_json(request: Request, body: SearchRequest) -> SearchResponse | Response:
     """Top-k items for a text, an image (base64), both, or a query vector."""
 
-    def run() -> SearchResponse:
+    def run() -> SearchResponse | Response:
         image = None
         if body.image_base64 is not None:
             image, _ = convert.decoded_image(body.image_base64, api_state(request).settings)
@@ -128,7 +132,7 @@ async def search_json(request: Request, body: SearchRequest) -> SearchResponse:
     return await run_in_threadpool(run)  # encoding a text or image: off the event loop
 
 
-@router.post("/search/upload", response_model=SearchResponse)
+@router.post("/search/upload", response_model=SearchResponse, responses=CSV_RESPONSES)
 def search_upload(
     request: Request,
     image: Annotated[UploadFile, File(description="The query image.")],
@@ -136,7 +140,7 @@ def search_upload(
     space: Annotated[Space, Form()] = "fused",
     k: Annotated[int, Form(ge=1)] = 10,
     collapse: Annotated[bool, Form()] = True,
-) -> SearchResponse:
+) -> SearchResponse | Response:
     """Search with an uploaded image file (and optionally a text): curl -F image=@x.jpg.
     ``space=image`` with no text: images like this one."""
     state = api_state(request)
@@ -153,8 +157,8 @@ def search_upload(
     )
 
 
-@router.post("/items/{item_id}/similar", response_model=SearchResponse)
-def similar(request: Request, item_id: PathId, body: SimilarRequest) -> SearchResponse:
+@router.post("/items/{item_id}/similar", response_model=SearchResponse, responses=CSV_RESPONSES)
+def similar(request: Request, item_id: PathId, body: SimilarRequest) -> SearchResponse | Response:
     """More like this: the items nearest to this item's own vector."""
     state = api_state(request)
     _limits(state, body.k, None)
