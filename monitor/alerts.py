@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 import pandas as pd
 from sqlalchemy import Engine, and_, func, or_, select
@@ -308,11 +309,16 @@ def list_alerts(
     before: tuple[datetime, int] | None = None,
     series_kind: SeriesKind | None = None,
     series_key: str | None = None,
+    resolved_since: datetime | None = None,
 ) -> list[Alert]:
     """Newest first; detached rows for display. ``before`` (fired_at, id) of the last row
-    already shown continues a listing page by page."""
+    already shown continues a listing page by page. ``resolved_since`` with the firing
+    status: also the alerts resolved since then, so one that fired and resolved in the
+    same cycle (a one-bucket spike) is not missing from "what is firing"."""
     query = select(Alert).order_by(Alert.fired_at.desc(), Alert.id.desc()).limit(limit)
-    if status is not None:
+    if status is AlertStatus.FIRING and resolved_since is not None:
+        query = query.where(or_(Alert.status == status, Alert.resolved_at >= resolved_since))
+    elif status is not None:
         query = query.where(Alert.status == status)
     if series_kind is not None:
         query = query.where(Alert.series_kind == series_kind)
@@ -327,3 +333,16 @@ def list_alerts(
         rows = list(session.scalars(query))
         session.expunge_all()
         return rows
+
+
+AlertState = Literal["firing", "resolved", "fired and resolved"]
+
+
+def alert_state(alert: Alert) -> AlertState:
+    """ "firing", "resolved", or "fired and resolved" for one that did both in one cycle
+    (the same detection run stamps both times): the words the CLI, dashboard and digest use."""
+    if alert.status is AlertStatus.FIRING:
+        return "firing"
+    if alert.resolved_at is not None and alert.resolved_at <= alert.fired_at:
+        return "fired and resolved"
+    return "resolved"

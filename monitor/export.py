@@ -123,10 +123,12 @@ def summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def alert_rows(alerts: Iterable[Alert]) -> list[dict[str, Any]]:
+    from monitor.alerts import alert_state
+
     return [
         {
             "id": a.id,
-            "status": a.status.value,
+            "status": alert_state(a),
             "series": f"{a.series_kind.value}:{a.series_key}",
             "direction": a.direction,
             "fired_at": a.fired_at,

@@ -20,6 +20,7 @@ import logging
 import smtplib
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -283,6 +284,12 @@ def chart_for(session: Session, alert: Alert) -> bytes:
     )
 
 
+def _verb(events: set[str]) -> str:
+    if "resolved" in events:
+        return "FIRED AND RESOLVED" if "firing" in events else "RESOLVED"
+    return "FIRING" if "firing" in events else "STILL FIRING"
+
+
 def compose(
     settings: Settings,
     engine: Engine,
@@ -294,18 +301,28 @@ def compose(
 ) -> EmailMessage:
     """One digest: a section per notification, charts inline for firing ones."""
     alerts = {n.alert_id: session.get(Alert, n.alert_id) for n in due}
-    firing = [n for n in due if n.event in ("firing", "repeat")]
-    resolved = [n for n in due if n.event == "resolved"]
-    parts = []
-    if firing:
-        parts.append(f"{len(firing)} firing")
-    if resolved:
-        parts.append(f"{len(resolved)} resolved")
+    # One section per alert: a spike that fired and resolved before this email went out
+    # is one event ("fired and resolved"), not one firing and one resolved alert.
+    events: dict[int, set[str]] = {}
+    for n in due:
+        events.setdefault(n.alert_id, set()).add(n.event)
+    verbs = {alert_id: _verb(kinds) for alert_id, kinds in events.items()}
+    counts = Counter(verbs.values())
+    parts = [
+        f"{counts[verb]} {word}"
+        for verb, word in (
+            ("FIRING", "firing"),
+            ("STILL FIRING", "still firing"),
+            ("FIRED AND RESOLVED", "fired and resolved"),
+            ("RESOLVED", "resolved"),
+        )
+        if counts[verb]
+    ]
     first = alerts[due[0].alert_id]
     headline = first.summary.split(":")[0] if first is not None else ""
     message = EmailMessage()
     message["Subject"] = f"[SimMIM] {', '.join(parts)}: {headline}" + (
-        " and more" if len(due) > 1 else ""
+        " and more" if len(verbs) > 1 else ""
     )
     message["From"] = settings.smtp.sender
     message["To"] = ", ".join(settings.smtp.recipients)
@@ -316,14 +333,13 @@ def compose(
     text_lines = [f"SimMIM alert digest, {now:%Y-%m-%d %H:%M} UTC", ""]
     html_parts = [f"<h2>SimMIM alert digest</h2><p>{now:%Y-%m-%d %H:%M} UTC</p>"]
     charts: list[tuple[str, bytes]] = []
-    for note in due:
-        alert = alerts[note.alert_id]
+    for alert_id, verb in verbs.items():
+        alert = alerts[alert_id]
         if alert is None:
             continue
-        verb = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED"}[note.event]
         text_lines.append(f"[{verb}] alert #{alert.id}: {alert.summary}")
         html_parts.append(f"<h3>[{verb}] alert #{alert.id}</h3><p>{html.escape(alert.summary)}</p>")
-        if note.event != "resolved":
+        if verb != "RESOLVED":
             found = examples(session, alert)
             if found:
                 text_lines.append("  Examples:")
@@ -341,10 +357,8 @@ def compose(
                 cid = make_msgid("chart", domain=domain)
                 charts.append((cid, chart_for(session, alert)))
                 html_parts.append(f'<img src="cid:{cid[1:-1]}" alt="chart for alert {alert.id}">')
-        else:
-            text_lines.append(
-                f"  resolved at {alert.resolved_at:%Y-%m-%d %H:%M} UTC" if alert.resolved_at else ""
-            )
+        if verb in ("RESOLVED", "FIRED AND RESOLVED") and alert.resolved_at:
+            text_lines.append(f"  resolved at {alert.resolved_at:%Y-%m-%d %H:%M} UTC")
         text_lines.append("")
     if settings.monitor.dashboard_url:
         text_lines.append(f"Dashboard: {settings.monitor.dashboard_url}")

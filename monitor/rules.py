@@ -35,28 +35,39 @@ class RuleKindSpec:
     describe: Callable[[str, pd.Series, str, str], str]  # (series, row, when, stats) -> line
 
 
+def _times_usual(value: float, baseline: float) -> str:
+    if baseline <= 0:
+        return "where there are usually none"
+    ratio = value / baseline
+    return (
+        f"{ratio:.0f}× the usual {baseline:.0f}"
+        if ratio >= 10
+        else f"{ratio:.1f}× the usual {baseline:.1f}"
+    )
+
+
 def _volume_spike(series: str, row: pd.Series, when: str, stats: str) -> str:
-    return f"Volume spike in {series}: {int(row['value'])} items in {when}, usually {row['baseline']:.0f} ({stats})"
+    value, baseline = float(row["value"]), float(row["baseline"])
+    return f"Volume spike in {series}: {int(value)} items {when}, {_times_usual(value, baseline)} ({stats})"
 
 
 def _negative_share(series: str, row: pd.Series, when: str, stats: str) -> str:
+    volume = int(row["volume"])
     return (
-        f"Negative news surge for {series}: {row['value']:.0%} of {int(row['volume'])} items "
-        f"negative in {when}, usually {row['baseline']:.0%} ({stats})"
+        f"Negative news surge for {series}: {round(float(row['value']) * volume)} of {volume} "
+        f"items negative ({row['value']:.0%}) {when}, usually {row['baseline']:.0%} ({stats})"
     )
 
 
 def _sentiment_drop(series: str, row: pd.Series, when: str, stats: str) -> str:
     return (
         f"Sentiment drop for {series}: mean {row['value']:+.2f} over {int(row['volume'])} items "
-        f"in {when}, usually {row['baseline']:+.2f} ({stats})"
+        f"{when}, usually {row['baseline']:+.2f} ({stats})"
     )
 
 
 def _source_silent(series: str, row: pd.Series, when: str, stats: str) -> str:
-    return (
-        f"Source silent: {series} had no items in {when}, usually {row['baseline']:.0f} ({stats})"
-    )
+    return f"Source silent: {series} had no items {when}, usually {row['baseline']:.0f} ({stats})"
 
 
 RULE_KINDS: dict[RuleKind, RuleKindSpec] = {
@@ -76,10 +87,20 @@ def direction_of(kind: RuleKind) -> Direction:
 
 
 def describe(rule: Rule, kind: SeriesKind, label: str, row: pd.Series, start: datetime) -> str:
-    """One line for the alert list and the email subject's first words."""
-    when = f"the {'day' if rule.bucket_hours == 24 else f'{rule.bucket_hours}h'} from {start:%Y-%m-%d %H:%M} UTC"
+    """One line for the alert list and the email subject's first words: what happened in
+    words and against the usual, the test's statistics last."""
     stats = f"z {row['z']:.1f}, p {row['p']:.1g}"
-    return RULE_KINDS[rule.kind].describe(f"{kind.value} {label}", row, when, stats)
+    return RULE_KINDS[rule.kind].describe(
+        f"{kind.value} {label}", row, bucket_phrase(start, rule.bucket_hours), stats
+    )
+
+
+def bucket_phrase(start: datetime, bucket_hours: int) -> str:
+    """ "on 2026-03-01" for a day, "in the hour from 2026-03-01 14:00 UTC" otherwise."""
+    if bucket_hours == 24 and start.hour == 0:
+        return f"on {start:%Y-%m-%d}"
+    span = "hour" if bucket_hours == 1 else f"{bucket_hours} hours"
+    return f"in the {span} from {start:%Y-%m-%d %H:%M} UTC"
 
 
 class RuleError(SimmimError):

@@ -83,6 +83,7 @@ def test_fire_once_resolve_and_cooldown(settings, sqlite_url: str) -> None:  # t
     [alert] = alerts(engine)
     assert (alert.series_key, alert.status, alert.volume) == ("ACME", AlertStatus.FIRING, 40)
     assert "Volume spike in ticker ACME" in alert.summary
+    assert "× the usual" in alert.summary  # against the usual in words, not only z and p
     assert notifications(engine) == [(alert.id, "firing")]
 
     # The same cycle again (a restart): nothing new.
@@ -183,4 +184,6 @@ def test_negative_share_rule_names_the_company(settings, sqlite_url: str) -> Non
     seed(engine, daily(counts, negatives=negatives, sentiment=0.2))
     found = detect(settings, engine, clock=Clock(T0 + timedelta(days=15, hours=1)))
     assert len(found.fired) == 1
-    assert alerts(engine)[0].summary.startswith("Negative news surge for ticker ACME: 90%")
+    summary = alerts(engine)[0].summary
+    assert summary.startswith("Negative news surge for ticker ACME: 9 of 10 items negative (90%)")
+    assert "usually" in summary and summary.endswith(")")  # the statistics last, in brackets

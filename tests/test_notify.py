@@ -319,3 +319,34 @@ def test_alert_examples_are_the_ones_relevant_to_the_rule_and_folded(sqlite_url)
         "ACME  recalls cars",
         "ACME plant fire",
     ]
+
+
+def test_a_spike_that_fired_and_resolved_in_one_run_reads_so_everywhere(
+    tmp_path, sqlite_url, mail_server: MailServer
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 35: `alerts list` said nothing was firing while the digest said "1 firing,
+    1 resolved" about the same one-bucket spike."""
+    from monitor.alerts import alert_state, list_alerts
+    from monitor.models import AlertStatus
+
+    mail_server.start()
+    settings = _settings(tmp_path, mail_server.port)
+    engine = _engine(sqlite_url)
+    add_rule(engine)
+    seed(engine, daily([*BASE, 40, 6, 6], ticker="ACME"))
+    clock = Clock(T0 + timedelta(days=16, hours=1))
+    found = detect(settings, engine, clock=clock)
+    assert len(found.fired) == 1 and found.resolved == found.fired
+    [alert] = list_alerts(engine)
+    assert alert.status is AlertStatus.RESOLVED and alert_state(alert) == "fired and resolved"
+    assert not list_alerts(engine, status=AlertStatus.FIRING)
+    day_before = T0 + timedelta(days=15, hours=1)  # `alerts list` shows the last day's too
+    recent = list_alerts(engine, status=AlertStatus.FIRING, resolved_since=day_before)
+    assert [a.id for a in recent] == [alert.id]
+    send_pending(settings, engine, clock=clock, sleep=lambda s: None)
+    [message] = mail_server.inbox.messages
+    assert message["Subject"].startswith("[SimMIM] 1 fired and resolved: Volume spike")
+    text = message.get_body(("plain",)).get_content()
+    assert "[FIRED AND RESOLVED] alert" in text and "resolved at" in text
+    assert "[FIRING]" not in text and "[RESOLVED]" not in text
+    assert [p for p in message.walk() if p.get_content_type() == "image/png"]  # its chart

@@ -21,6 +21,7 @@ from app.api.schemas import (
     TopicScore,
 )
 from indexer.search import SearchResult
+from monitor.alerts import alert_state
 from monitor.items import HitScores, ItemDetail
 from monitor.models import Alert, Rule, SavedQuery
 from simmim.images import ImageDecodeError, open_image
@@ -97,6 +98,7 @@ def alert(row: Alert) -> AlertOut:
         series_key=row.series_key,
         direction=row.direction,
         status=row.status.value,
+        state=alert_state(row),
         bucket_hours=row.bucket_hours,
         value=row.value,
         baseline=row.baseline,

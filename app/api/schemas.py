@@ -227,6 +227,10 @@ class AlertOut(BaseModel):
     series_key: str
     direction: str
     status: str
+    state: Literal["firing", "resolved", "fired and resolved"] = Field(
+        description="status in words: 'fired and resolved' for a spike that began and "
+        "ended in the same detection run."
+    )
     bucket_hours: int
     value: float
     baseline: float

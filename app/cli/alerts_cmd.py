@@ -30,13 +30,21 @@ def alerts_list(
         bool, typer.Option("--csv", help="Print CSV (the API's and dashboard's columns).")
     ] = False,
 ) -> None:
-    """Firing alerts (and, with --all, resolved ones), newest first."""
-    from monitor.alerts import list_alerts
+    """Firing alerts and those resolved in the last day (with --all every one), newest first."""
+    from datetime import timedelta
+
+    from monitor.alerts import alert_state, list_alerts
     from monitor.export import ALERT_COLUMNS, alert_rows, to_csv
     from monitor.models import AlertStatus
+    from simmim.clock import utcnow
 
     cli = ready_state(ctx)
-    rows = list_alerts(cli.engine, status=None if all_ else AlertStatus.FIRING, limit=limit)
+    rows = list_alerts(
+        cli.engine,
+        status=None if all_ else AlertStatus.FIRING,
+        limit=limit,
+        resolved_since=None if all_ else utcnow() - timedelta(days=1),
+    )
     if as_csv:
         sys.stdout.write(to_csv(alert_rows(rows), ALERT_COLUMNS))
         return
@@ -44,13 +52,18 @@ def alerts_list(
     for a in rows:
         table.add_row(
             str(a.id),
-            a.status.value,
+            alert_state(a),
             f"{a.fired_at:%Y-%m-%d %H:%M}",
             "yes" if a.acknowledged_at else "-",
             f"{a.series_kind.value}:{a.series_key}",
             a.summary,
         )
-    console.print(table if rows else "no alerts" + ("" if all_ else " firing (--all for resolved)"))
+    console.print(
+        table
+        if rows
+        else "no alerts"
+        + ("" if all_ else " firing or resolved in the last day (--all: every one)")
+    )
 
 
 @alerts_app.command("ack")

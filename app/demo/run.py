@@ -237,7 +237,8 @@ def run_demo(
             },
             monitor={
                 "companies": {t: [name] for t, (name, _) in COMPANIES.items()},
-                "dashboard_url": "http://localhost:8501",
+                # the port `simmim dashboard` will use here (SIMMIM_DASHBOARD__PORT)
+                "dashboard_url": f"http://localhost:{load_settings().dashboard.port}",
             },
         )
         engine = make_engine(settings.database_url)

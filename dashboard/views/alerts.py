@@ -13,7 +13,7 @@ st.title("Alerts")
 if not common.database_ready():
     st.stop()
 
-from monitor.alerts import acknowledge, list_alerts  # noqa: E402
+from monitor.alerts import acknowledge, alert_state, list_alerts  # noqa: E402
 from monitor.models import AlertStatus, RuleKind, SeriesKind  # noqa: E402
 from monitor.notify import alert_examples  # noqa: E402
 from monitor.queries import list_queries, remove_query  # noqa: E402
@@ -42,7 +42,7 @@ with alerts_tab:
             "or saved query; `simmim monitor once` runs detection."
         )
     for alert in alerts:
-        state = alert.status.value + (" · acknowledged" if alert.acknowledged_at else "")
+        state = alert_state(alert) + (" · acknowledged" if alert.acknowledged_at else "")
         with st.expander(
             f"#{alert.id} [{state}] {alert.summary}", expanded=alert.status is AlertStatus.FIRING
         ):
