@@ -168,11 +168,18 @@ class FusionStatus:
     last_attempt: dict[str, object] | None
 
     def line(self) -> str:
-        training = (
-            f"self-training on: {self.new_items} of {self.min_pairs} new items for the next try"
-            if self.self_train
-            else "self-training off"
-        )
+        if not self.self_train:
+            training = "self-training off"
+        elif self.new_items >= self.min_pairs:
+            training = (
+                f"self-training on: {self.new_items} new image+text items, enough for the "
+                f"next try ({self.min_pairs} needed)"
+            )
+        else:
+            training = (
+                f"self-training on: {self.new_items} of the {self.min_pairs} new image+text "
+                "items the next try needs"
+            )
         line = f"{self.in_use} ({self.chosen_by}); {training}"
         if self.last_attempt is not None:
             tried = self.last_attempt

@@ -194,6 +194,8 @@ def test_system_page(seeded_env: Path) -> None:
     assert "fused" in str(at.dataframe[0].value)
     assert "detect" in str(at.dataframe[1].value)
     assert "simmim eval retrieval" in shown  # not measured yet: says how
+    tables = at.dataframe[0].value.to_csv() + at.dataframe[1].value.to_csv()
+    assert "None" not in tables and "{" not in tables  # in words (issue 35)
 
 
 def test_system_page_shows_the_last_evaluation_and_self_training(seeded_env: Path) -> None:

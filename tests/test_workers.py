@@ -376,3 +376,28 @@ def test_workers_on_a_milvus_server_write_the_index_side_by_side(
         stores = MilvusStores(settings, "", 0, load=False)
         stores.drop_all()
         stores.close()
+
+
+def test_step_summaries_read_in_words() -> None:
+    """Issue 35: the System page showed raw None values and a Python dict cut off."""
+    from monitor.worker.status import summary_words
+
+    said = summary_words(
+        {
+            "sources": 3,
+            "new": 12,
+            "failed_sources": ["wire", "blog"],
+            "email_error": None,
+            "more": False,
+            "grown": [],
+            "reasons": {"bad_time": 2},
+            "topics_by": "keywords only",
+        }
+    )
+    assert said == (
+        "3 sources, 12 new items, failed sources: wire, blog, reasons: 2 bad time, "
+        "topics by: keywords only"
+    )
+    assert "None" not in said and "{" not in said and "[" not in said
+    many = summary_words({"fired": list(range(8))})
+    assert many == "fired: 0, 1, 2, 3, 4 and 3 more"

@@ -92,7 +92,7 @@ def status(ctx: typer.Context) -> None:
             "running" if took is None else f"{took:.1f}",
             {True: "yes", False: "NO", None: "-"}[run.ok],
             run.runner or "-",
-            run.error or json.dumps(run.summary, default=str),
+            run.outcome(),
         )
     console.print(steps if found.steps else "no step has run yet")
     if not found.queue:

@@ -37,6 +37,16 @@ with c2:
     url = mask_url(settings.database_url)
     st.markdown(f"- database `{url}`\n- data directory `{settings.data_dir}`")
 
+
+def recall_words(manifest: dict[str, object]) -> str:
+    recall = manifest.get("recall_at_10")
+    if isinstance(recall, int | float):
+        return f"{recall:.3f}"
+    if "Flat" in str(manifest.get("factory")):
+        return "1 (exact search)"
+    return "not measured yet"
+
+
 st.subheader(f"Indexes ({settings.index.backend})")
 manifests = common.index_manifests()
 if manifests:
@@ -47,11 +57,11 @@ if manifests:
                 "type": m["factory"],
                 "vectors": m["count"],
                 "size (MB)": round((m["bytes"] or 0) / 1e6, 2),
-                "recall@10": m.get("recall_at_10"),
-                "nprobe": m.get("nprobe") or None,
+                "recall@10": recall_words(m),
+                "nprobe": str(m["nprobe"]) if m.get("nprobe") else "-",
                 "built": m["built_at"],
                 "fingerprint": m["fingerprint"],
-                "where": m.get("location"),
+                "where": m.get("location") or "-",
             }
             for space, m in manifests.items()
         ],
@@ -117,10 +127,9 @@ if common.database_ready():
                     "seconds": round((r.finished_at - r.started_at).total_seconds(), 1)
                     if r.finished_at
                     else None,
-                    "ok": r.ok,
+                    "ok": {True: "yes", False: "failed", None: "running"}[r.ok],
                     "by": r.runner,
-                    "outcome": r.error
-                    or ", ".join(f"{k}={v}" for k, v in (r.summary or {}).items()),
+                    "outcome": r.outcome(),
                 }
                 for r in status.steps
             ],

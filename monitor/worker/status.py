@@ -31,6 +31,46 @@ class StepStatus:
     error: str | None
     summary: dict[str, Any]
 
+    def outcome(self) -> str:
+        """The run in words, for `simmim monitor status` and the System page."""
+        return self.error or summary_words(self.summary)
+
+
+# How a step's summary keys read; keys not listed read as their name with spaces.
+_KEY_WORDS = {
+    "new": "new items",
+    "failed_sources": "failed sources",
+    "notifications_sent": "notifications sent",
+    "notifications_pending": "notifications waiting",
+    "emails_uncertain": "emails of unknown fate",
+    "email_failed": "emails failed",
+    "email_error": "email error",
+    "more": "more staged",
+}
+
+
+def summary_words(summary: dict[str, Any]) -> str:
+    """``{"sources": 3, "new": 12, "failed_sources": ["wire"], "error": None}`` reads as
+    "3 sources, 12 new items, failed sources: wire": no raw None, list or dict on a page."""
+    parts = []
+    for key, value in summary.items():
+        name = _KEY_WORDS.get(key, key.replace("_", " "))
+        if value is None or value == [] or value == {} or value is False:
+            continue
+        if value is True:
+            parts.append(name)
+        elif isinstance(value, int | float):
+            parts.append(f"{value:g} {name}")
+        elif isinstance(value, list | tuple):
+            shown = ", ".join(str(v) for v in value[:5])
+            more = f" and {len(value) - 5} more" if len(value) > 5 else ""
+            parts.append(f"{name}: {shown}{more}")
+        elif isinstance(value, dict):
+            parts.append(f"{name}: {summary_words(value) or 'none'}")
+        else:
+            parts.append(f"{name}: {value}")
+    return ", ".join(parts)
+
 
 @dataclass
 class FailedTask:
