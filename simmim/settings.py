@@ -314,6 +314,12 @@ class DashboardSettings(_Group):
     login_attempts: int = Field(
         default=5, ge=1, description="Wrong passwords in a row before a session must wait."
     )
+    trend_min_volume: int = Field(
+        default=5,
+        ge=1,
+        description="Trend buckets with fewer items draw their mean sentiment and negative "
+        "share as faded points, not joined: 1 to 4 items make a share of 0 or 100 %.",
+    )
 
     @property
     def auth_mode(self) -> Literal["proxy", "oidc", "password", "none"]:

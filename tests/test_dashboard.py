@@ -129,6 +129,39 @@ def test_trends_show_charts_and_bucket_items(seeded_env: Path) -> None:
     assert [b.proto.label for b in at.get("download_button")] == ["Download CSV"]
 
 
+def test_trend_charts_share_a_fitted_range_and_mask_thin_buckets(seeded_env: Path) -> None:
+    """Issue 35: lines zigzagged between -1 and +1 on 1-4 items per bucket, small charts had
+    another x-range than the big one, and 30 days were drawn for 14 of data."""
+    import json
+
+    at = page("views/trends.py")
+    at.selectbox[0].set_value("ticker").run()
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    domains = {
+        json.dumps(layer["encoding"]["x"]["scale"]["domain"])
+        for spec in specs
+        for layer in spec["layer"]
+        if "x" in layer.get("encoding", {})
+    }
+    assert len(domains) == 1  # one x-range for all three charts
+    first_day = datetime.fromisoformat(json.loads(domains.pop())[0])
+    assert (datetime.now(UTC) - first_day).days <= 21  # the data's 20 days, not the view's 30
+    assert "Faded points: buckets with fewer than 5 items" in texts(at)
+    mean_chart = specs[1]
+    assert any(
+        layer["mark"].get("opacity") == 0.35
+        for layer in mean_chart["layer"]
+        if isinstance(layer["mark"], dict)
+    )
+    colours = {
+        json.dumps(layer["encoding"]["color"]["scale"]["range"])
+        for spec in specs
+        for layer in spec["layer"]
+        if "color" in layer.get("encoding", {})
+    }
+    assert len(colours) == 1 and "#d62728" not in colours.pop()  # red is the alerts'
+
+
 def test_alerts_acknowledge_changes_state(seeded_env: Path) -> None:
     from monitor.models import Alert
     from simmim.db import make_engine, session_factory, session_scope

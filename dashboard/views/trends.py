@@ -93,38 +93,71 @@ marks = pd.DataFrame(
 )
 
 
-def chart(column: str, title: str, fmt: str) -> alt.LayerChart:
-    base = (
-        alt.Chart(frame)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("start:T", title=None),
-            y=alt.Y(f"{column}:Q", title=title, axis=alt.Axis(format=fmt)),
-            color=alt.Color("series:N", title=None),
-            tooltip=[
-                "series",
-                alt.Tooltip("start:T"),
-                alt.Tooltip(f"{column}:Q", format=fmt),
-                "volume",
-            ],
-        )
+# One x-range for every chart, fitted to the data: from the first bucket with items (a
+# 30-day view of 14 days of data starts on day one of the data) to now.
+filled = frame.loc[frame["volume"] > 0, "start"]
+if filled.empty:
+    st.info("No items in this range; widen it.")
+    st.stop()
+x_scale = alt.Scale(domain=[filled.min().isoformat(), until.isoformat()])
+# Distinct hues, one per series in every chart; red is kept for the alert marks.
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+series_names = sorted(frame["series"].unique())
+colour = alt.Color(
+    "series:N",
+    title=None,
+    scale=alt.Scale(domain=series_names, range=PALETTE),
+)
+min_volume = common.settings().dashboard.trend_min_volume
+frame["thin"] = frame["volume"] < min_volume
+
+
+def chart(column: str, title: str, fmt: str, *, masked: bool = False) -> alt.LayerChart:
+    """``masked``: a bucket with fewer than ``min_volume`` items is a faded point, not a
+    point on the line, so one item's sentiment does not swing the line from -1 to +1."""
+    tooltip = ["series", alt.Tooltip("start:T"), alt.Tooltip(f"{column}:Q", format=fmt), "volume"]
+    x = alt.X("start:T", title=None, scale=x_scale)
+    y = alt.Y(f"{column}:Q", title=title, axis=alt.Axis(format=fmt))
+    solid = frame
+    if masked:  # the line breaks at a thin bucket instead of joining across it
+        solid = frame.copy()
+        solid.loc[solid["thin"], column] = float("nan")
+    layers = (
+        alt.Chart(solid)
+        .mark_line(point=True, invalid="break-paths-show-domains")
+        .encode(x=x, y=y, color=colour, tooltip=tooltip)
     )
+    if masked:
+        faded = (
+            alt.Chart(frame[frame["thin"] & (frame["volume"] > 0)])
+            .mark_point(opacity=0.35, filled=False)
+            .encode(x=x, y=y, color=colour, tooltip=tooltip)
+        )
+        layers = layers + faded
     rules = (
         alt.Chart(marks)
         .mark_rule(color="#d62728", strokeDash=[4, 3])
-        .encode(x="start:T", tooltip=["series", "alert"])
+        .encode(x=alt.X("start:T", scale=x_scale), tooltip=["series", "alert"])
     )
-    return (base + rules).properties(height=220)
+    return (layers + rules).properties(height=220)
 
 
 st.altair_chart(chart("volume", "items", "d"), width="stretch")
 left, right = st.columns(2)
 with left:
-    st.altair_chart(chart("mean_sentiment", "mean sentiment", "+.2f"), width="stretch")
+    st.altair_chart(chart("mean_sentiment", "mean sentiment", "+.2f", masked=True), width="stretch")
 with right:
-    st.altair_chart(chart("negative_share", "negative share", ".0%"), width="stretch")
+    st.altair_chart(chart("negative_share", "negative share", ".0%", masked=True), width="stretch")
+notes = []
+if frame["thin"].any() and (frame["volume"] > 0).any():
+    notes.append(
+        f"Faded points: buckets with fewer than {min_volume} items (too few for a share or "
+        "a mean to mean much; SIMMIM_DASHBOARD__TREND_MIN_VOLUME), left off the lines."
+    )
 if not marks.empty:
-    st.caption(f"Dashed red lines: {len(marks)} alert(s) fired on these series in range.")
+    notes.append(f"Dashed red lines: {len(marks)} alert(s) fired on these series in range.")
+for note in notes:
+    st.caption(note)
 
 st.subheader("Top items of a bucket")
 busy = frame[frame["volume"] > 0].sort_values("start", ascending=False)
