@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from encoder.encoder import Encoder
 from encoder.errors import EncoderError
+from encoder.fitted import FITTED_ON_KEY
 from encoder.pairs import Pair
 from encoder.towers import image_tower
 from encoder.training import BestEpoch, RecallReport, recall_at_k, recall_score, split_rows
@@ -86,8 +87,13 @@ def train_backbone(
     pairs: Sequence[Pair],
     out_path: Path,
     config: BackboneTrainConfig = BackboneTrainConfig(),
+    *,
+    fitted_on: str | None = None,
 ) -> RecallReport:
-    """Fine-tune ``encoder``'s backbone in place; saves the best state by held-out recall."""
+    """Fine-tune ``encoder``'s backbone in place; saves the best state by held-out recall.
+
+    ``fitted_on``: the corpus id of the data dir the pairs came from (``DataLayout.
+    corpus_id``), kept in the checkpoint so search on other data can warn."""
     torch.manual_seed(config.seed)
     pixels, texts = _decode(encoder, pairs)
     ids = encoder.backbone.tokenizer(texts)  # type: ignore[misc]
@@ -143,6 +149,7 @@ def train_backbone(
         "base": encoder.backbone.fingerprint,
         "report": json.dumps(report.to_dict()),
         "train_config": json.dumps(asdict(config)),
+        **({FITTED_ON_KEY: fitted_on} if fitted_on else {}),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(out_path, lambda tmp: save_file(tensors, tmp, metadata))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,28 @@ class DataLayout:
     def outbox(self) -> Path:
         """Copies of sent alert emails (.eml)."""
         return self.root / "outbox"
+
+    @property
+    def corpus_id_file(self) -> Path:
+        """A random id of this data dir's corpus: a model fitted on it records the id, so
+        search elsewhere can tell it was fitted on other data (a copied data dir keeps it)."""
+        return self.root / "corpus-id"
+
+    def corpus_id(self, *, create: bool = True) -> str | None:
+        path = self.corpus_id_file
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            if not create:
+                return None
+        self.root.mkdir(parents=True, exist_ok=True)
+        made = uuid.uuid4().hex
+        try:
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(made + "\n")
+        except FileExistsError:  # another process made it first: theirs it is
+            return path.read_text(encoding="utf-8").strip() or None
+        return made
 
     def create(self) -> list[Path]:
         """Create every folder; returns those that did not exist before."""

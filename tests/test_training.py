@@ -114,9 +114,14 @@ def test_backbone_fine_tuning_improves_held_out_recall(tiny_weights: Path, tmp_p
         pairs.append(Pair(tmp_path / f"{i}.png", f"a {name} picture"))
     encoder = load_encoder(Settings(encoder=tiny_settings(tiny_weights)), trainable=True)  # type: ignore[arg-type]
     out = tmp_path / "backbone.safetensors"
-    report = train_backbone(encoder, pairs, out, BackboneTrainConfig(epochs=6, lr=1e-3))
+    report = train_backbone(
+        encoder, pairs, out, BackboneTrainConfig(epochs=6, lr=1e-3), fitted_on="corpus-a"
+    )
     before, after = report.baseline["text_to_image"], report.trained["text_to_image"]
     assert after[10] > before[10] + 0.2, (before, after)
+    from encoder.fitted import fitted_on
+
+    assert fitted_on(str(out)) == "corpus-a"  # search elsewhere can tell (issue 35)
 
     # The checkpoint is an ordinary open_clip weights file: load it the way users do.
     reloaded = load_encoder(Settings(encoder=tiny_settings(out)))  # type: ignore[arg-type]

@@ -142,6 +142,11 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     results: list[SearchHit]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What makes these results doubtful, e.g. a model fitted on another "
+        "data dir's corpus.",
+    )
 
 
 class TopicScore(BaseModel):

@@ -39,6 +39,11 @@ class ApiState:
         # the event loop) needs only the stores.
         self._encoder_lock = threading.Lock()
         self._stores_lock = threading.Lock()
+        # Settings are fixed for the process: checked once, not on every search.
+        from encoder.fitted import fitted_elsewhere
+
+        foreign = fitted_elsewhere(settings)
+        self.search_warnings: list[str] = [foreign] if foreign else []
 
     @property
     def encoder(self) -> Encoder:

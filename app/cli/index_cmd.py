@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.context import console, folded_label, new_table, ready_state, serving_encoder, state
+from app.cli.context import (
+    console,
+    err_console,
+    folded_label,
+    new_table,
+    ready_state,
+    serving_encoder,
+    state,
+)
 
 if TYPE_CHECKING:
     from monitor.items import HitScores
@@ -220,6 +228,7 @@ def search_command(
     Images like an image: --image photo.jpg --space image. More like an item: --like ID."""
     from datetime import UTC
 
+    from encoder.fitted import fitted_elsewhere
     from indexer.index import open_stores
     from indexer.search import search
     from monitor.filters import search_filters
@@ -231,6 +240,9 @@ def search_command(
     if sentiment and not set(sentiment) <= labels:
         raise typer.BadParameter(f"--sentiment takes {', '.join(sorted(labels))}")
     cli = ready_state(ctx)
+    foreign = fitted_elsewhere(cli.settings)
+    if foreign:
+        err_console.print(f"[yellow]warning:[/] {foreign}")
     encoder = serving_encoder(cli.settings)
     indexes = open_stores(cli.settings, encoder.fingerprint, encoder.dim, read_only=True)
     filters = search_filters(  # the same filters as the API's and the dashboard's

@@ -196,5 +196,7 @@ def train_backbone_command(
     config = BackboneTrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction, seed=seed
     )
-    report = train_backbone(encoder, pairs, path, config)
+    # Fitted on this data dir's own items: recorded, so search on other data warns.
+    corpus = None if data is not None else DataLayout(settings.data_dir).corpus_id()
+    report = train_backbone(encoder, pairs, path, config, fitted_on=corpus)
     _finish(report, path, report_json, f"fine-tuned {settings.encoder.model}", "PRETRAINED")

@@ -150,7 +150,7 @@ def fit_tiny_model(
             seed=0,
             freeze_text=True,
         )
-        report = train_backbone(encoder, pairs, path, config)
+        report = train_backbone(encoder, pairs, path, config, fitted_on=layout.corpus_id())
     finally:
         torch.set_num_threads(threads)
     before = report.baseline.get("text_to_image", {}).get(10, 0.0)

@@ -106,6 +106,11 @@ if not query:
     st.caption("Results appear here, best first.")
     st.stop()
 
+from encoder.fitted import fitted_elsewhere  # noqa: E402
+
+foreign = fitted_elsewhere(settings)
+if foreign:
+    st.warning(foreign[0].upper() + foreign[1:] + ".")
 encoder = common.encoder()
 results = common.attempt(
     lambda: common.search(

@@ -50,7 +50,10 @@ def _response(request: Request, results: list[SearchResult]) -> SearchResponse |
     scores = hit_scores(state.engine, [r.item_id for r in results])
     if wants_csv(request):
         return csv_response(to_csv(search_rows(results, scores), SEARCH_COLUMNS), "search.csv")
-    return SearchResponse(results=[convert.hit(r, scores.get(r.item_id)) for r in results])
+    return SearchResponse(
+        results=[convert.hit(r, scores.get(r.item_id)) for r in results],
+        warnings=state.search_warnings,
+    )
 
 
 def _run(
