@@ -222,3 +222,25 @@ def test_companies_commands(cli, env: Path, tmp_path: Path) -> None:  # type: ig
     assert "imported 1 company" in cli("companies", "import", str(mine))
     listed = cli("companies", "list", "--source", "user")
     assert "ACME" in listed and "ZED.L" in listed and "2 of" in listed
+
+
+def test_a_wrong_query_image_is_said_before_the_model_loads(
+    cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 35: an image-path error came only after a 7.6 s model load."""
+    from app.cli import index_cmd, main
+
+    def no_model(*args: object) -> None:
+        raise AssertionError("the model was loaded before the image was checked")
+
+    monkeypatch.setattr(index_cmd, "serving_encoder", no_model)
+    cli("init")
+    (tmp_path / "not-a-picture.jpg").write_text("hello")
+    for path, says in (
+        (tmp_path / "missing.jpg", "No such file"),
+        (tmp_path / "not-a-picture.jpg", "not-a-picture.jpg"),
+    ):
+        with pytest.raises(SystemExit) as done:
+            main(["search", "--image", str(path), "--space", "image"])
+        err = " ".join(capsys.readouterr().err.split())
+        assert done.value.code == 2 and says in err, err

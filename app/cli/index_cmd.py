@@ -240,6 +240,15 @@ def search_command(
     if sentiment and not set(sentiment) <= labels:
         raise typer.BadParameter(f"--sentiment takes {', '.join(sorted(labels))}")
     cli = ready_state(ctx)
+    query_image = None
+    if image is not None:  # a wrong path is said at once, not after seconds of model loading
+        from simmim.images import ImageDecodeError, open_image
+
+        try:
+            query_image = open_image(image.expanduser(), max_pixels=cli.settings.max_image_pixels)
+        except (ImageDecodeError, OSError) as exc:  # "cannot read …: No such file or directory"
+            said = str(exc) if str(image) in str(exc) else f"{image}: {exc}"
+            raise typer.BadParameter(said, param_hint="--image") from None
     foreign = fitted_elsewhere(cli.settings)
     if foreign:
         err_console.print(f"[yellow]warning:[/] {foreign}")
@@ -258,7 +267,7 @@ def search_command(
         encoder,
         indexes,
         text=text,
-        image=image,
+        image=query_image,
         space=space,
         k=k,
         filters=filters,
