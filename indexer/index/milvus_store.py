@@ -36,6 +36,7 @@ import numpy as np
 
 from indexer.index import chooser
 from indexer.index.chooser import IndexPlan
+from indexer.index.lite_lock import lock_holder, quiet_lite_logs
 from indexer.index.manifest import (
     IndexFileError,
     Manifest,
@@ -130,14 +131,24 @@ def connect(settings: Settings) -> tuple[Any, str]:
     uri = resolve_uri(config, settings.data_dir)
     if is_lite(uri):
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        quiet_lite_logs()
     token = config.milvus_token.get_secret_value() if config.milvus_token else ""
     try:
         client = MilvusClient(uri=uri, token=token, timeout=config.milvus_timeout_s)
         client.list_collections()
     except Exception as exc:  # pymilvus raises MilvusException, grpc errors, lite lock errors
+        holder = lock_holder(uri) if is_lite(uri) else None
+        if holder is not None:
+            raise MilvusSetupError(
+                f"Milvus Lite's file {uri} is open in {holder}: Milvus Lite opens a file "
+                "in one process at a time",
+                hint="stop that process (or close the dashboard) and run this again, or run "
+                "a Milvus server for several processes (SIMMIM_INDEX__MILVUS_URI=http://…)",
+            ) from exc
         locked = "lock" in str(exc).lower()
         raise MilvusSetupError(
-            f"cannot use Milvus at SIMMIM_INDEX__MILVUS_URI={mask_url(uri)!r}: {exc}",
+            f"cannot use Milvus at SIMMIM_INDEX__MILVUS_URI={mask_url(uri)!r}: "
+            f"{str(exc) or type(exc).__name__}",
             hint=(
                 "Milvus Lite opens its file in one process at a time: stop the other "
                 "simmim process, or run a Milvus server for several"
