@@ -399,5 +399,5 @@ def test_step_summaries_read_in_words() -> None:
         "topics by: keywords only"
     )
     assert "None" not in said and "{" not in said and "[" not in said
-    many = summary_words({"fired": list(range(8))})
-    assert many == "fired: 0, 1, 2, 3, 4 and 3 more"
+    many = summary_words({"fired": list(range(1, 9)), "errors": list("abcdefg")})
+    assert many == "8 alert(s) fired (#1, #2, #3, #4, #5 …), errors: a, b, c, d, e and 2 more"

@@ -23,7 +23,7 @@ with c1:
         f"- open_clip model **{settings.encoder.model}**, weights `{settings.encoder.pretrained}`\n"
         f"- fusion: {fusion.line() if fusion else '(database not ready)'}\n"
         f"- backbone fingerprint `{backbone_fingerprint(settings.encoder)}`\n"
-        f"- device setting `{settings.encoder.device}`, int8 on CPU: {settings.encoder.cpu_int8}"
+        f"- device setting `{settings.encoder.device}`, int8 on CPU: {'on' if settings.encoder.cpu_int8 else 'off'}"
     )
     try:
         import torch

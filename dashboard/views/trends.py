@@ -99,6 +99,7 @@ filled = frame.loc[frame["volume"] > 0, "start"]
 if filled.empty:
     st.info("No items in this range; widen it.")
     st.stop()
+frame = frame[frame["start"] >= filled.min()]  # nothing drawn left of the range
 x_scale = alt.Scale(domain=[filled.min().isoformat(), until.isoformat()])
 # Distinct hues, one per series in every chart; red is kept for the alert marks.
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]

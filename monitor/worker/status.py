@@ -57,7 +57,10 @@ def summary_words(summary: dict[str, Any]) -> str:
         name = _KEY_WORDS.get(key, key.replace("_", " "))
         if value is None or value == [] or value == {} or value is False:
             continue
-        if value is True:
+        if key in ("fired", "resolved") and isinstance(value, list):  # alert ids
+            ids = ", ".join(f"#{v}" for v in value[:5]) + (" …" if len(value) > 5 else "")
+            parts.append(f"{len(value)} alert(s) {key} ({ids})")
+        elif value is True:
             parts.append(name)
         elif isinstance(value, int | float):
             parts.append(f"{value:g} {name}")
