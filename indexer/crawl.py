@@ -362,6 +362,9 @@ async def crawl_source(
     outcome.etag, outcome.last_modified = result.etag, result.last_modified
     outcome.cursor, outcome.remaining = result.cursor, result.remaining
     outcome.not_modified = result.not_modified
+    for where, reason, detail in result.notes:
+        log.warning("%s: %s", source.name, detail)
+        outcome.note(where, reason, detail)
     candidates: list[Candidate] = []
     for record in result.records:
         if isinstance(record, Rejected):

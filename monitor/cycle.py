@@ -130,6 +130,8 @@ class Runtime:
             "sources": len(outcomes),
             "new": sum(o.new for o in outcomes),
             "failed_sources": [o.name for o in outcomes if not o.ok],
+            # a dump or folder bigger than one crawl's cap: the rest comes next crawls
+            "records_left": sum(o.remaining or 0 for o in outcomes if o.ok),
         }
 
     def index(self) -> dict[str, Any]:

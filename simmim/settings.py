@@ -103,6 +103,11 @@ class CrawlerSettings(_Group):
     read_timeout_s: float = Field(default=20.0, gt=0)
     total_timeout_s: float = Field(default=60.0, gt=0, description="Whole fetch, body included.")
     max_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Per response.")
+    jsonl_time_field: str | None = Field(
+        default=None,
+        description="A JSONL dump's time field when it is not one of time, created_at, "
+        "timestamp, date, published, published_at; a dotted path for a nested one.",
+    )
     per_host_interval_s: float = Field(
         default=0.1, ge=0, description="Minimum gap between request starts to one host."
     )

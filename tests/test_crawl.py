@@ -551,3 +551,31 @@ def test_failures_command_and_a_one_off_import(
     assert "line 121" in failures and "malformed JSON" in failures
     assert "1 record(s) from the last 4 crawl(s)" in failures
     assert "no failed records" in cli("source", "failures", "history", "--runs", "1")
+
+
+def test_a_dump_without_a_known_time_field_says_so_and_takes_a_named_one(
+    db: Engine, tmp_path: Path
+) -> None:
+    """Issue 35: posts whose time sits under another name were silently dated "now"."""
+    dump = tmp_path / "export.jsonl"
+    dump.write_text(
+        "\n".join(
+            json.dumps({"id": n, "text": f"post {n}", "meta": {"posted": f"2026-02-0{n}T10:00Z"}})
+            for n in (1, 2, 3)
+        )
+        + "\n"
+    )
+    sid = add(db, str(dump), SourceKind.JSONL)
+    outcome = run(crawl_settings(tmp_path / "data"), db)[sid]
+    assert outcome.new == 3 and outcome.ok and outcome.reasons["no time field"] == 1
+    [note] = outcome.examples
+    assert "3 of 3 posts have none of time, created_at" in note["detail"]
+    assert "SIMMIM_CRAWLER__JSONL_TIME_FIELD" in note["detail"]
+
+    again = tmp_path / "again.jsonl"
+    again.write_text(dump.read_text().replace('"id": ', '"id": 1'))
+    sid2 = add(db, str(again), SourceKind.JSONL, name="named")
+    named = run(crawl_settings(tmp_path / "data", jsonl_time_field="meta.posted"), db)[sid2]
+    assert named.new == 3 and "no time field" not in named.reasons
+    dated = sorted(i.published_at for i in items(db) if i.source_id == sid2)
+    assert dated[0] == datetime(2026, 2, 1, 10, tzinfo=UTC)

@@ -244,3 +244,14 @@ def test_a_wrong_query_image_is_said_before_the_model_loads(
             main(["search", "--image", str(path), "--space", "image"])
         err = " ".join(capsys.readouterr().err.split())
         assert done.value.code == 2 and says in err, err
+
+
+def test_a_cycle_says_what_is_left_to_read(cli, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 35: the first cycle stored 499 of 2,388 posts and said nothing of the rest."""
+    monkeypatch.setenv("SIMMIM_CRAWLER__MAX_ITEMS_PER_SOURCE", "20")
+    cli("init")
+    cli("source", "add", str(env), "--kind", "jsonl", "--name", "posts")
+    out = cli("monitor", "once")
+    assert '"records_left": 41' in out
+    assert "41 record(s) left to read" in " ".join(out.split())
+    assert "simmim crawl --until-done" in out

@@ -72,8 +72,10 @@ def test_one_bad_jsonl_record_costs_only_itself(engine: Engine, tmp_path: Path) 
     stored = items(engine)
     assert sorted(int(i.external_id or -1) for i in stored) == list(range(83))
     assert outcome.failed == len(bad), outcome.reasons
-    assert sum(outcome.reasons.values()) == len(bad)
-    assert all(e["reason"] and e["detail"] for e in outcome.examples)
+    # every failure under a reason; the one note beside them says some posts had no time
+    assert sum(outcome.reasons.values()) - outcome.reasons["no time field"] == len(bad)
+    assert len(outcome.failures) == len(bad)  # each one kept, for `simmim source failures`
+    assert all(e["reason"] and e["detail"] for e in outcome.failures)
 
 
 def test_one_invalid_byte_spoils_only_its_line(engine: Engine, tmp_path: Path) -> None:
@@ -118,7 +120,8 @@ def test_feed_entries_are_isolated_and_every_failure_has_a_reason(
     assert outcome.ok and outcome.new == 2 and outcome.failed == 2, outcome
     failed = [i for i in items(engine) if i.status is ItemStatus.FAILED]
     assert failed and all(i.error for i in failed), "a failed item says why"
-    assert {e["reason"] for e in outcome.examples} >= {"unreadable record", "nothing to index"}
+    kept = outcome.examples + outcome.failures
+    assert {e["reason"] for e in kept} >= {"unreadable record", "nothing to index"}
 
 
 def test_a_bomb_in_a_folder_costs_only_itself(engine: Engine, tmp_path: Path) -> None:
@@ -242,7 +245,7 @@ def test_fuzz_jsonl_every_good_record_once_every_bad_with_a_reason(
         reasons = sum(sum(o.reasons.values()) for o in outcomes)
         assert reasons >= failed, "every failure is counted under a reason"
         for o in outcomes:
-            assert all(e["reason"] for e in o.examples)
+            assert all(e["reason"] for e in o.examples + o.failures)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -49,6 +49,14 @@ def once(
         detail = run.error or json.dumps(run.summary, default=str)
         table.add_row(run.job, "yes" if run.ok else "NO", f"{took:.1f}", detail)
     console.print(table)
+    left = sum(r.summary.get("records_left", 0) for r in runs if r.job == "crawl" and r.ok)
+    if left:
+        every = runtime.settings.monitor.crawl_every_s
+        console.print(
+            f"{left} record(s) left to read: they come in with the next crawls (each source "
+            f"on its own schedule, checked every {every} s by `simmim monitor run`), or now "
+            "with `simmim crawl --until-done`"
+        )
     if runtime.blocked is not None:
         raise runtime.blocked
     if not all(run.ok for run in runs):

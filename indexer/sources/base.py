@@ -48,6 +48,8 @@ class ReadResult:
     last_modified: str | None = None
     cursor: dict[str, Any] | None = None  # saved on the source once the crawl succeeds
     remaining: int | None = None  # records past this crawl's cap, for the next crawls
+    # problems of the read as a whole that cost no record: (where, reason, detail)
+    notes: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def isolated(where: str, build: Callable[[], Candidate | Rejected]) -> Candidate | Rejected:

@@ -73,8 +73,23 @@ def _written(text: str) -> datetime:
         ) from None
 
 
+def _field(data: dict[str, Any], name: str) -> Any:
+    """``created_at``, or a dotted path into nested objects: ``meta.posted``."""
+    value: Any = data
+    for part in name.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 def _record(
-    line: str, number: int, origin: str, base: Path | None, roots: Sequence[Path] = ()
+    line: str,
+    number: int,
+    origin: str,
+    base: Path | None,
+    roots: Sequence[Path] = (),
+    time_fields: Sequence[str] = TIME_FIELDS,
 ) -> Candidate | Rejected:
     where = f"{origin} line {number}"
     try:
@@ -92,7 +107,12 @@ def _record(
     ):
         return Rejected(where, "empty post", "needs 'text' or 'image'")
     given_time = next(
-        (data[name] for name in TIME_FIELDS if data.get(name) not in (None, "")), None
+        (
+            found
+            for found in (_field(data, name) for name in time_fields)
+            if found not in (None, "")
+        ),
+        None,
     )
     try:
         published = parse_time(given_time)
@@ -149,10 +169,16 @@ async def read_jsonl(source: Source, fetcher: Fetcher, limit: int) -> ReadResult
     location = source.location
     roots = fetcher.settings.local_roots
     previous = source.read_cursor or {}
+    named = fetcher.settings.jsonl_time_field
+    time_fields = (named, *TIME_FIELDS) if named else TIME_FIELDS
     if not location.startswith(("http://", "https://")):
         path = local_source_path(location, roots)
-        return await asyncio.to_thread(
-            _read_local, path, previous, limit, roots, fetcher.settings.max_bytes
+        return _undated_note(
+            await asyncio.to_thread(
+                _read_local, path, previous, limit, roots, fetcher.settings.max_bytes, time_fields
+            ),
+            location,
+            time_fields,
         )
     response = await fetcher.get(location, accept=JSONL_TYPES)
     data, origin = response.content, canonical_url(location)
@@ -167,10 +193,32 @@ async def read_jsonl(source: Source, fetcher: Fetcher, limit: int) -> ReadResult
         raw = lines[number]
         number += 1
         if raw.strip():
-            records.append(_decoded(raw, number, origin, None, roots, response.charset))
+            records.append(
+                _decoded(raw, number, origin, None, roots, response.charset, time_fields)
+            )
     remaining = sum(1 for raw in lines[number:] if raw.strip())
     cursor = {"line": number, "head": head} if remaining else None
-    return ReadResult(records, cursor=cursor, remaining=remaining)
+    return _undated_note(
+        ReadResult(records, cursor=cursor, remaining=remaining), location, time_fields
+    )
+
+
+def _undated_note(result: ReadResult, location: str, time_fields: Sequence[str]) -> ReadResult:
+    """Posts without a time are dated when crawled: a history loaded that way looks like
+    one spike on the day of the load, so the crawl says so (and how to name the field)."""
+    posts = [r for r in result.records if isinstance(r, Candidate)]
+    undated = sum(r.published_at is None for r in posts)
+    if undated:
+        result.notes.append(
+            (
+                location,
+                "no time field",
+                f"{undated} of {len(posts)} posts have none of {', '.join(time_fields)}: "
+                "they are dated when crawled; name their time field with "
+                "SIMMIM_CRAWLER__JSONL_TIME_FIELD (a dotted path for nested ones)",
+            )
+        )
+    return result
 
 
 def _decoded(
@@ -180,10 +228,12 @@ def _decoded(
     base: Path | None,
     roots: Sequence[Path],
     charset: str | None = None,
+    time_fields: Sequence[str] = TIME_FIELDS,
 ) -> Candidate | Rejected:
     line, replaced = decode_line(raw, charset)
     record = isolated(
-        f"{origin} line {number}", partial(_record, line, number, origin, base, roots)
+        f"{origin} line {number}",
+        partial(_record, line, number, origin, base, roots, time_fields),
     )
     if replaced and isinstance(record, Candidate):
         record.extra["warning"] = "not UTF-8: this line was read as Windows-1252"
@@ -191,7 +241,12 @@ def _decoded(
 
 
 def _read_local(
-    path: Path, previous: dict[str, Any], limit: int, roots: Sequence[Path], max_line: int
+    path: Path,
+    previous: dict[str, Any],
+    limit: int,
+    roots: Sequence[Path],
+    max_line: int,
+    time_fields: Sequence[str] = TIME_FIELDS,
 ) -> ReadResult:
     origin = path.as_uri()
     with open_regular(path) as handle:
@@ -229,7 +284,7 @@ def _read_local(
             if number == 1:
                 raw = raw.removeprefix(BOM)
             if raw.strip():
-                records.append(_decoded(raw, number, origin, path.parent, roots))
+                records.append(_decoded(raw, number, origin, path.parent, roots, None, time_fields))
         offset = handle.tell()
         remaining = _lines_left(handle)
     cursor = {"line": number, "offset": offset, "head": head} if remaining else None
