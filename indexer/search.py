@@ -179,7 +179,11 @@ def search(
         else:
             widen = max(1.0, count / passing)
     sql_only = bool(clauses) and where is None and among is None
-    fetch = min(index.max_k, k * (4 if sql_only or collapse else 1) + 1)
+    # Candidates beyond k: a filter checked only in SQL drops some (×4); folding copies
+    # drops a few (×2: copies of one item share a vector, so they sit side by side and
+    # their group is complete within the candidates). Fewer than k left: the loop below
+    # asks for four times as many. Every candidate costs a row read and a content key.
+    fetch = min(index.max_k, k * (4 if sql_only else 2 if collapse else 1) + 1)
     while True:
         scores, ids = index.search(query, fetch, where, widen=widen, among=among)
         found = [(i, s) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0]
