@@ -66,15 +66,29 @@ def split_fingerprint(fingerprint: str) -> tuple[str, str]:
     return backbone, fusion
 
 
-def is_fusion_file(path: Path) -> bool:
-    """A SimMIM fusion checkpoint, judged by its safetensors header alone (no tensors read)."""
+@lru_cache(maxsize=64)
+def _header(path: str, size: int, mtime_ns: int) -> dict[str, str]:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), framework="numpy") as handle:
-            return (handle.metadata() or {}).get("simmim_kind") == "fusion"
-    except Exception:  # not a safetensors file, or a damaged one: not a fusion we can use
-        return False
+        with safe_open(path, framework="numpy") as handle:
+            return dict(handle.metadata() or {})
+    except Exception:  # not a safetensors file, or a damaged one: no metadata to trust
+        return {}
+
+
+def checkpoint_metadata(path: Path) -> dict[str, str]:
+    """A safetensors file's header metadata (no tensors read; memoised on path, size and
+    mtime like ``file_sha256``); empty for a missing, damaged or other file."""
+    if path.suffix != ".safetensors" or not path.is_file():
+        return {}
+    stat = path.stat()
+    return _header(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def is_fusion_file(path: Path) -> bool:
+    """A SimMIM fusion checkpoint, judged by its safetensors header alone."""
+    return checkpoint_metadata(path).get("simmim_kind") == "fusion"
 
 
 def find_fusion(folder: Path, fusion_part: str) -> Path | None:

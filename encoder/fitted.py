@@ -8,33 +8,18 @@ ranks results by noise, and nothing in the results says so. A checkpoint written
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
+from encoder.fingerprint import checkpoint_metadata
 from simmim.paths import DataLayout
 from simmim.settings import Settings
 
 FITTED_ON_KEY = "simmim_fitted_on"
 
 
-@lru_cache(maxsize=16)
-def _header_fitted_on(path: str, size: int, mtime_ns: int) -> str | None:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(path, framework="numpy") as handle:
-            return (handle.metadata() or {}).get(FITTED_ON_KEY)
-    except Exception:  # not a safetensors file, or damaged: the loader says so itself
-        return None
-
-
 def fitted_on(pretrained: str) -> str | None:
     """The corpus id in a safetensors checkpoint's header (no tensors read), if any."""
-    path = Path(pretrained).expanduser()
-    if path.suffix != ".safetensors" or not path.is_file():
-        return None
-    stat = path.stat()
-    return _header_fitted_on(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return checkpoint_metadata(Path(pretrained).expanduser()).get(FITTED_ON_KEY)
 
 
 def fitted_elsewhere(settings: Settings) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -178,14 +178,11 @@ def source_failures(session: Session, source: Source, *, runs: int = 50) -> Sour
             where = _short_where(str(problem.get("where", "")), source.location)
             key = (where, str(problem.get("reason", "")))
             seen = folded.get(key)
-            if seen is None:
-                folded[key] = FailedRecord(
-                    where, key[1], str(problem.get("detail", "")), run.started_at, 1
-                )
-            else:
-                folded[key] = FailedRecord(
-                    where, key[1], seen.detail, seen.last_seen, seen.times + 1
-                )
+            folded[key] = (
+                FailedRecord(where, key[1], str(problem.get("detail", "")), run.started_at, 1)
+                if seen is None
+                else replace(seen, times=seen.times + 1)  # newest first: keep its detail
+            )
     return SourceFailures(source, list(folded.values()), not_kept, len(rows))
 
 

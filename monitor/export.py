@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from monitor.alerts import alert_state
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -123,8 +125,6 @@ def summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def alert_rows(alerts: Iterable[Alert]) -> list[dict[str, Any]]:
-    from monitor.alerts import alert_state
-
     return [
         {
             "id": a.id,

@@ -284,6 +284,9 @@ def chart_for(session: Session, alert: Alert) -> bytes:
     )
 
 
+_VERB_ORDER = ("FIRING", "STILL FIRING", "FIRED AND RESOLVED", "RESOLVED")
+
+
 def _verb(events: set[str]) -> str:
     if "resolved" in events:
         return "FIRED AND RESOLVED" if "firing" in events else "RESOLVED"
@@ -308,16 +311,7 @@ def compose(
         events.setdefault(n.alert_id, set()).add(n.event)
     verbs = {alert_id: _verb(kinds) for alert_id, kinds in events.items()}
     counts = Counter(verbs.values())
-    parts = [
-        f"{counts[verb]} {word}"
-        for verb, word in (
-            ("FIRING", "firing"),
-            ("STILL FIRING", "still firing"),
-            ("FIRED AND RESOLVED", "fired and resolved"),
-            ("RESOLVED", "resolved"),
-        )
-        if counts[verb]
-    ]
+    parts = [f"{counts[verb]} {verb.lower()}" for verb in _VERB_ORDER if counts[verb]]
     first = alerts[due[0].alert_id]
     headline = first.summary.split(":")[0] if first is not None else ""
     message = EmailMessage()

@@ -95,11 +95,10 @@ def test_search_cards_read_as_finance_results_and_download(seeded_env: Path) -> 
     assert not at.exception
     titles = [m.value for m in at.markdown if m.value.startswith("**#")]
     assert titles and titles[0].startswith("**#1** ·")
-    assert all(
-        "`ACME`" in m.value
-        for m in at.markdown
-        if "negative]" in m.value or "positive]" in m.value or "neutral" in m.value
-    )
+    marks = ("▼ negative]", "▲ positive]", "● neutral")
+    finance = [m.value for m in at.markdown if any(mark in m.value for mark in marks)]
+    assert len(finance) == len(titles)  # every card has its sentiment line
+    assert all("`ACME`" in line for line in finance)  # and names the company filtered on
     bars = [b.proto.text for b in at.get("progress")]
     assert bars and bars[0].startswith("match 100% of the best")
     [button] = at.get("download_button")

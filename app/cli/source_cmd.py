@@ -123,6 +123,7 @@ def failures(
     runs: Annotated[int, typer.Option("--runs", min=1, help="How many recent crawls.")] = 50,
 ) -> None:
     """The records of recent crawls that were not stored (dump line or URL, reason)."""
+    from indexer.crawl import FAILURES_KEPT
     from indexer.source_admin import find_source, source_failures
 
     cli = ready_state(ctx)
@@ -150,7 +151,7 @@ def failures(
     if found.not_kept:
         console.print(
             f"{found.not_kept} more failed record(s) were counted but not kept one by one "
-            f"(a crawl keeps its first 500; older versions kept none)"
+            f"(a crawl keeps its first {FAILURES_KEPT}; older versions kept none)"
         )
 
 

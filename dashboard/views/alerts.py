@@ -36,7 +36,7 @@ with alerts_tab:
             file_name=f"alerts-{show}.csv",
             mime="text/csv",
         )
-    if not alerts:
+    else:
         st.info(
             "No alerts here. Alerts fire when a rule sees a spike in a topic, ticker, source "
             "or saved query; `simmim monitor once` runs detection."

@@ -64,9 +64,17 @@ now = utcnow()
 since = bucket_start((hour_of(now - timedelta(days=days))) // bucket_hours, bucket_hours)
 until = bucket_start(hour_of(now) + 1, 1)  # whole hours: a stable cache key
 frame = common.trends(url, kind, bucket_hours, since, until, tuple(chosen)).copy()
-if frame.empty:
+# One x-range for every chart, fitted to the data: from the first bucket with items (a
+# 30-day view of 14 days of data starts on day one of the data) to now.
+filled = frame.loc[frame["volume"] > 0, "start"]
+if filled.empty:
     st.info("No items in this range; widen it.")
     st.stop()
+min_volume = common.settings().dashboard.trend_min_volume
+frame = frame[frame["start"] >= filled.min()].assign(  # nothing drawn left of the range
+    thin=lambda f: f["volume"] < min_volume
+)
+thin_with_items = frame["thin"] & (frame["volume"] > 0)  # drawn as faded points
 frame["series"] = frame["key"].map(lambda k: labels.get(k, k))
 from monitor.export import TREND_COLUMNS, to_csv, trend_rows  # noqa: E402
 
@@ -93,13 +101,6 @@ marks = pd.DataFrame(
 )
 
 
-# One x-range for every chart, fitted to the data: from the first bucket with items (a
-# 30-day view of 14 days of data starts on day one of the data) to now.
-filled = frame.loc[frame["volume"] > 0, "start"]
-if filled.empty:
-    st.info("No items in this range; widen it.")
-    st.stop()
-frame = frame[frame["start"] >= filled.min()]  # nothing drawn left of the range
 x_scale = alt.Scale(domain=[filled.min().isoformat(), until.isoformat()])
 # Distinct hues, one per series in every chart; red is kept for the alert marks.
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -109,8 +110,6 @@ colour = alt.Color(
     title=None,
     scale=alt.Scale(domain=series_names, range=PALETTE),
 )
-min_volume = common.settings().dashboard.trend_min_volume
-frame["thin"] = frame["volume"] < min_volume
 
 
 def chart(column: str, title: str, fmt: str, *, masked: bool = False) -> alt.LayerChart:
@@ -130,7 +129,7 @@ def chart(column: str, title: str, fmt: str, *, masked: bool = False) -> alt.Lay
     )
     if masked:
         faded = (
-            alt.Chart(frame[frame["thin"] & (frame["volume"] > 0)])
+            alt.Chart(frame[thin_with_items])
             .mark_point(opacity=0.35, filled=False)
             .encode(x=x, y=y, color=colour, tooltip=tooltip)
         )
@@ -150,7 +149,7 @@ with left:
 with right:
     st.altair_chart(chart("negative_share", "negative share", ".0%", masked=True), width="stretch")
 notes = []
-if frame["thin"].any() and (frame["volume"] > 0).any():
+if thin_with_items.any():
     notes.append(
         f"Faded points: buckets with fewer than {min_volume} items (too few for a share or "
         "a mean to mean much; SIMMIM_DASHBOARD__TREND_MIN_VOLUME), left off the lines."

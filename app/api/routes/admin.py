@@ -15,7 +15,6 @@ from app.api.errors import ApiError
 from app.api.pagination import PageParams, page_by_id
 from app.api.schemas import (
     Enabled,
-    FailedRecordOut,
     PathId,
     RunOut,
     RunStarted,
@@ -23,7 +22,6 @@ from app.api.schemas import (
     SourceFailuresOut,
     SourceOut,
     SourcePage,
-    SourceRef,
 )
 from app.api.state import ApiState, api_state
 from indexer.source_admin import (
@@ -105,21 +103,7 @@ def get_source_failures(
     reason), identical ones folded, newest first."""
     with session_scope(session_factory(api_state(request).engine)) as session:
         found = source_failures(session, _existing(session, source_id), runs=runs)
-        return SourceFailuresOut(
-            source=SourceRef(id=found.source.id, name=found.source.name),
-            records=[
-                FailedRecordOut(
-                    where=r.where,
-                    reason=r.reason,
-                    detail=r.detail,
-                    last_seen=r.last_seen,
-                    times=r.times,
-                )
-                for r in found.records
-            ],
-            not_kept=found.not_kept,
-            runs=found.runs,
-        )
+        return SourceFailuresOut.model_validate(found, from_attributes=True)
 
 
 @router.delete("/sources/{source_id}", status_code=204, dependencies=[ADMIN])
