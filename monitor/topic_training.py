@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 SIZE = (256, 128)  # the convolution's hidden width and filters per kernel size
 RANK = 64  # a learned vector per word piece beside MiniLM's (topics have their own words)
 REGULARISATION = (10.0, 30.0, 100.0)  # the logistic regression's C, chosen on the choice part
+CHARS = (None, (3, 5))  # a letters reader (char_wb 3-5 grams) beside the words, or not
+CHAR_FEATURES = 100_000
 AVERAGES = (1, 3)  # the convolution's weights: one epoch's, or the mean of the last three
 LINEAR_WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6)
 THRESHOLDS = np.round(np.arange(0.2, 0.61, 0.05), 2)
@@ -139,8 +141,12 @@ def fit_topic_model(
 
     fit, chosen = features(fit_idx), features(choose_idx)
     judge = _Judge(y[choose_idx], names)
-    linears = {c: _fit_linear(fit, y[fit_idx], len(names), c) for c in REGULARISATION}
-    c_used = max(linears, key=lambda c: judge.score(_linear_on(linears[c], chosen)))
+    linears = {
+        (c, chars): _fit_linear(fit, y[fit_idx], len(names), c, chars)
+        for chars in (CHARS if len(texts) >= MIN_TO_HOLD_OUT else (None,))
+        for c in REGULARISATION
+    }
+    c_used, chars_used = max(linears, key=lambda k: judge.score(_linear_on(linears[k], chosen)))
 
     def fit_conv(
         f: Features, idx: np.ndarray, keep: int | None, keep_average: int = 1
@@ -165,7 +171,7 @@ def fit_topic_model(
         )
 
     epochs_used, averaged, state = fit_conv(fit, fit_idx, None)
-    linear = linears[c_used]
+    linear = linears[(c_used, chars_used)]
 
     def both(f: Features) -> tuple[np.ndarray, np.ndarray]:
         conv = cnn_logits(cnn_from_state(state, tokens.dim, *SIZE), tokens, f)
@@ -179,9 +185,9 @@ def fit_topic_model(
     if chooser.any():
         every_idx = np.flatnonzero(~reported)
         every = features(every_idx)
-        linear = _fit_linear(every, y[every_idx], len(names), c_used)
+        linear = _fit_linear(every, y[every_idx], len(names), c_used, chars_used)
         _, _, state = fit_conv(every, every_idx, epochs_used, averaged)
-    vocabulary, idf, coef, intercept = linear
+    (vocabulary, idf), coef, intercept = linear.blocks[0], linear.coef, linear.intercept
 
     report: dict[str, object] = {"kept_aside": 0}
     if len(report_idx):
@@ -194,8 +200,9 @@ def fit_topic_model(
         )["ece"]
         report["kept_aside"] = len(report_idx)
     log.info(
-        "topic model: C %g, epochs %d (mean of the last %d), linear weight %.2f, T %.2f, threshold %.2f: %s",
+        "topic model: C %g, letters %s, epochs %d (mean of the last %d), linear weight %.2f, T %.2f, threshold %.2f: %s",
         c_used,
+        chars_used,
         epochs_used,
         averaged,
         weight,
@@ -204,11 +211,16 @@ def fit_topic_model(
         {k: v for k, v in report.items() if k != "topics"},
     )
     arrays = compact({"idf": idf, "coef": coef, "intercept": intercept}, state)
+    letters: dict[str, object] = {}
+    if chars_used is not None:
+        char_vocabulary, arrays["char_idf"] = linear.blocks[1]
+        letters = {"char_vocabulary": char_vocabulary, "char_range": list(chars_used)}
     meta = {
         "version": 1,
         "names": names,
         "token_vectors": tokens.key,
         "vocabulary": vocabulary,
+        **letters,
         "linear_weight": float(weight),
         "temperature": float(temperature),
         "threshold": float(threshold),
@@ -219,6 +231,7 @@ def fit_topic_model(
             "n_choice": len(choose_idx),
             "epochs": epochs_used,
             "regularisation": c_used,
+            "letters": list(chars_used) if chars_used else None,
             "averaged_epochs": averaged,
             "report": report,
         },
@@ -236,24 +249,51 @@ def compact(linear: dict[str, np.ndarray], cnn: dict[str, np.ndarray]) -> dict[s
     return out
 
 
-Linear = tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]
+@dataclass
+class _LinearReader:
+    blocks: list[tuple[dict[str, int], np.ndarray]]  # (vocabulary, idf): words, [letters]
+    chars: tuple[int, int] | None
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    def tfidf(self) -> list[Tfidf]:
+        words, *letters = self.blocks
+        out = [Tfidf(*words)]
+        if letters:
+            out.append(Tfidf(*letters[0], chars=self.chars))
+        return out
 
 
-def _linear_on(linear: Linear, f: Features) -> np.ndarray:
-    vocabulary, idf, coef, intercept = linear
-    return linear_logits(Tfidf(vocabulary, idf), coef, intercept, f.texts, f.mean)
+def _linear_on(linear: _LinearReader, f: Features) -> np.ndarray:
+    return linear_logits(linear.tfidf(), linear.coef, linear.intercept, f.texts, f.mean)
 
 
-def _fit_linear(fit: Features, y: np.ndarray, classes: int, c: float) -> Linear:
+def _fit_linear(
+    fit: Features, y: np.ndarray, classes: int, c: float, chars: tuple[int, int] | None
+) -> _LinearReader:
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = tfidf_vectorizer(len(fit.texts), 50000)
-    x = linear_matrix(vectorizer.fit_transform(fit.texts), fit.mean)
+    vectorizers = [tfidf_vectorizer(len(fit.texts), 50000)]
+    if chars is not None:
+        vectorizers.append(
+            TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=chars,
+                min_df=2,
+                sublinear_tf=True,
+                max_features=CHAR_FEATURES,
+            )
+        )
+    x = linear_matrix([v.fit_transform(fit.texts) for v in vectorizers], fit.mean)
     model = LogisticRegression(C=c, max_iter=3000)
     model.fit(x, y)
     coef, intercept = classifier_arrays(model, classes, x.shape[1])
-    vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
-    return vocabulary, vectorizer.idf_.astype(np.float32), coef, intercept
+    blocks = [
+        ({term: int(i) for term, i in v.vocabulary_.items()}, v.idf_.astype(np.float32))
+        for v in vectorizers
+    ]
+    return _LinearReader(blocks, chars, coef, intercept)
 
 
 def _temperature(logits: np.ndarray, y: np.ndarray) -> float:

@@ -176,3 +176,23 @@ def test_a_broken_model_folder_is_an_actionable_error(tmp_path: Path) -> None:
     (tmp_path / "finance.npz").write_bytes(b"not numpy")
     with pytest.raises(ConfigError, match="no usable finance sentiment model"):
         make_scorer("finance", model=tmp_path, cache_dir=Settings().cache_dir)
+
+
+@pytest.mark.parametrize("chars", [(3, 5), (2, 5), (1, 1)])
+def test_own_letters_tfidf_equals_scikit_learns_char_wb(chars: tuple[int, int]) -> None:
+    """The topic model's letters reader replays ``analyzer="char_wb"``: short words whole,
+    runs of spaces, accents and emoji included."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from monitor.sentiment.finance_model import Tfidf
+
+    texts = [r["text"] for r in _rows("news_sentences.csv")] + [
+        "",
+        "a  I go\tto\n\nthe Börse",
+        "Ünïcode café $AAPL 🚀 up up",
+    ]
+    fitted = TfidfVectorizer(analyzer="char_wb", ngram_range=chars, sublinear_tf=True).fit(texts)
+    ours = Tfidf({g: int(i) for g, i in fitted.vocabulary_.items()}, fitted.idf_, chars=chars)
+    np.testing.assert_allclose(
+        ours.transform(texts).toarray(), fitted.transform(texts).toarray(), atol=1e-9
+    )
