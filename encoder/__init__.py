@@ -45,4 +45,6 @@ def load_encoder(settings: Settings, *, trainable: bool = False) -> Encoder:
         workers=config.workers,
         max_image_pixels=settings.max_image_pixels,
         image_formats=settings.image_formats,
+        thumbnail_size=settings.thumbnail_size,
+        gpu_decode=config.gpu_decode,
     )

@@ -1,12 +1,19 @@
-"""Batched encoding into the three spaces, with image decoding overlapped with model compute."""
+"""Batched encoding into the three spaces, with the input pipeline overlapped with the model.
+
+Images of the next batches are read, decoded and resized (``encoder.pixels``; on CUDA,
+JPEGs are decoded by nvJPEG, ``encoder.gpu_decode``) and texts tokenised in worker threads
+while the model runs on the current batch; per-stage seconds go into ``StageTimes``.
+"""
 
 from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,22 +26,40 @@ from tqdm import tqdm
 from encoder.device import inference
 from encoder.fingerprint import fusion_file_fingerprint
 from encoder.fusion import SemanticMemoryFusion
+from encoder.gpu_decode import decode_on_device, device_decodable, gpu_decode_available
 from encoder.loading import Backbone, load_fusion_for
+from encoder.pixels import (
+    Normaliser,
+    PixelSpec,
+    StageTimes,
+    collate,
+    fit_tensor,
+    fit_uint8,
+    read_bytes,
+)
 from encoder.towers import image_tower, text_tower
 from simmim.image_formats import SAFE_FORMATS
 from simmim.images import ImageDecodeError, ImageInput, open_image
 from simmim.models import TEXT_MAX_CHARS, item_text
+from simmim.thumbnails import needs_thumbnail, thumbnail_bytes, thumbnail_of, write_thumbnail
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ItemInput:
-    """One thing to encode: text, an image, or both. ``key`` comes back unchanged."""
+    """One thing to encode: text, an image, or both. ``key`` comes back unchanged.
+
+    ``thumbnail``: where the image's small copy lives; read instead of ``image`` when it
+    exists, made from the decoded original (once) when it does not."""
 
     text: str | None = None
     image: ImageInput | None = None
     key: Any = None
+    thumbnail: Path | None = None
+
+
+Prepared = torch.Tensor | bytes  # a worker's output: pixels, or JPEG bytes for the GPU
 
 
 @dataclass
@@ -67,6 +92,8 @@ class Encoder:
         workers: int = 2,
         max_image_pixels: int = 50_000_000,
         image_formats: Collection[str] = SAFE_FORMATS,
+        thumbnail_size: int = 0,
+        gpu_decode: bool = True,
     ) -> None:
         self.backbone = backbone
         self.fusion = fusion
@@ -75,6 +102,13 @@ class Encoder:
         self.workers = workers
         self.max_image_pixels = max_image_pixels
         self.image_formats = image_formats
+        self.thumbnail_size = thumbnail_size
+        self.gpu_decode = gpu_decode and gpu_decode_available(backbone.device)
+        self.pixel_spec = PixelSpec.of(backbone.model)
+        self._normalise = (
+            Normaliser(self.pixel_spec, backbone.device) if self.pixel_spec is not None else None
+        )
+        self.timings = StageTimes()  # every batch since the encoder was built
 
     def with_fusion(self, path: Path | None) -> Encoder:
         """The same towers (shared, not reloaded) with another fusion: ``None`` is the
@@ -87,6 +121,8 @@ class Encoder:
             workers=self.workers,
             max_image_pixels=self.max_image_pixels,
             image_formats=self.image_formats,
+            thumbnail_size=self.thumbnail_size,
+            gpu_decode=self.gpu_decode,
         )
 
     @property
@@ -134,31 +170,55 @@ class Encoder:
         keep_attention: bool = False,
         progress: bool = False,
         total: int | None = None,
+        timings: StageTimes | None = None,
     ) -> Iterator[EncodedBatch]:
         """Stream batches; memory stays bounded whatever the input size.
 
-        Images of the next batches are decoded and preprocessed in worker threads while
-        the model runs on the current one. An unreadable image drops the image side of
-        its item (reported in ``errors``); the item keeps its text.
+        Two batches are read, decoded, resized and tokenised in worker threads while the
+        model runs on the current one. An unreadable image drops the image side of its
+        item (reported in ``errors``); the item keeps its text. Stage seconds go into
+        ``timings`` (and always into ``self.timings``).
         """
         size = batch_size or self.batch_size
+        stages = [self.timings] + ([timings] if timings is not None else [])
         bar = tqdm(
             total=total, desc="encode", unit="item", delay=3, disable=not progress, leave=False
         )
         pool = ThreadPoolExecutor(self.workers) if self.workers > 0 else None
         try:
-            for chunk, pixels in self._prefetched(items, size, pool):
-                yield self._encode_chunk(chunk, pixels, keep_attention)
+            for chunk, pixels, tokens in self._prefetched(items, size, pool, stages):
+                yield self._encode_chunk(chunk, pixels, tokens, keep_attention, stages)
                 bar.update(len(chunk))
         finally:
             bar.close()
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
+    def pixel_batches(
+        self,
+        items: Iterable[ItemInput],
+        *,
+        batch_size: int | None = None,
+        timings: StageTimes | None = None,
+    ) -> Iterator[tuple[torch.Tensor | None, list[int], dict[int, str]]]:
+        """The input stage alone, as ``encode_items`` runs it: per batch, the model's input
+        on the device, the rows it holds and why the other images were dropped."""
+        size = batch_size or self.batch_size
+        stages = [self.timings] + ([timings] if timings is not None else [])
+        pool = ThreadPoolExecutor(self.workers) if self.workers > 0 else None
+        try:
+            for _, pending, _ in self._prefetched(items, size, pool, stages):
+                yield self._pixels(pending, stages)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
     # ---- pipeline stages
 
     def load_pixels(self, image: ImageInput) -> torch.Tensor:
-        """Decode + preprocess one image: [3, H, W]. Raises ImageDecodeError."""
+        """Decode + open_clip's own preprocess of one image: [3, H, W] float, on the CPU.
+        The reference path (training, explanations); encoding takes the faster stage.
+        Raises ImageDecodeError."""
         picture = open_image(
             image,
             max_pixels=self.max_image_pixels,
@@ -167,50 +227,169 @@ class Encoder:
         )
         return self.backbone.preprocess(picture)
 
+    def prepare_image(self, item: ItemInput, stages: Sequence[StageTimes] = ()) -> Prepared:
+        """One image through read → decode → resize: [3, S, S] uint8 (float, normalised,
+        for a preprocessing the stage does not replay), or the JPEG's bytes when the GPU
+        will decode it. Raises ImageDecodeError."""
+        assert item.image is not None
+        thumbnail = item.thumbnail
+        spec = self.pixel_spec
+        usable = thumbnail is not None and spec is not None and self.thumbnail_size >= spec.size
+        source: ImageInput = item.image
+        make = False
+        if usable and thumbnail is not None:
+            if thumbnail.is_file():
+                source = thumbnail
+            else:
+                make = True
+        with _timed(stages, "read"):
+            data = read_bytes(source)
+        if (
+            self.gpu_decode
+            and not make
+            and isinstance(data, bytes)
+            and device_decodable(data, max_pixels=self.max_image_pixels, formats=self.image_formats)
+        ):
+            return data
+        with _timed(stages, "decode"):
+            picture = open_image(
+                data,
+                max_pixels=self.max_image_pixels,
+                # a copy is made once, from the full decode, as at ingest
+                draft_size=None if make else self.backbone.image_size,
+                formats=self.image_formats,
+            )
+        with _timed(stages, "resize"):
+            if make and thumbnail is not None:
+                picture = self._make_thumbnail(picture, thumbnail)
+            if spec is None:
+                return self.backbone.preprocess(picture)
+            return fit_uint8(picture, spec)
+
+    def _make_thumbnail(self, picture: Any, path: Path) -> Any:
+        """The copy an older data dir lacks, from the decode encoding needed anyway."""
+        if not needs_thumbnail(picture.width, picture.height, self.thumbnail_size):
+            return picture
+        try:
+            write_thumbnail(path, thumbnail_bytes(picture, self.thumbnail_size))
+        except OSError as exc:  # a read-only data dir still encodes
+            log.warning("cannot write the thumbnail %s: %s", path, exc)
+        return thumbnail_of(picture, self.thumbnail_size)
+
     def _prefetched(
-        self, items: Iterable[ItemInput], size: int, pool: ThreadPoolExecutor | None
-    ) -> Iterator[tuple[list[ItemInput], list[Future[torch.Tensor] | None]]]:
-        ahead: deque[tuple[list[ItemInput], list[Future[torch.Tensor] | None]]] = deque()
+        self,
+        items: Iterable[ItemInput],
+        size: int,
+        pool: ThreadPoolExecutor | None,
+        stages: Sequence[StageTimes],
+    ) -> Iterator[tuple[list[ItemInput], list[Future[Prepared] | None], Future[Any] | None]]:
+        ahead: deque[tuple[list[ItemInput], list[Future[Prepared] | None], Future[Any] | None]] = (
+            deque()
+        )
         iterator = iter(items)
         while chunk := list(itertools.islice(iterator, size)):
-            ahead.append((chunk, [self._submit(pool, item.image) for item in chunk]))
+            images = [self._submit(pool, item, stages) for item in chunk]
+            texts = [item_text(None, item.text) for item in chunk]
+            tokens = None
+            if any(texts):
+                tokens = _run(pool, self._tokenise, [t for t in texts if t])
+            ahead.append((chunk, images, tokens))
             if len(ahead) > 2:  # two batches in flight while one computes
                 yield ahead.popleft()
         while ahead:
             yield ahead.popleft()
 
-    def _submit(
-        self, pool: ThreadPoolExecutor | None, image: ImageInput | None
-    ) -> Future[torch.Tensor] | None:
-        if image is None:
-            return None
-        if pool is not None:
-            return pool.submit(self.load_pixels, image)
-        done: Future[torch.Tensor] = Future()  # no workers: decode now, same interface
-        try:
-            done.set_result(self.load_pixels(image))
-        except ImageDecodeError as exc:
-            done.set_exception(exc)
-        return done
+    def _tokenise(self, texts: list[str]) -> torch.Tensor:
+        return self.backbone.tokenizer(texts)  # type: ignore[misc]
 
-    def _encode_chunk(
-        self,
-        chunk: list[ItemInput],
-        pending: list[Future[torch.Tensor] | None],
-        keep_attention: bool,
-    ) -> EncodedBatch:
-        n = len(chunk)
+    def _submit(
+        self, pool: ThreadPoolExecutor | None, item: ItemInput, stages: Sequence[StageTimes]
+    ) -> Future[Prepared] | None:
+        if item.image is None:
+            return None
+        return _run(pool, self.prepare_image, item, stages)
+
+    def _pixels(
+        self, pending: list[Future[Prepared] | None], stages: Sequence[StageTimes]
+    ) -> tuple[torch.Tensor | None, list[int], dict[int, str]]:
+        """The batch's images as the model's input on the device, the rows they belong
+        to, and why the others were dropped."""
         errors: dict[int, str] = {}
-        pixels: list[torch.Tensor] = []
-        image_rows: list[int] = []
+        ready: dict[int, torch.Tensor] = {}
+        jpegs: dict[int, bytes] = {}
         for row, job in enumerate(pending):
             if job is None:
                 continue
             try:
-                pixels.append(job.result())
-                image_rows.append(row)
+                out = job.result()
             except ImageDecodeError as exc:
                 errors[row] = str(exc)
+                continue
+            if isinstance(out, bytes):
+                jpegs[row] = out
+            else:
+                ready[row] = out
+        device = self.device
+        if self._normalise is None:  # open_clip's float transform ran in the workers
+            rows = sorted(ready)
+            with _timed(stages, "transfer"):
+                batch = torch.stack([ready[r] for r in rows]).to(device) if rows else None
+            return batch, rows, errors
+        on_device: dict[int, torch.Tensor] = {}
+        if jpegs:
+            assert self.pixel_spec is not None
+            with _timed(stages, "decode"):
+                decoded = decode_on_device(list(jpegs.values()), device)
+            for row, image in zip(list(jpegs), decoded, strict=True):
+                if image is not None:
+                    on_device[row] = fit_tensor(image, self.pixel_spec)
+                    continue
+                try:  # nvJPEG refused it: the CPU way, with its reasons
+                    ready[row] = self.prepare_image_on_cpu(jpegs[row], stages)
+                except ImageDecodeError as exc:
+                    errors[row] = str(exc)
+        rows = sorted([*ready, *on_device])
+        if not rows:
+            return None, [], errors
+        parts: list[tuple[list[int], torch.Tensor]] = []
+        if ready:
+            host_rows = sorted(ready)
+            with _timed(stages, "collate"):
+                host = collate([ready[r] for r in host_rows], pin=device.type == "cuda")
+            with _timed(stages, "transfer"):
+                parts.append((host_rows, self._normalise(host)))
+        if on_device:
+            gpu_rows = sorted(on_device)
+            parts.append((gpu_rows, self._normalise(torch.stack([on_device[r] for r in gpu_rows]))))
+        if len(parts) == 1:
+            return parts[0][1], rows, errors
+        batch = torch.empty((len(rows), *parts[0][1].shape[1:]), device=device)
+        position = {row: i for i, row in enumerate(rows)}
+        for part_rows, tensor in parts:
+            batch[torch.tensor([position[r] for r in part_rows], device=device)] = tensor
+        return batch, rows, errors
+
+    def prepare_image_on_cpu(self, data: bytes, stages: Sequence[StageTimes]) -> torch.Tensor:
+        assert self.pixel_spec is not None
+        with _timed(stages, "decode"):
+            picture = open_image(
+                data,
+                max_pixels=self.max_image_pixels,
+                draft_size=self.backbone.image_size,
+                formats=self.image_formats,
+            )
+        with _timed(stages, "resize"):
+            return fit_uint8(picture, self.pixel_spec)
+
+    def _encode_chunk(
+        self,
+        chunk: list[ItemInput],
+        pending: list[Future[Prepared] | None],
+        tokens: Future[Any] | None,
+        keep_attention: bool,
+        stages: Sequence[StageTimes],
+    ) -> EncodedBatch:
+        n = len(chunk)
         texts = [item_text(None, item.text) for item in chunk]
         text_rows = [row for row, text in enumerate(texts) if text]
 
@@ -218,6 +397,8 @@ class Encoder:
         # Token states only feed the fusion; an untrained one (g = 0) is the plain mean.
         run_fusion = keep_attention or not self.fusion.is_identity
         with inference(device):
+            pixels, image_rows, errors = self._pixels(pending, stages)
+            started = time.perf_counter()
             e_v = torch.zeros(n, dim, device=device)
             has_image = torch.zeros(n, dtype=torch.bool, device=device)
             e_t = torch.zeros(n, dim, device=device)
@@ -226,14 +407,13 @@ class Encoder:
             )
             token_ids = torch.zeros(n, int(backbone.model.context_length), dtype=torch.long)
             out_v = out_t = None
-            if image_rows:
-                out_v = image_tower(
-                    backbone.model, torch.stack(pixels).to(device, non_blocking=True)
-                )
+            if pixels is not None:
+                out_v = image_tower(backbone.model, pixels)
                 rows_v = torch.tensor(image_rows, device=device)
                 e_v[rows_v], has_image[rows_v] = out_v.embeds, True
             if text_rows:
-                ids = backbone.tokenizer([texts[row] for row in text_rows])  # type: ignore[misc]
+                assert tokens is not None
+                ids = tokens.result()
                 out_t = text_tower(backbone.model, ids.to(device))
                 rows_t = torch.tensor(text_rows, device=device)
                 e_t[rows_t], token_mask[rows_t] = out_t.embeds, out_t.token_mask
@@ -256,15 +436,18 @@ class Encoder:
             else:
                 fused_vectors = F.normalize(e_v + e_t, dim=-1)  # what the untrained module returns
 
-        batch = EncodedBatch(
-            keys=[item.key for item in chunk],
-            image=e_v.float().cpu().numpy(),
-            text=e_t.float().cpu().numpy(),
-            fused=fused_vectors.float().cpu().numpy(),
-            has_image=has_image.cpu().numpy(),
-            has_text=token_mask.any(dim=1).cpu().numpy(),
-            errors=errors,
-        )
+            batch = EncodedBatch(
+                keys=[item.key for item in chunk],
+                image=e_v.float().cpu().numpy(),
+                text=e_t.float().cpu().numpy(),
+                fused=fused_vectors.float().cpu().numpy(),
+                has_image=has_image.cpu().numpy(),
+                has_text=token_mask.any(dim=1).cpu().numpy(),
+                errors=errors,
+            )
+            for timing in stages:
+                timing.add("model", time.perf_counter() - started)
+                timing.count(images=len(image_rows), texts=len(text_rows))
         if attention is not None and keep_attention:
             batch.visual_weights = attention.visual_weights.float().cpu().numpy()
             batch.text_weights = attention.text_weights.float().cpu().numpy()
@@ -276,3 +459,26 @@ class Encoder:
             ids = self.backbone.tokenizer([t[:TEXT_MAX_CHARS] for t in texts])  # type: ignore[misc]
             out = text_tower(self.backbone.model, ids.to(self.device))
         return out.embeds.float().cpu().numpy()
+
+
+@contextmanager
+def _timed(stages: Sequence[StageTimes], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        elapsed = time.perf_counter() - start
+        for timing in stages:
+            timing.add(stage, elapsed)
+
+
+def _run(pool: ThreadPoolExecutor | None, function: Any, *args: Any) -> Future[Any]:
+    """On the pool, or now when there are no workers: the same interface either way."""
+    if pool is not None:
+        return pool.submit(function, *args)
+    done: Future[Any] = Future()
+    try:
+        done.set_result(function(*args))
+    except Exception as exc:
+        done.set_exception(exc)
+    return done

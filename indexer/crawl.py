@@ -162,12 +162,14 @@ class ItemWriter:
         layout: DataLayout,
         max_pixels: int,
         formats: Sequence[str],
+        thumbnail_size: int = 0,
     ) -> None:
         self.factory = factory
         self.engine: Engine = factory.kw["bind"]
         self.layout = layout
         self.max_pixels = max_pixels
         self.formats = formats
+        self.thumbnail_size = thumbnail_size
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simmim-db")
         with session_scope(factory) as session:
             self.phashes = PhashIndex.load(session)
@@ -291,7 +293,13 @@ class ItemWriter:
                 item.image_duplicate_of = near[0]
                 item.image_sha256 = near[1]
             else:
-                write_image(self.layout, image.data or b"", stored.sha256)
+                write_image(
+                    self.layout,
+                    image.data or b"",
+                    stored.sha256,
+                    thumbnail=stored.thumbnail,
+                    thumbnail_size=self.thumbnail_size,
+                )
                 item.image_sha256 = stored.sha256
             item.image_bytes, item.image_width, item.image_height = (
                 stored.size_bytes,
@@ -324,7 +332,12 @@ def _load_image(candidate: Candidate, max_bytes: int) -> bytes:
 
 def _inspected(data: bytes, writer: ItemWriter) -> ImageResult:
     try:
-        stored = inspect_image(data, max_pixels=writer.max_pixels, formats=writer.formats)
+        stored = inspect_image(
+            data,
+            max_pixels=writer.max_pixels,
+            formats=writer.formats,
+            thumbnail_size=writer.thumbnail_size,
+        )
         return ImageResult(data, stored=stored)
     except ImageDecodeError as exc:
         return ImageResult(data, decode_error=str(exc))
@@ -461,7 +474,13 @@ async def crawl_async(
         sources = select_sources(session, source_ids=source_ids, due_only=due_only, now=now())
     layout = DataLayout(settings.data_dir)
     layout.create()
-    writer = ItemWriter(factory, layout, settings.max_image_pixels, settings.image_formats)
+    writer = ItemWriter(
+        factory,
+        layout,
+        settings.max_image_pixels,
+        settings.image_formats,
+        thumbnail_size=settings.thumbnail_size,
+    )
     limit = settings.crawler.max_items_per_source
 
     async with Fetcher(settings.crawler) as fetcher:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import imagehash
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from simmim.db import session_factory, session_scope
 from simmim.files import atomic_write_bytes
 from simmim.image_formats import SAFE_FORMATS
-from simmim.images import open_image
+from simmim.images import ImageDecodeError, open_image
 from simmim.models import Item
 from simmim.paths import DataLayout
+from simmim.settings import Settings
+from simmim.thumbnails import needs_thumbnail, thumbnail_bytes, write_thumbnail
 
 NEAR_DUPLICATE_BITS = 4  # Hamming distance of 64-bit pHashes that still counts as the same picture
 
@@ -27,25 +31,44 @@ class StoredImage:
     width: int
     height: int
     phash: str  # 16 hex digits
+    thumbnail: bytes | None = None  # the small copy (JPEG), when one was asked for and pays
 
 
 def inspect_image(
-    data: bytes, *, max_pixels: int, formats: Collection[str] = SAFE_FORMATS
+    data: bytes,
+    *,
+    max_pixels: int,
+    formats: Collection[str] = SAFE_FORMATS,
+    thumbnail_size: int = 0,
 ) -> StoredImage:
-    """Decode once to validate (format, bomb limit, corruption) and measure. Raises
-    ImageDecodeError."""
+    """Decode once to validate (format, bomb limit, corruption), measure, and make the
+    thumbnail from the same decode. Raises ImageDecodeError."""
     picture = open_image(data, max_pixels=max_pixels, formats=formats)
+    thumbnail = None
+    if needs_thumbnail(picture.width, picture.height, thumbnail_size):
+        thumbnail = thumbnail_bytes(picture, thumbnail_size)
     return StoredImage(
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
         width=picture.width,
         height=picture.height,
         phash=str(imagehash.phash(picture)),
+        thumbnail=thumbnail,
     )
 
 
-def write_image(layout: DataLayout, data: bytes, sha256: str) -> None:
-    """Atomic, idempotent: a second write of the same content is a no-op."""
+def write_image(
+    layout: DataLayout,
+    data: bytes,
+    sha256: str,
+    *,
+    thumbnail: bytes | None = None,
+    thumbnail_size: int = 0,
+) -> None:
+    """Atomic, idempotent: a second write of the same content is a no-op. The thumbnail
+    goes first, so an original on disk always has its copy when one was made."""
+    if thumbnail is not None and thumbnail_size > 0:
+        write_thumbnail(layout.thumbnail_path(sha256, thumbnail_size), thumbnail)
     path = layout.image_path(sha256)
     if path.exists():
         return
@@ -88,3 +111,52 @@ class PhashIndex:
         distances = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
         best = int(distances.argmin())
         return self._owners[best] if distances[best] <= NEAR_DUPLICATE_BITS else None
+
+
+@dataclass
+class ThumbnailSummary:
+    made: int = 0
+    present: int = 0  # already had a copy
+    small: int = 0  # no copy needed: the original is as small
+    unreadable: dict[str, str] = field(default_factory=dict)  # sha256 -> why
+
+
+def make_thumbnails(settings: Settings, engine: Engine, *, workers: int = 2) -> ThumbnailSummary:
+    """The small copies an older data dir lacks (``simmim images thumbnails``); encoding
+    makes missing ones too, as it meets them. Safe to stop and run again."""
+    size = settings.thumbnail_size
+    summary = ThumbnailSummary()
+    if size <= 0:
+        return summary
+    layout = DataLayout(settings.data_dir)
+    with session_scope(session_factory(engine)) as session:
+        shas = list(
+            session.scalars(
+                select(Item.image_sha256)
+                .where(Item.image_sha256.is_not(None), Item.image_duplicate_of.is_(None))
+                .distinct()
+            )
+        )
+
+    def one(sha: str) -> str:
+        if layout.thumbnail_path(sha, size).is_file():
+            return "present"
+        try:
+            picture = open_image(  # in full, as at ingest: the copies are the same
+                layout.image_path(sha),
+                max_pixels=settings.max_image_pixels,
+                formats=settings.image_formats,
+            )
+        except ImageDecodeError as exc:
+            summary.unreadable[sha] = str(exc)
+            return "unreadable"
+        if not needs_thumbnail(picture.width, picture.height, size):
+            return "small"
+        write_thumbnail(layout.thumbnail_path(sha, size), thumbnail_bytes(picture, size))
+        return "made"
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # Pillow decodes without the GIL
+        for outcome in pool.map(one, [s for s in shas if s]):
+            if outcome != "unreadable":
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+    return summary

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from encoder import EncodedBatch, Encoder, ItemInput
+from encoder.stage_times import StageTimes
 from indexer.index import (
     SPACES,
     Space,
@@ -57,6 +58,7 @@ class IngestSummary:
     removed: int = 0  # reconcile: in an index, not vouched for by the database
     rebuilt: list[Space] = field(default_factory=list)
     unreadable_images: int = 0  # indexed by their text only; the reason is in Item.error
+    stages: StageTimes = field(default_factory=StageTimes)  # read … model here, write too
 
 
 # ---- reader
@@ -149,8 +151,10 @@ def encoded_batches(
     *,
     batch: int,
     ray: RayOptions | None = None,
+    timings: StageTimes | None = None,
 ) -> Iterator[EncodedItems]:
-    """The items in ``statuses``, encoded here or on Ray: the same vectors either way."""
+    """The items in ``statuses``, encoded here or on Ray: the same vectors either way
+    (stage seconds only of encoding here: Ray's workers keep their own)."""
     if ray is not None:
         from indexer.ray_encode import ray_encoded_batches
 
@@ -158,14 +162,21 @@ def encoded_batches(
         return
     layout = DataLayout(settings.data_dir)
     for rows in item_batches(engine, batch, statuses):
-        yield encode_rows(encoder, layout, rows)
+        yield encode_rows(encoder, layout, rows, timings)
 
 
-def encode_rows(encoder: Encoder, layout: DataLayout, rows: list[Item]) -> EncodedItems:
+def encode_rows(
+    encoder: Encoder, layout: DataLayout, rows: list[Item], timings: StageTimes | None = None
+) -> EncodedItems:
     inputs = [
         ItemInput(
             text=item_text(row.title, row.text),
             image=layout.image_path(row.image_sha256) if row.image_sha256 else None,
+            thumbnail=(
+                layout.thumbnail_path(row.image_sha256, encoder.thumbnail_size)
+                if row.image_sha256 and encoder.thumbnail_size
+                else None
+            ),
             key=row.id,
         )
         for row in rows
@@ -173,7 +184,7 @@ def encode_rows(encoder: Encoder, layout: DataLayout, rows: list[Item]) -> Encod
     out = EncodedItems(
         fields={row.id: (row.source_id, timestamp(row.published_at)) for row in rows}
     )
-    for encoded in encoder.encode_items(inputs):
+    for encoded in encoder.encode_items(inputs, timings=timings):
         out.take(encoded)
     return out
 
@@ -305,13 +316,18 @@ def rebuild_indexes(
             delay=2,
             disable=not progress,
         )
-        for encoded in encoded_batches(settings, engine, encoder, USABLE, batch=batch, ray=ray):
-            writer.add(encoded, summary)
+        batches = encoded_batches(
+            settings, engine, encoder, USABLE, batch=batch, ray=ray, timings=summary.stages
+        )
+        for encoded in batches:
+            with summary.stages.timing("write"):
+                writer.add(encoded, summary)
             bar.update(len(encoded.marks))
         bar.close()
         summary.rebuilt = [space for space in SPACES if indexes.grow_if_needed(space)]
         live.finish_rebuild(indexes)
         writer.mark()  # only now: until the swap the database describes the old set
+    log_stages(summary)
     return summary
 
 
@@ -340,13 +356,24 @@ def run_ingest(
             total=count_items(engine), desc="index", unit="item", delay=2, disable=not progress
         )
         pending = (ItemStatus.PENDING,)
-        for encoded in encoded_batches(settings, engine, encoder, pending, batch=batch, ray=ray):
-            writer.write(encoded, summary)
+        batches = encoded_batches(
+            settings, engine, encoder, pending, batch=batch, ray=ray, timings=summary.stages
+        )
+        for encoded in batches:
+            with summary.stages.timing("write"):
+                writer.write(encoded, summary)
             bar.update(len(encoded.marks))
-        writer.flush()
+        with summary.stages.timing("write"):
+            writer.flush()
         bar.close()
         grown = [space for space in SPACES if indexes.grow_if_needed(space)]
         if grown:
             indexes.save()
             summary.rebuilt = grown
+    log_stages(summary)
     return summary
+
+
+def log_stages(summary: IngestSummary) -> None:
+    """What ``simmim -v index`` prints of the pipeline: where the time went."""
+    log.info("stages (seconds, summed over threads): %s", summary.stages.line())

@@ -62,10 +62,20 @@ def save_query(
                 raise QueryError(f"query image {image} does not exist", hint="pass an image file")
             image = image.read_bytes()
         data = image
-        image_sha = inspect_image(
-            data, max_pixels=settings.max_image_pixels, formats=settings.image_formats
-        ).sha256
-        write_image(DataLayout(settings.data_dir), data, image_sha)
+        stored = inspect_image(
+            data,
+            max_pixels=settings.max_image_pixels,
+            formats=settings.image_formats,
+            thumbnail_size=settings.thumbnail_size,
+        )
+        image_sha = stored.sha256
+        write_image(
+            DataLayout(settings.data_dir),
+            data,
+            image_sha,
+            thumbnail=stored.thumbnail,
+            thumbnail_size=settings.thumbnail_size,
+        )
     vector = query_vector(encoder, text, image).astype(np.float32)
     factory = session_factory(engine)
     with session_scope(factory) as session:

@@ -20,6 +20,19 @@ class DataLayout:
         """Where the image with this content hash lives (format sniffed on read, not named)."""
         return self.images / sha256[:2] / sha256
 
+    def thumbnail_path(self, sha256: str, size: int) -> Path:
+        """The small copy of that image (short side ``size`` px), beside the original; the
+        size is in the name, so changing the setting makes new copies, never mixed ones."""
+        return self.images / sha256[:2] / f"{sha256}.t{size}.jpg"
+
+    def image_to_read(self, sha256: str, size: int) -> Path:
+        """The copy where one was made, else the original: what encoding and the result
+        grid read (downloads always get the original)."""
+        thumbnail = self.thumbnail_path(sha256, size) if size > 0 else None
+        return (
+            thumbnail if thumbnail is not None and thumbnail.is_file() else self.image_path(sha256)
+        )
+
     @property
     def indexes(self) -> Path:
         """FAISS index files and their JSON manifests, one pair per space."""

@@ -74,7 +74,13 @@ class EncoderSettings(_Group):
         "fp32 >= 0.999). Training always uses fp32.",
     )
     batch_size: int = Field(default=64, ge=1)
-    workers: int = Field(default=2, ge=0, description="Image decode threads.")
+    workers: int = Field(
+        default=2, ge=0, description="Input pipeline threads (read, decode, resize, tokenise)."
+    )
+    gpu_decode: bool = Field(
+        default=True,
+        description="On CUDA, decode JPEGs on the GPU (nvJPEG); other files go the CPU way.",
+    )
     cache_dir: Path | None = Field(default=None, description="open_clip / HF weights cache.")
     seed: int = Field(default=0, description="Seed for random-init weights (pretrained=none).")
 
@@ -354,6 +360,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_image_pixels: int = Field(
         default=50_000_000, gt=0, description="Decompression-bomb limit for every image decoded."
+    )
+    thumbnail_size: int = Field(
+        default=224,
+        ge=0,
+        description="Short side (px) of the copy stored beside each image at ingest, which "
+        "encoding, explanations and the result grid read; at least the model's input (224 "
+        "for ViT-B-32 and ViT-L-14, 336 for ViT-L-14-336: a smaller copy is not used). At "
+        "exactly the input size, encoding skips resizing. 0: no copies.",
     )
     image_formats: list[str] = Field(
         default_factory=lambda: sorted(SAFE_FORMATS),

@@ -156,7 +156,11 @@ def explain(result) -> None:  # type: ignore[no-untyped-def]
     from encoder.explain import explain_fused, overlay_heatmap, text_image_map
     from simmim.models import item_text
 
-    image = layout.image_path(result.image_sha256) if result.image_sha256 else None
+    image = (
+        layout.image_to_read(result.image_sha256, settings.thumbnail_size)
+        if result.image_sha256
+        else None
+    )
     if result.space == "image" and image is not None and query["text"]:
         heat = text_image_map(encoder, image, query["text"])
         lo, hi = float(heat.min()), float(heat.max())
@@ -201,8 +205,13 @@ def finance_line(item_id: int) -> str | None:
 
 
 def card(rank: int, result) -> None:  # type: ignore[no-untyped-def]
-    if result.image_sha256 and layout.image_path(result.image_sha256).is_file():
-        st.image(str(layout.image_path(result.image_sha256)), width="stretch")
+    picture = (
+        layout.image_to_read(result.image_sha256, settings.thumbnail_size)
+        if result.image_sha256
+        else None
+    )
+    if picture is not None and picture.is_file():
+        st.image(str(picture), width="stretch")  # the small copy: a grid of originals is MBs
     title = result.title or (result.text or "")[:120] or f"item {result.item_id}"
     st.markdown(f"**#{rank}** · **{html.escape(title)}**")
     if result.text and result.title:

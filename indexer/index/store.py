@@ -20,6 +20,7 @@ import faiss
 import numpy as np
 
 from indexer.index.chooser import HNSW_LINKS, MANY_LISTS, IndexPlan
+from indexer.index.device_search import DeviceExact, device_search_available
 from indexer.index.manifest import (
     IndexFileError,
     Manifest,
@@ -88,6 +89,7 @@ class VectorIndex:
         self.manifest = manifest
         self.originals = originals  # a compressed index's float16 vectors (refine, rebuilds)
         self._gpu: faiss.Index | None = None
+        self._device: DeviceExact | None = None  # every vector on CUDA, without GPU FAISS
         self._waiting: list[np.ndarray] = []  # ids in the originals, for an untrained index
         ivf = _ivf(index)
         self._ivf = ivf  # kept: search widens its nprobe without looking it up again
@@ -201,6 +203,7 @@ class VectorIndex:
         if self.originals is not None:
             self.originals.put(ids, vectors)
         self._gpu = None
+        self._device = None
 
     def remove(self, ids: np.ndarray) -> int:
         if not len(ids) or not self.count:
@@ -216,6 +219,7 @@ class VectorIndex:
         if self.originals is not None:
             self.originals.remove(ids)
         self._gpu = None
+        self._device = None
         return removed
 
     def ids(self) -> np.ndarray:
@@ -300,6 +304,11 @@ class VectorIndex:
         widen: float = 1.0,
         among: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
+        if self.trained and device_search_available() and not gpu_count():
+            if self._device is None:
+                ids = self.ids()
+                self._device = DeviceExact(ids, self.vectors(ids), "cuda")
+            return self._device.search(queries, k, among)
         if among is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
             if self._ivf is None:

@@ -74,8 +74,10 @@ def explain(request: Request, item_id: PathId, body: ExplainRequest) -> ExplainO
     if body.query is not None and len(body.query) > config.max_query_chars:
         raise ApiError(422, f"the query is longer than {config.max_query_chars} characters")
     encoder = state.encoder
-    image = (
-        DataLayout(state.settings.data_dir).image_path(detail.image_sha256)
+    image = (  # the small copy where there is one: what the model reads anyway
+        DataLayout(state.settings.data_dir).image_to_read(
+            detail.image_sha256, state.settings.thumbnail_size
+        )
         if detail.image_sha256
         else None
     )
