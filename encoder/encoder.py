@@ -59,6 +59,7 @@ class ItemInput:
     thumbnail: Path | None = None
 
 
+SORT_WINDOW = 8  # batches of texts sorted by length together (encode_texts)
 Prepared = torch.Tensor | bytes  # a worker's output: pixels, or JPEG bytes for the GPU
 
 
@@ -136,14 +137,23 @@ class Encoder:
     # ---- public API
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """[n, D] L2-normalised text embeddings (e_t)."""
+        """[n, D] L2-normalised text embeddings (e_t), in the order given.
+
+        Within each window of SORT_WINDOW batches the texts are encoded shortest first:
+        the tower runs only as far as a batch's longest text (``text_tower``), so batches
+        of like lengths waste the least."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        chunks = [
-            self._text_batch(list(texts[i : i + self.batch_size]))
-            for i in range(0, len(texts), self.batch_size)
-        ]
-        return np.concatenate(chunks)
+        out = np.zeros((len(texts), self.dim), np.float32)
+        window = self.batch_size * SORT_WINDOW
+        for start in range(0, len(texts), window):
+            rows = sorted(
+                range(start, min(start + window, len(texts))), key=lambda i: len(texts[i])
+            )
+            for i in range(0, len(rows), self.batch_size):
+                part = rows[i : i + self.batch_size]
+                out[part] = self._text_batch([texts[r] for r in part])
+        return out
 
     def encode_images(
         self, images: Sequence[ImageInput], *, progress: bool = False

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from open_clip.model import CLIP
+from open_clip.model import CLIP, text_global_pool
+from torch import nn
 
 from encoder.errors import EncoderError
 
@@ -44,11 +45,37 @@ def image_tower(model: CLIP, pixels: torch.Tensor) -> ImageTowerOutput:
 
 
 def text_tower(model: CLIP, token_ids: torch.Tensor) -> TextTowerOutput:
-    out = model.forward_intermediates(
-        text=token_ids, text_indices=1, normalize_intermediates=True, normalize=True
+    """open_clip's text forward, run only as far as the batch's longest text.
+
+    Every text is padded to the context (77 tokens); a causal tower never lets a position
+    see later ones and pools at the end-of-text token, so the positions after the longest
+    text change nothing before them: cut off, they cost nothing (a tweet is ~30 tokens).
+    The token states come back at full context length, zeros past the cut (masked)."""
+    context = token_ids.shape[1]
+    length = _needed_length(model, token_ids)
+    ids = token_ids[:, :length]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(ids).to(cast) + model.positional_embedding[:length].to(cast)
+    mask = model.attn_mask[:length, :length] if model.attn_mask is not None else None
+    x = model.ln_final(model.transformer(x, attn_mask=mask))  # [batch, length, width]
+    pooled = text_global_pool(
+        x, ids, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None)
     )
-    states = out["text_intermediates"][-1]  # [batch, context, width]
-    return TextTowerOutput(out["text_features"].float(), states, token_ids != 0)
+    projection = model.text_projection
+    if projection is not None:
+        pooled = projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
+    states = x if length == context else F.pad(x, (0, 0, 0, context - length))
+    return TextTowerOutput(F.normalize(pooled.float(), dim=-1), states, token_ids != 0)
+
+
+def _needed_length(model: CLIP, token_ids: torch.Tensor) -> int:
+    """The longest text's tokens, where cutting is exact (a causal mask and end-of-text
+    pooling); else the whole context."""
+    context = token_ids.shape[1]
+    if model.attn_mask is None or model.text_pool_type not in ("argmax", "eos", "first"):
+        return context
+    real = (token_ids != 0).any(dim=0).nonzero()
+    return int(real.max()) + 1 if len(real) else 1
 
 
 def project_patches(model: CLIP, patch_tokens: torch.Tensor) -> torch.Tensor:

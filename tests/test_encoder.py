@@ -217,3 +217,46 @@ def test_fingerprint_follows_the_weights(tmp_path: Path, tiny_weights: Path) -> 
     b = model_fingerprint(_settings(other).encoder)
     assert a != b
     assert model_fingerprint(Settings().encoder) == "ViT-B-32/laion2b_s34b_b79k+fusion:none"
+
+
+def test_text_tower_cut_at_the_longest_text_equals_the_full_context(
+    tiny_weights: Path,
+) -> None:
+    """Cutting the tower at the batch's longest text changes nothing (causal mask, pooling
+    at the end-of-text token): embeddings and token states equal open_clip's full pass.
+    In int8 (activations quantized by their range, which the padding shared) it stays as
+    close to fp32 as the full int8 pass."""
+    from encoder.towers import _needed_length, text_tower
+
+    fp32 = load_encoder(_settings(tiny_weights))
+    int8 = load_encoder(_settings(tiny_weights, cpu_int8=True))
+    model = fp32.backbone.model
+    ids = fp32.backbone.tokenizer(["rates", "bank shares slide after the results", "oil"])
+    length = _needed_length(model, ids)
+    assert length == int((ids[1] != 0).sum()) < ids.shape[1]
+
+    def full_pass(m):  # type: ignore[no-untyped-def]
+        return m.forward_intermediates(
+            text=ids, text_indices=1, normalize_intermediates=True, normalize=True
+        )
+
+    with torch.inference_mode():
+        got, full = text_tower(model, ids), full_pass(model)
+        cut_int8 = text_tower(int8.backbone.model, ids).embeds
+        full_int8 = full_pass(int8.backbone.model)["text_features"]
+    torch.testing.assert_close(got.embeds, full["text_features"].float(), atol=1e-5, rtol=1e-4)
+    states = full["text_intermediates"][-1]
+    torch.testing.assert_close(
+        got.token_states[:, :length], states[:, :length], atol=1e-5, rtol=1e-4
+    )
+    assert got.token_states.shape == states.shape and not got.token_states[:, length:].any()
+    reference = full["text_features"]
+    cut_cos = (cut_int8 * reference).sum(1)
+    full_cos = (full_int8 * reference).sum(1)
+    assert cut_cos.min() >= 0.99 and (cut_cos >= full_cos - 0.005).all()
+
+
+def test_texts_sorted_by_length_come_back_in_their_order(tiny_encoder: Encoder) -> None:
+    texts = [("word " * (i * 7 % 23)).strip() or "x" for i in range(50)]
+    one_by_one = np.concatenate([tiny_encoder.encode_texts([t]) for t in texts])
+    np.testing.assert_allclose(tiny_encoder.encode_texts(texts), one_by_one, atol=1e-5)
