@@ -27,8 +27,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from app.demo.run import run_demo  # noqa: E402
 from encoder import load_encoder  # noqa: E402
-from encoder.training import FusionTrainConfig  # noqa: E402
-from indexer.fusion_switch import following_index, self_train_step  # noqa: E402
+from encoder.train.training import FusionTrainConfig  # noqa: E402
+from indexer.fusion_switch import self_train_step  # noqa: E402
+from indexer.live_fusion import following_index  # noqa: E402
 from simmim.db import make_engine  # noqa: E402
 from simmim.settings import load_settings  # noqa: E402
 

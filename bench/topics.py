@@ -33,7 +33,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from monitor.sentiment.metrics import calibration_error  # noqa: E402
 from monitor.sentiment.splits import holdout_mask  # noqa: E402
 from monitor.topic_model import TopicClassifier  # noqa: E402
-from monitor.topic_training import topic_report  # noqa: E402
+from monitor.train.topic_training import topic_report  # noqa: E402
 from simmim.settings import default_cache_dir  # noqa: E402
 
 

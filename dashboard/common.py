@@ -48,14 +48,14 @@ def _encoder(
     model: str, pretrained: str, fusion: str, device: str, int8: bool, indexed: str
 ) -> Encoder:
     from encoder import load_encoder
-    from indexer.fusion_switch import following_index
+    from indexer.live_fusion import following_index
 
     return following_index(settings(), load_encoder(settings()), indexed or None)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _indexed_fingerprint(data_dir: str, backend: str, stamp: str) -> str:
-    from indexer.fusion_switch import indexed_fingerprint
+    from indexer.live_fusion import indexed_fingerprint
 
     return indexed_fingerprint(settings()) or ""
 

@@ -90,8 +90,8 @@ class Runtime:
     def serving_encoder(self) -> Encoder:
         """The encoder with the fusion the live index was built with: after a switch
         (self-training, a rebuild elsewhere) the next step follows it, towers kept."""
-        from indexer.fusion_switch import following_index
         from indexer.index import stores_stamp
+        from indexer.live_fusion import following_index
 
         encoder = self.encoder
         stamp = stores_stamp(self.settings)

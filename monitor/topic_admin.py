@@ -1,4 +1,5 @@
-"""The back-end calls behind `simmim topics list|add|train` (and the API, the dashboard).
+"""The back-end calls behind `simmim topics list|add` (and the API, the dashboard);
+`simmim topics train` is ``monitor.train.topic_training.train_topic_model``.
 
 Event topics a user adds live in ``<data dir>/topics.json`` beside the settings' own
 (``monitor.topics``); one with the same name replaces the settings' one. A trained
@@ -8,17 +9,14 @@ classifier lives in ``<data dir>/models/topics`` and is put in use with
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from monitor.sentiment.learned import require_columns
 from monitor.sentiment.token_vectors import shared_token_vectors
 from monitor.topic_model import TopicClassifier
-from monitor.topic_training import TopicTrainResult, fit_topic_model
 from monitor.topics import TopicScorer
 from simmim.errors import ConfigError
 from simmim.files import atomic_write_bytes
@@ -110,26 +108,3 @@ def add_event_topic(settings: Settings, spec: TopicSpec) -> AddedTopic:
         json.dumps([t.model_dump() for t in mine], indent=1).encode(),
     )
     return AddedTopic(spec, recognised, len(spec.examples))
-
-
-def train_topic_model(
-    settings: Settings, data: Path, *, text_col: str = "text", label_col: str = "label"
-) -> TopicTrainResult:
-    """Fit a topic classifier on a user's CSV into ``<data dir>/models/topics``."""
-    if not data.is_file():
-        raise ConfigError(f"training data {data} does not exist", hint="pass an existing CSV")
-    with data.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        require_columns(data, reader, text_col, label_col)
-        rows = [(r[text_col] or "", (r[label_col] or "").strip()) for r in reader]
-    rows = [(t, label) for t, label in rows if label]
-    if len({label for _, label in rows}) < 2:
-        raise ConfigError(f"{data}: needs at least two different topics to learn from")
-    folder = DataLayout(settings.data_dir).models / "topics"
-    return fit_topic_model(
-        [t for t, _ in rows],
-        [label for _, label in rows],
-        folder,
-        cache_dir=settings.cache_dir,
-        source=str(data),
-    )

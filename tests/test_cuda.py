@@ -15,7 +15,7 @@ import torch
 
 from encoder import Encoder, ItemInput, load_encoder
 from encoder.device import autocast_dtype
-from encoder.training import FusionTrainConfig, train_fusion
+from encoder.train.training import FusionTrainConfig, train_fusion
 from simmim.settings import Settings
 from tests.encoder_fixtures import picture, tiny_settings
 from tests.test_training import boilerplate_corpus

@@ -231,8 +231,8 @@ def test_system_page(seeded_env: Path) -> None:
 
 
 def test_system_page_shows_the_last_evaluation_and_self_training(seeded_env: Path) -> None:
-    from encoder.evaluation import RetrievalReport, save_report
-    from encoder.self_training import FusionAttempt, _record
+    from encoder.train.evaluation import RetrievalReport, save_report
+    from encoder.train.self_training import FusionAttempt, _record
     from simmim.paths import DataLayout
 
     layout = DataLayout(seeded_env)

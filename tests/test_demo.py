@@ -69,7 +69,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         assert len(titles) == len(set(titles)), search.label
 
     # The evaluation ran on the held-out items and was kept for `simmim status`.
-    from encoder.evaluation import last_report
+    from encoder.train.evaluation import last_report
 
     report = result.retrieval
     assert report is not None and report.n >= 10

@@ -10,8 +10,8 @@ import pytest
 import torch
 from sqlalchemy import Engine
 
-from encoder.evaluation import HELD_OUT_PERMILLE, held_out, last_report, ranking
-from encoder.pairs import Pair
+from encoder.train.evaluation import HELD_OUT_PERMILLE, held_out, last_report, ranking
+from encoder.train.pairs import Pair
 from simmim.db import make_engine, session_factory, session_scope
 from simmim.migrations import upgrade
 from simmim.models import Item, ItemStatus, Source, SourceKind
@@ -35,7 +35,7 @@ def test_ranking_matches_a_hand_computation() -> None:
 
 
 def test_any_item_with_the_same_picture_answers_an_image_query() -> None:
-    from encoder.training import key_codes, same_code
+    from encoder.train.training import key_codes, same_code
 
     # Items 0 and 1 carry the same picture (a site's stock photo): a query by that picture
     # finds a right answer first whichever of the two scores higher; item 2's query has
@@ -92,8 +92,8 @@ def test_self_training_is_kept_only_when_it_beats_the_current_space(
     tiny_weights: Path, tmp_path: Path
 ) -> None:
     from encoder import load_encoder
-    from encoder.self_training import acceptance_r5, attempts, self_train_fusion
-    from encoder.training import FusionTrainConfig
+    from encoder.train.self_training import acceptance_r5, attempts, self_train_fusion
+    from encoder.train.training import FusionTrainConfig
 
     settings = Settings(data_dir=tmp_path / "data", encoder=tiny_settings(tiny_weights))  # type: ignore[arg-type]
     engine = make_engine(settings.database_url)

@@ -11,9 +11,9 @@ import pytest
 
 from monitor.sentiment.base import LABELS, Sentiment
 from monitor.sentiment.finance_model import FinanceModelSentiment
-from monitor.sentiment.finance_training import WorstDomain, domain_weights, fit_finance_model
 from monitor.sentiment.per_ticker import NamedEntities, score_per_entity, ticker_clauses
 from monitor.sentiment.splits import compare_per_domain, holdout_mask
+from monitor.train.finance_training import WorstDomain, domain_weights, fit_finance_model
 from simmim.settings import Settings
 
 

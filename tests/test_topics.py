@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from monitor.sentiment.token_vectors import shared_token_vectors
-from monitor.topic_admin import add_event_topic, event_topics, list_topics, train_topic_model
+from monitor.topic_admin import add_event_topic, event_topics, list_topics
 from monitor.topic_model import MAX_TOPICS, TopicClassifier
-from monitor.topic_training import fit_topic_model, topic_report
 from monitor.topics import TopicScorer
+from monitor.train.topic_training import fit_topic_model, topic_report, train_topic_model
 from simmim.settings import Settings
 from simmim.topic_defaults import DEFAULT_TOPICS, TopicSpec
 

@@ -13,10 +13,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from encoder import load_encoder
-from encoder.finetune import BackboneTrainConfig, train_backbone
 from encoder.fusion import read_fusion_header
-from encoder.pairs import Pair, read_pairs_file
-from encoder.training import FusionTrainConfig, recall_at_k, text_spans, train_fusion
+from encoder.train.finetune import BackboneTrainConfig, train_backbone
+from encoder.train.pairs import Pair, read_pairs_file
+from encoder.train.training import FusionTrainConfig, recall_at_k, text_spans, train_fusion
 from simmim.settings import Settings
 from tests.encoder_fixtures import picture, tiny_settings
 
@@ -197,7 +197,7 @@ def test_train_commands_explain_their_inputs(capsys: pytest.CaptureFixture[str])
 
 
 def test_items_sharing_a_picture_are_not_each_others_negatives() -> None:
-    from encoder.training import _info_nce, key_codes, same_code
+    from encoder.train.training import _info_nce, key_codes, same_code
 
     pairs = [Pair(Path("stock.jpg"), "a"), Pair(Path("own.jpg"), "b"), Pair(Path("stock.jpg"), "c")]
     codes = key_codes(str(pair.image) for pair in pairs)

@@ -48,7 +48,7 @@ class ApiState:
     @property
     def encoder(self) -> Encoder:
         """Loaded once; its fusion follows the live index's (self-training switches it)."""
-        from indexer.fusion_switch import following_index
+        from indexer.live_fusion import following_index
 
         stores = self._stores
         with self._encoder_lock:

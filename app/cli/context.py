@@ -68,7 +68,7 @@ def serving_encoder(settings: Settings) -> Encoder:
     """The configured model with the fusion the live index was built with (which
     self-training may have switched), as the API, dashboard and workers use it."""
     from encoder import load_encoder
-    from indexer.fusion_switch import following_index
+    from indexer.live_fusion import following_index
 
     return following_index(settings, load_encoder(settings))
 

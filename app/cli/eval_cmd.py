@@ -12,7 +12,7 @@ from app.cli.context import console, new_table, ready_state, serving_encoder
 from simmim.paths import DataLayout
 
 if TYPE_CHECKING:
-    from encoder.evaluation import RetrievalReport
+    from encoder.train.evaluation import RetrievalReport
 
 app = typer.Typer()  # merged into the root app by app.cli
 eval_app = typer.Typer(help="Measure search quality on your own corpus.", no_args_is_help=True)
@@ -44,8 +44,8 @@ def retrieval(
     """Recall@1/5/10 and MRR on held-out items that have both an image and a text, for the
     configured fusion and the plain CLIP mean side by side. The last result is kept for
     `simmim status` and the dashboard's System page."""
-    from encoder.evaluation import evaluate_corpus, save_report
-    from indexer.fusion_switch import fusion_of
+    from encoder.train.evaluation import evaluate_corpus, save_report
+    from indexer.live_fusion import fusion_of
 
     unknown = set(space or ()) - set(DIRECTIONS)
     if unknown:

@@ -276,9 +276,9 @@ def train_sentiment(
 ) -> None:
     """Fit a sentiment model on your labelled texts (15% held out to judge and report)."""
     from monitor.sentiment import make_scorer
-    from monitor.sentiment.finance_training import FinanceTrainResult, fit_finance_model
     from monitor.sentiment.learned import TrainResult, read_domains, read_labelled_csv, train
     from monitor.sentiment.splits import compare_per_domain
+    from monitor.train.finance_training import FinanceTrainResult, fit_finance_model
     from simmim.paths import DataLayout
 
     if kind not in ("finance", "learned"):

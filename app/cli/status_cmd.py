@@ -33,7 +33,7 @@ def status(ctx: typer.Context) -> None:
         f"{count} {name.value}" for name, count in sorted(counts.items_by_status.items())
     )
     table.add_row("items", items or "none yet")
-    from encoder.evaluation import last_report  # torch: only when this command runs
+    from encoder.train.evaluation import last_report  # torch: only when this command runs
 
     last = last_report(DataLayout(settings.data_dir))
     if last is not None:

@@ -66,7 +66,7 @@ def train(
     label_col: Annotated[str, typer.Option("--label-col")] = "label",
 ) -> None:
     """Train a topic classifier on your labelled texts (a fifth kept aside to report)."""
-    from monitor.topic_admin import train_topic_model
+    from monitor.train.topic_training import train_topic_model
 
     result = train_topic_model(state(ctx).settings, data, text_col=text_col, label_col=label_col)
     report = result.report

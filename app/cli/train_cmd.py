@@ -16,8 +16,8 @@ app = typer.Typer()  # merged into the root app by app.cli
 
 
 if TYPE_CHECKING:
-    from encoder.pairs import Pair
-    from encoder.training import RecallReport
+    from encoder.train.pairs import Pair
+    from encoder.train.training import RecallReport
     from simmim.settings import Settings
 
 DataOption = Annotated[
@@ -34,7 +34,7 @@ OutOption = Annotated[Path | None, typer.Option("--out", help="Checkpoint path (
 
 
 def _pairs(ctx: typer.Context, data: Path | None, image_col: str, text_col: str) -> list[Pair]:
-    from encoder.pairs import pairs_from_items, read_pairs_file
+    from encoder.train.pairs import pairs_from_items, read_pairs_file
 
     if data is not None:
         return read_pairs_file(data, image_col=image_col, text_col=text_col)
@@ -62,7 +62,7 @@ def _finish(report: RecallReport, path: Path, as_json: bool, title: str, setting
 
 
 def _print_report(report: RecallReport, title: str) -> None:
-    from encoder.training import summarize
+    from encoder.train.training import summarize
 
     table = new_table("held-out recall", report.baseline_name, "trained", title=title)
     for row in summarize(report):
@@ -106,7 +106,7 @@ def train_fusion_command(
     at it to use it.
     """
     from encoder import load_encoder
-    from encoder.training import FusionTrainConfig, train_fusion
+    from encoder.train.training import FusionTrainConfig, train_fusion
 
     if auto:
         _self_train(
@@ -187,7 +187,7 @@ def train_backbone_command(
     SIMMIM_ENCODER__PRETRAINED at it to use it (then retrain the fusion and re-index).
     """
     from encoder import load_encoder
-    from encoder.finetune import BackboneTrainConfig, train_backbone
+    from encoder.train.finetune import BackboneTrainConfig, train_backbone
 
     pairs = _pairs(ctx, data, image_col, text_col)
     settings = _without_fusion(ctx)

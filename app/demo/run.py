@@ -28,7 +28,7 @@ from simmim.paths import DataLayout
 from simmim.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from encoder.evaluation import RetrievalReport
+    from encoder.train.evaluation import RetrievalReport
     from monitor.cycle import Runtime
 
 MARKER = ".simmim-demo"
@@ -113,9 +113,9 @@ def fit_tiny_model(
     import torch
 
     from encoder import load_encoder
-    from encoder.evaluation import split_held_out
-    from encoder.finetune import BackboneTrainConfig, fit_text_pairs, train_backbone
-    from encoder.pairs import corpus_pairs
+    from encoder.train.evaluation import split_held_out
+    from encoder.train.finetune import BackboneTrainConfig, fit_text_pairs, train_backbone
+    from encoder.train.pairs import corpus_pairs
 
     layout = DataLayout(settings.data_dir)
     # The evaluation's held-out pictures stay unseen, so `simmim eval retrieval` is honest.
@@ -308,7 +308,7 @@ def _summarise(
     import email
     from email.policy import default
 
-    from encoder.evaluation import evaluate_corpus, save_report
+    from encoder.train.evaluation import evaluate_corpus, save_report
     from indexer.index import open_stores, stores_status
     from indexer.search import search
     from monitor.alerts import list_alerts

@@ -72,8 +72,8 @@ else:
     st.info("No indexes yet: they are built by `simmim index` (part of `simmim monitor once`).")
 
 st.subheader("Search quality on your corpus")
-from encoder.evaluation import last_report  # noqa: E402
-from encoder.self_training import attempts  # noqa: E402
+from encoder.train.evaluation import last_report  # noqa: E402
+from encoder.train.self_training import attempts  # noqa: E402
 from simmim.paths import DataLayout  # noqa: E402
 
 layout = DataLayout(settings.data_dir)

@@ -20,16 +20,16 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from encoder.encoder import Encoder
-from encoder.evaluation import (
+from encoder.fusion import load_fusion
+from encoder.train.evaluation import (
     RetrievalReport,
     content_order,
     evaluate_cache,
     in_use,
     split_held_out,
 )
-from encoder.fusion import load_fusion
-from encoder.pairs import corpus_pairs, count_corpus_items
-from encoder.training import FusionTrainConfig, cache_towers, train_fusion
+from encoder.train.pairs import corpus_pairs, count_corpus_items
+from encoder.train.training import FusionTrainConfig, cache_towers, train_fusion
 from simmim.clock import utcnow
 from simmim.paths import DataLayout
 

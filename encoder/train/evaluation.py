@@ -27,8 +27,8 @@ from sqlalchemy import Engine
 from encoder.encoder import Encoder
 from encoder.errors import EncoderError
 from encoder.fusion import SemanticMemoryFusion
-from encoder.pairs import CorpusPair, Pair, corpus_pairs
-from encoder.training import TowerCache, cache_towers, key_codes, right_answer_rank, same_code
+from encoder.train.pairs import CorpusPair, Pair, corpus_pairs
+from encoder.train.training import TowerCache, cache_towers, key_codes, right_answer_rank, same_code
 from simmim.clock import utcnow
 from simmim.files import atomic_write_bytes
 from simmim.paths import DataLayout

@@ -1,6 +1,6 @@
 """Rebuild the shipped default topic classifier (maintainers, not users).
 
-    python -m monitor.build_topics --data ../shared/data/twitter_financial_news_topic/train.csv
+    python -m monitor.train.build_topics --data ../shared/data/twitter_financial_news_topic/train.csv
 
 Trains on 4/5 of the file (its 20 topics; a fifth is kept aside by a hash of the text and
 only reported on; see ``topic_training``) and writes ``monitor/topic_default/``. The data:
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from monitor.topic_model import DEFAULT_TOPIC_MODEL_DIR
-from monitor.topic_training import fit_topic_model
+from monitor.train.topic_training import fit_topic_model
 from simmim.settings import default_cache_dir
 
 

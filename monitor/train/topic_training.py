@@ -12,6 +12,7 @@ Fewer than 60 texts: nothing can be kept aside honestly, so the report says so.
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from monitor.sentiment.finance_model import Features, Tfidf, cnn_from_state, log_softmax, softmax
-from monitor.sentiment.finance_training import (
+from monitor.sentiment.learned import require_columns
+from monitor.sentiment.metrics import calibration_error
+from monitor.sentiment.splits import holdout_mask
+from monitor.sentiment.token_vectors import TokenVectors, shared_token_vectors
+from monitor.topic_model import ARRAYS_FILE, META_FILE, linear_logits, linear_matrix, picked
+from monitor.train.finance_training import (
     TEMPERATURES,
     classifier_arrays,
     cnn_logits,
@@ -28,10 +34,9 @@ from monitor.sentiment.finance_training import (
     save_model,
     tfidf_vectorizer,
 )
-from monitor.sentiment.metrics import calibration_error
-from monitor.sentiment.splits import holdout_mask
-from monitor.sentiment.token_vectors import TokenVectors, shared_token_vectors
-from monitor.topic_model import ARRAYS_FILE, META_FILE, linear_logits, linear_matrix, picked
+from simmim.errors import ConfigError
+from simmim.paths import DataLayout
+from simmim.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -319,3 +324,26 @@ def _threshold(probs: np.ndarray, y: np.ndarray, names: Sequence[str]) -> float:
         return 2 * tp / max(1, 2 * tp + fp + fn)
 
     return float(max(THRESHOLDS, key=f1))
+
+
+def train_topic_model(
+    settings: Settings, data: Path, *, text_col: str = "text", label_col: str = "label"
+) -> TopicTrainResult:
+    """Fit a topic classifier on a user's CSV into ``<data dir>/models/topics``."""
+    if not data.is_file():
+        raise ConfigError(f"training data {data} does not exist", hint="pass an existing CSV")
+    with data.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        require_columns(data, reader, text_col, label_col)
+        rows = [(r[text_col] or "", (r[label_col] or "").strip()) for r in reader]
+    rows = [(t, label) for t, label in rows if label]
+    if len({label for _, label in rows}) < 2:
+        raise ConfigError(f"{data}: needs at least two different topics to learn from")
+    folder = DataLayout(settings.data_dir).models / "topics"
+    return fit_topic_model(
+        [t for t, _ in rows],
+        [label for _, label in rows],
+        folder,
+        cache_dir=settings.cache_dir,
+        source=str(data),
+    )

@@ -23,9 +23,9 @@ from tqdm import tqdm
 from encoder.encoder import Encoder
 from encoder.errors import EncoderError
 from encoder.fitted import FITTED_ON_KEY
-from encoder.pairs import Pair
 from encoder.towers import image_tower
-from encoder.training import BestEpoch, RecallReport, recall_at_k, recall_score, split_rows
+from encoder.train.pairs import Pair
+from encoder.train.training import BestEpoch, RecallReport, recall_at_k, recall_score, split_rows
 from simmim.files import atomic_write
 
 log = logging.getLogger(__name__)

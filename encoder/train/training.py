@@ -25,8 +25,8 @@ from encoder.encoder import Encoder
 from encoder.errors import EncoderError
 from encoder.fusion import SemanticMemoryFusion, save_fusion
 from encoder.loading import fusion_config_for
-from encoder.pairs import Pair
 from encoder.towers import image_tower, text_tower
+from encoder.train.pairs import Pair
 
 log = logging.getLogger(__name__)
 KS = (1, 5, 10)

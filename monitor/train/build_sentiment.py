@@ -1,6 +1,6 @@
 """Rebuild the shipped default ``finance`` sentiment model (maintainers, not users).
 
-    python -m monitor.sentiment.build_default \
+    python -m monitor.train.build_sentiment \
         --data ../shared/data/twitter_financial_news/train.csv \
         --data ../shared/data/sentfin/train.csv --data ../shared/data/finentity/train.csv \
         --entities ../shared/data/sentfin/entities.csv --entities ../shared/data/finentity/entities.csv
@@ -22,11 +22,11 @@ import logging
 import sys
 from pathlib import Path
 
-from monitor.sentiment import news_templates
 from monitor.sentiment.finance_model import DEFAULT_MODEL_DIR
-from monitor.sentiment.finance_training import fit_finance_model
 from monitor.sentiment.learned import read_labelled_csv
 from monitor.sentiment.per_ticker import NamedEntities, ticker_clauses
+from monitor.train import news_templates
+from monitor.train.finance_training import fit_finance_model
 from simmim.settings import default_cache_dir
 
 TEMPLATES_DOMAIN = "templates"
