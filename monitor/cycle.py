@@ -1,5 +1,6 @@
 """One monitor cycle — crawl due sources → index → score → detect → notify — as steps the
-scheduler runs on their own clocks and `simmim monitor once` runs in a row.
+scheduler runs on their own clocks and `simmim monitor once` runs in a row. Which steps
+there are, their cadence, queue and order: ``monitor.steps``, the one table.
 
 Each step's run is a JobRun row (start, end, outcome, summary): the scheduler reads its
 due times from there after a restart, and the dashboard shows the last runs.
@@ -24,6 +25,7 @@ from encoder.errors import EncoderError
 from monitor.alerts import DetectSummary, detect
 from monitor.models import JobRun
 from monitor.rules import ensure_default_rules
+from monitor.steps import CYCLE, followers, step
 from simmim.clock import Clock, utcnow
 from simmim.db import session_factory, session_scope
 from simmim.locks import RunInProgress, run_lock
@@ -36,7 +38,6 @@ if TYPE_CHECKING:  # both import torch: loaded only when a step needs them
     from monitor.scoring import Scorers
 
 log = logging.getLogger(__name__)
-STEPS = ("crawl", "index", "score", "detect")
 ENCODER_RETRY_S = 600.0
 
 
@@ -174,14 +175,17 @@ class Runtime:
         return asdict(result)
 
     def detect(self) -> dict[str, Any]:
-        found = self.detect_alerts()
+        return asdict(self.detect_alerts())
+
+    def notify(self) -> dict[str, Any]:
+        sent = self.send_outbox()
         return {
-            "rules": found.rules,
-            "series": found.series,
-            "fired": found.fired,
-            "resolved": found.resolved,
-            "suppressed": found.suppressed,
-            **self.notify_step(),
+            "emails": sent.messages,
+            "notifications_sent": sent.sent,
+            "notifications_pending": sent.pending,
+            "email_error": sent.error,
+            "email_failed": sent.failed,
+            "emails_uncertain": sent.uncertain,
         }
 
     # ---- the same work cut into tasks, for workers (monitor.worker)
@@ -286,20 +290,6 @@ class Runtime:
             self._writer[0].close()
             self._writer = None
 
-    def detect_step(self) -> dict[str, Any]:
-        return asdict(self.detect_alerts())
-
-    def notify_step(self) -> dict[str, Any]:
-        sent = self.send_outbox()
-        return {
-            "emails": sent.messages,
-            "notifications_sent": sent.sent,
-            "notifications_pending": sent.pending,
-            "email_error": sent.error,
-            "email_failed": sent.failed,
-            "emails_uncertain": sent.uncertain,
-        }
-
     def detect_alerts(self) -> DetectSummary:
         ensure_default_rules(self.engine)
         return detect(self.settings, self.engine, clock=self.clock)
@@ -311,13 +301,26 @@ class Runtime:
         with run_lock(self.engine, "notify", wait=True):
             return send_pending(self.settings, self.engine, clock=self.clock, sleep=self.sleep)
 
-    def run_step(self, step: str) -> JobRun:
-        """Run one step and record it; an exception is recorded, logged, and not raised.
+    def run_step(self, name: str) -> JobRun:
+        """Run one step of the table and record it; an exception is recorded, logged, and
+        not raised.
 
         Each step holds its run lock meanwhile, so two processes never run the same step at
         once; RunInProgress (another process has it) is raised, with no JobRun recorded."""
-        with run_lock(self.engine, step, wait=self.wait_for_locks):
-            return self.record(step, getattr(self, step))
+        row = step(name)
+        if row.own_lock:  # its work takes the lock (and waits for it) itself
+            return self.record(name, lambda: row.work(self))
+        with run_lock(self.engine, name, wait=self.wait_for_locks):
+            return self.record(name, lambda: row.work(self))
+
+    def run_clocked(self, name: str) -> list[JobRun]:
+        """A clocked step and the steps that follow it (notify after detect), as the
+        scheduler runs them: a follower runs even when the step failed (what is owed
+        from before still goes out)."""
+        runs = [self.run_step(name)]
+        for after in followers(name):
+            runs.extend(self.run_clocked(after.name))
+        return runs
 
     def record(
         self,
@@ -358,15 +361,15 @@ class Runtime:
             session.expunge(done)
             return done
 
-    def run_once(self, steps: tuple[str, ...] = STEPS) -> list[JobRun]:
+    def run_once(self, steps: tuple[str, ...] = CYCLE) -> list[JobRun]:
         """The steps in order; stops at a step another process is running (``blocked``)."""
         runs = []
         self.blocked = None
-        for step in steps:
+        for name in steps:
             if self.stop.is_set():
                 break
             try:
-                runs.append(self.run_step(step))
+                runs.append(self.run_step(name))
             except RunInProgress as exc:
                 self.blocked = exc
                 break

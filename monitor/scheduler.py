@@ -19,23 +19,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.cycle import Runtime, last_finished
+from monitor.steps import scheduled
 from simmim.locks import RunInProgress
 
 log = logging.getLogger(__name__)
-
-
-def intervals(runtime: Runtime) -> dict[str, int]:
-    """Every scheduled step and its period; ``fusion`` (self-training) unless switched off."""
-    config = runtime.settings.monitor
-    every = {
-        "crawl": config.crawl_every_s,
-        "index": config.index_every_s,
-        "score": config.score_every_s,
-        "detect": config.detect_every_s,
-    }
-    if runtime.settings.fusion.self_train:
-        every["fusion"] = runtime.settings.fusion.every_s
-    return every
 
 
 def first_run_time(runtime: Runtime, step: str, every_s: int, now: datetime) -> datetime:
@@ -46,10 +33,11 @@ def first_run_time(runtime: Runtime, step: str, every_s: int, now: datetime) -> 
 
 
 def _run_or_skip(runtime: Runtime, step: str) -> None:
-    """A tick whose step another process is running (a `monitor once`, a worker) is skipped:
-    the next tick catches up."""
+    """A tick runs its step and the steps that follow it (``monitor.steps``); one whose step
+    another process is running (a `monitor once`, a worker) is skipped: the next tick
+    catches up."""
     try:
-        runtime.run_step(step)
+        runtime.run_clocked(step)
     except RunInProgress as exc:
         log.info("monitor step %s skipped: %s", step, exc.message)
 
@@ -60,8 +48,9 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
         timezone="UTC",
     )
     now = runtime.clock()
-    # Staggered by order so a cold start runs crawl → index → score → detect (→ fusion).
-    for offset, (step, every) in enumerate(intervals(runtime).items()):
+    # Staggered by the table's order: a cold start runs crawl → index → score → detect
+    # (+ notify) (→ fusion).
+    for offset, (step, every) in enumerate(scheduled(runtime.settings).items()):
         scheduler.add_job(
             _run_or_skip,
             "interval",

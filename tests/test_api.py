@@ -351,7 +351,8 @@ def test_runs_start_and_finish(api: ApiWorld) -> None:
             break
         time.sleep(0.2)
     assert run["job"] == "monitor-once" and run["finished_at"], run
-    assert [s["job"] for s in run["summary"]["steps"]] == ["crawl", "index", "score", "detect"]
+    steps = [s["job"] for s in run["summary"]["steps"]]
+    assert steps == ["crawl", "index", "score", "detect", "notify"]
     assert c.get("/v1/runs/999999", headers=api.read).status_code == 404
     assert c.post("/v1/crawl", headers=api.read).status_code == 403
 

@@ -102,7 +102,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         assert all(r.ok for r in runs), [r.error for r in runs]
         by_step = {r.job: r.summary for r in runs}
         assert by_step["crawl"]["new"] == 0 and by_step["crawl"]["failed_sources"] == []
-        assert by_step["detect"]["fired"] == [] and by_step["detect"]["emails"] == 0
+        assert by_step["detect"]["fired"] == [] and by_step["notify"]["emails"] == 0
         assert mail.saved == []
 
         # Losing the index files: the next cycle rebuilds them from the database.

@@ -10,11 +10,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from monitor.cycle import STEPS, Runtime
+from monitor.cycle import Runtime
 from monitor.models import JobRun
 from monitor.scheduler import build_scheduler, run_forever
+from monitor.steps import MONITOR_CLOCKED as STEPS
 from simmim.db import make_engine, session_factory, session_scope
 from simmim.migrations import upgrade
 from simmim.settings import load_settings
@@ -124,3 +126,21 @@ def test_runs_without_overlap_and_stops_on_sigterm(tmp_path) -> None:  # type: i
         failed = [r for r in runs if r.job == "detect"]
         assert failed and not failed[0].ok and "boom" in (failed[0].error or "")
     assert signal.getsignal(signal.SIGTERM) is before  # handlers restored
+
+
+def test_the_step_table_drives_once_the_scheduler_and_followers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One table: `monitor once` runs its cycle in order, a scheduled detect is followed by
+    notify (its own JobRun, even when detect failed), self-training is clocked only when on."""
+    from monitor.steps import CYCLE, followers, scheduled, step
+
+    assert CYCLE == ("crawl", "index", "score", "detect", "notify")
+    assert [f.name for f in followers("detect")] == ["notify"]
+    runtime = _runtime(tmp_path, every=300)
+    assert list(scheduled(runtime.settings)) == ["crawl", "index", "score", "detect"]
+    assert "fusion" in scheduled(_runtime(tmp_path, every=300, self_train=True).settings)
+    runs = runtime.run_clocked("detect")
+    assert [r.job for r in runs] == ["detect", "notify"]
+    assert not runs[0].ok and runs[1].ok and "emails" in runs[1].summary
+    assert [r.job for r in runtime.run_once()] == list(CYCLE)
+    with pytest.raises(ValueError, match="no monitor step 'dtect'"):
+        step("dtect")

@@ -61,7 +61,7 @@ def once(
         raise runtime.blocked
     if not all(run.ok for run in runs):
         raise typer.Exit(1)
-    undelivered = [r.summary for r in runs if r.job == "detect" and r.summary.get("email_failed")]
+    undelivered = [r.summary for r in runs if r.job == "notify" and r.summary.get("email_failed")]
     if undelivered:
         summary = undelivered[-1]
         err_console.print(
@@ -74,10 +74,11 @@ def once(
 @monitor_app.command("run")
 def run(ctx: typer.Context) -> None:
     """Run the scheduler in the foreground until Ctrl-C / SIGTERM."""
-    from monitor.scheduler import intervals, run_forever
+    from monitor.scheduler import run_forever
+    from monitor.steps import scheduled
 
     runtime = _runtime(ctx)
-    every = ", ".join(f"{step} every {s}s" for step, s in intervals(runtime).items())
+    every = ", ".join(f"{step} every {s}s" for step, s in scheduled(runtime.settings).items())
     err_console.print(f"monitor running ({every}); Ctrl-C stops after the running step")
     run_forever(runtime)
     err_console.print("monitor stopped")

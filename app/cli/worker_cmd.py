@@ -31,7 +31,7 @@ def worker(
     them, the index has one writer at a time. Needs PostgreSQL (`simmim init` creates the
     queue's tables); with SQLite use `simmim monitor run`."""
     from monitor.cycle import Runtime
-    from monitor.scheduler import intervals
+    from monitor.steps import scheduled
     from monitor.worker.run import run_worker
     from monitor.worker.schedule import nearest_period
     from monitor.worker.tasks import QUEUES, conninfo
@@ -48,7 +48,9 @@ def worker(
     runtime = Runtime(cli.settings, cli.engine)
     if name:
         runtime.runner = name[:120]
-    periods = {step: nearest_period(seconds)[0] for step, seconds in intervals(runtime).items()}
+    periods = {
+        step: nearest_period(seconds)[0] for step, seconds in scheduled(cli.settings).items()
+    }
     err_console.print(
         f"worker {runtime.runner} on queues {', '.join(chosen)}; periodic steps: "
         + ", ".join(f"{step} every {s}s" for step, s in periods.items())

@@ -213,6 +213,7 @@ def run_demo(
 ) -> DemoResult:
     from indexer.source_admin import add_source
     from monitor.cycle import Runtime
+    from monitor.steps import CYCLE
     from simmim import migrations
     from simmim.db import make_engine, session_factory, session_scope
     from simmim.models import Item, ItemStatus, Source, SourceKind
@@ -282,7 +283,7 @@ def run_demo(
             )
 
         runtime = Runtime(settings, engine, encoder=pretrained)  # None: loads from settings
-        for run in runtime.run_once(("index", "score", "detect")):
+        for run in runtime.run_once(tuple(s for s in CYCLE if s != "crawl")):  # crawled above
             result.steps.append((run.job, bool(run.ok), run.error or json.dumps(run.summary)))
         _summarise(result, settings, engine, runtime, mail.saved)
         write_config(data_dir, settings)

@@ -1,7 +1,8 @@
 """The monitor's steps as Procrastinate tasks on PostgreSQL, for `simmim worker`.
 
-Periodic steps (plan crawl, plan index, score, detect, fusion self-training) are
-Procrastinate periodic tasks: every worker runs the deferrer, the database's unique (task,
+The clocked steps of ``monitor.steps`` (plan crawl, plan index, score, detect, fusion
+self-training) are Procrastinate periodic tasks, and the steps that follow them (notify
+after detect) tasks they defer: every worker runs the deferrer, the database's unique (task,
 due time) row makes each due time run once. Planners fan work out: one ``crawl_source`` task per due source, up to
 ``worker.encode_slots`` ``encode_batch`` tasks (each claims its own items with SKIP
 LOCKED, so they run side by side on any worker) and one ``write_index``.
@@ -29,6 +30,7 @@ from procrastinate.jobs import JobDeferrer
 from sqlalchemy.engine import make_url
 
 from monitor.cycle import Runtime
+from monitor.steps import TABLE, Step, followers, scheduled
 from monitor.worker.schedule import cron_every
 from simmim.errors import SimmimError
 from simmim.locks import run_lock
@@ -98,60 +100,68 @@ def build_app(runtime: Runtime) -> procrastinate.App:
             return False
         return True
 
-    # ---- crawl
+    # ---- the clocked steps of monitor.steps, and the steps that follow them
 
-    @app.periodic(cron=cron_every(every.crawl_every_s), periodic_id="crawl")
-    @app.task(
-        pass_context=True,
-        name="simmim.plan_crawl",
-        queue="crawl",
-        lock="plan_crawl",
-        queueing_lock="plan_crawl",
-    )
-    def plan_crawl(context: JobContext, timestamp: int) -> None:
-        def work() -> dict[str, Any]:
-            due = runtime.due_sources()
-            queued = sum(
-                defer(
-                    crawl_source.configure(
-                        queueing_lock=f"crawl:{source_id}", lock=f"crawl:{source_id}"
-                    ),
-                    source_id=source_id,
-                )
-                for source_id in due
+    tasks: dict[str, procrastinate.tasks.Task[Any, Any, Any]] = {}
+
+    def plan_crawl() -> dict[str, Any]:
+        due = runtime.due_sources()
+        queued = sum(
+            defer(
+                crawl_source.configure(
+                    queueing_lock=f"crawl:{source_id}", lock=f"crawl:{source_id}"
+                ),
+                source_id=source_id,
             )
-            return {"due": len(due), "queued": queued}
+            for source_id in due
+        )
+        return {"due": len(due), "queued": queued}
 
-        ran(context, "crawl", work, due=timestamp)
+    def plan_index() -> dict[str, Any]:
+        unstaged, staged = runtime.index_backlog()
+        slots = min(config.encode_slots, math.ceil(unstaged / config.index_batch))
+        queued = sum(defer(encode_slot(slot), slot=slot) for slot in range(slots))
+        # Every tick, as the scheduler's index step does: reconcile (database and index
+        # agree), write what is staged, grow. Its own waiting copy, so a stream of
+        # chained writes (which skip reconciling) cannot crowd it out.
+        defer(write_index.configure(queueing_lock="reconcile_index"), reconcile=True)
+        return {"unstaged": unstaged, "staged": staged, "encode_tasks": queued}
+
+    planners = {"crawl": plan_crawl, "index": plan_index}
+
+    def step_task(row: Step) -> procrastinate.tasks.Task[Any, Any, Any]:
+        def body(context: JobContext, timestamp: int | None = None) -> None:
+            work = planners[row.name] if row.plans else (lambda: row.work(runtime))
+            lock = None if row.plans or row.own_lock else row.name
+            ran(context, row.name, work, due=timestamp, lock=lock)
+            for after in followers(row.name):  # notify after detect: alerts, and owed email
+                defer(tasks[after.name], timestamp=None)
+
+        body.__name__ = row.task
+        return app.task(
+            pass_context=True,
+            name=f"simmim.{row.task}",
+            queue=row.queue,
+            lock=row.task_lock,
+            queueing_lock=row.task_lock,
+            retry=retry if row.retry else False,
+        )(body)
+
+    clocked = scheduled(settings)
+    for row in TABLE:
+        if row.every is not None and row.name not in clocked:
+            continue  # switched off (self-training)
+        tasks[row.name] = step_task(row)
+        if row.name in clocked:
+            app.periodic(cron=cron_every(clocked[row.name]), periodic_id=row.name)(tasks[row.name])
+
+    # ---- what the planners fan out: a crawl per source, many encoders, one index writer
 
     @app.task(pass_context=True, name="simmim.crawl_source", queue="crawl", retry=retry)
     def crawl_source(context: JobContext, source_id: int) -> None:
         summary = ran(context, "crawl-source", lambda: runtime.crawl_source(source_id))
         if summary.get("new"):
-            defer(plan_index, timestamp=None)
-
-    # ---- index: many encoders, one writer
-
-    @app.periodic(cron=cron_every(every.index_every_s), periodic_id="index")
-    @app.task(
-        pass_context=True,
-        name="simmim.plan_index",
-        queue="index",
-        lock="plan_index",
-        queueing_lock="plan_index",
-    )
-    def plan_index(context: JobContext, timestamp: int | None) -> None:
-        def work() -> dict[str, Any]:
-            unstaged, staged = runtime.index_backlog()
-            slots = min(config.encode_slots, math.ceil(unstaged / config.index_batch))
-            queued = sum(defer(encode_slot(slot), slot=slot) for slot in range(slots))
-            # Every tick, as the scheduler's index step does: reconcile (database and index
-            # agree), write what is staged, grow. Its own waiting copy, so a stream of
-            # chained writes (which skip reconciling) cannot crowd it out.
-            defer(write_index.configure(queueing_lock="reconcile_index"), reconcile=True)
-            return {"unstaged": unstaged, "staged": staged, "encode_tasks": queued}
-
-        ran(context, "index", work, due=timestamp)
+            defer(tasks["index"], timestamp=None)
 
     def encode_slot(slot: int) -> Any:
         return encode_batch.configure(queueing_lock=f"encode:{slot}")
@@ -180,60 +190,5 @@ def build_app(runtime: Runtime) -> procrastinate.App:
         )
         if summary.get("more"):
             defer(write_index)
-
-    # ---- fusion self-training: trains on a worker of the index queue, one at a time
-
-    if settings.fusion.self_train:
-
-        @app.periodic(cron=cron_every(settings.fusion.every_s), periodic_id="fusion")
-        @app.task(
-            pass_context=True,
-            name="simmim.self_train_fusion",
-            queue="index",
-            lock="fusion",
-            queueing_lock="fusion",
-        )
-        def self_train_fusion(context: JobContext, timestamp: int) -> None:
-            ran(context, "fusion", runtime.fusion, due=timestamp, lock="fusion")
-
-    # ---- score, detect, notify
-
-    @app.periodic(cron=cron_every(every.score_every_s), periodic_id="score")
-    @app.task(
-        pass_context=True,
-        name="simmim.score",
-        queue="score",
-        lock="score",
-        queueing_lock="score",
-        retry=retry,
-    )
-    def score(context: JobContext, timestamp: int) -> None:
-        ran(context, "score", runtime.score, due=timestamp, lock="score")
-
-    @app.periodic(cron=cron_every(every.detect_every_s), periodic_id="detect")
-    @app.task(
-        pass_context=True,
-        name="simmim.detect",
-        queue="notify",
-        lock="detect",
-        queueing_lock="detect",
-        retry=retry,
-    )
-    def detect(context: JobContext, timestamp: int) -> None:
-        ran(context, "detect", runtime.detect_step, due=timestamp, lock="detect")
-        defer(send_outbox)  # new alerts, and any email still owed (its back-off applies)
-
-    @app.task(
-        pass_context=True,
-        name="simmim.send_outbox",
-        queue="notify",
-        lock="notify",
-        queueing_lock="notify",
-        retry=retry,
-    )
-    def send_outbox(context: JobContext) -> None:
-        # An undelivered email stays in the outbox with its back-off: the run is recorded
-        # with its error (monitor status shows it) and the next detect tries again.
-        ran(context, "notify", runtime.notify_step)
 
     return app

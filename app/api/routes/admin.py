@@ -159,7 +159,7 @@ def start_crawl(request: Request) -> RunStarted:
 
 @router.post("/monitor/once", response_model=RunStarted, status_code=202, dependencies=[ADMIN])
 def start_cycle(request: Request) -> RunStarted:
-    """One whole cycle (crawl, index, score, detect, email), as `simmim monitor once --wait`."""
+    """One whole cycle (crawl, index, score, detect, notify), as `simmim monitor once --wait`."""
     return RunStarted(run_id=_start(api_state(request), "monitor-once", _monitor_once))
 
 
