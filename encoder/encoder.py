@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,8 @@ from encoder.fingerprint import fusion_file_fingerprint
 from encoder.fusion import SemanticMemoryFusion
 from encoder.gpu_decode import decode_on_device, device_decodable, gpu_decode_available
 from encoder.loading import Backbone, load_fusion_for
-from encoder.pixels import (
-    Normaliser,
-    PixelSpec,
-    StageTimes,
-    collate,
-    fit_tensor,
-    fit_uint8,
-    read_bytes,
-)
+from encoder.pixels import Normaliser, PixelSpec, collate, fit_tensor, fit_uint8, read_bytes
+from encoder.stage_times import StageTimes, timed
 from encoder.towers import image_tower, text_tower
 from simmim.image_formats import SAFE_FORMATS
 from simmim.images import ImageDecodeError, ImageInput, open_image
@@ -252,16 +244,17 @@ class Encoder:
                 source = thumbnail
             else:
                 make = True
-        with _timed(stages, "read"):
+        with timed(stages, "read"):
             data = read_bytes(source)
         if (
             self.gpu_decode
+            and spec is not None  # the GPU path resizes by the spec
             and not make
             and isinstance(data, bytes)
             and device_decodable(data, max_pixels=self.max_image_pixels, formats=self.image_formats)
         ):
             return data
-        with _timed(stages, "decode"):
+        with timed(stages, "decode"):
             picture = open_image(
                 data,
                 max_pixels=self.max_image_pixels,
@@ -269,7 +262,7 @@ class Encoder:
                 draft_size=None if make else self.backbone.image_size,
                 formats=self.image_formats,
             )
-        with _timed(stages, "resize"):
+        with timed(stages, "resize"):
             if make and thumbnail is not None:
                 picture = self._make_thumbnail(picture, thumbnail)
             if spec is None:
@@ -342,13 +335,13 @@ class Encoder:
         device = self.device
         if self._normalise is None:  # open_clip's float transform ran in the workers
             rows = sorted(ready)
-            with _timed(stages, "transfer"):
+            with timed(stages, "transfer"):
                 batch = torch.stack([ready[r] for r in rows]).to(device) if rows else None
             return batch, rows, errors
         on_device: dict[int, torch.Tensor] = {}
         if jpegs:
             assert self.pixel_spec is not None
-            with _timed(stages, "decode"):
+            with timed(stages, "decode"):
                 decoded = decode_on_device(list(jpegs.values()), device)
             for row, image in zip(list(jpegs), decoded, strict=True):
                 if image is not None:
@@ -364,9 +357,9 @@ class Encoder:
         parts: list[tuple[list[int], torch.Tensor]] = []
         if ready:
             host_rows = sorted(ready)
-            with _timed(stages, "collate"):
+            with timed(stages, "collate"):
                 host = collate([ready[r] for r in host_rows], pin=device.type == "cuda")
-            with _timed(stages, "transfer"):
+            with timed(stages, "transfer"):
                 parts.append((host_rows, self._normalise(host)))
         if on_device:
             gpu_rows = sorted(on_device)
@@ -381,14 +374,14 @@ class Encoder:
 
     def prepare_image_on_cpu(self, data: bytes, stages: Sequence[StageTimes]) -> torch.Tensor:
         assert self.pixel_spec is not None
-        with _timed(stages, "decode"):
+        with timed(stages, "decode"):
             picture = open_image(
                 data,
                 max_pixels=self.max_image_pixels,
                 draft_size=self.backbone.image_size,
                 formats=self.image_formats,
             )
-        with _timed(stages, "resize"):
+        with timed(stages, "resize"):
             return fit_uint8(picture, self.pixel_spec)
 
     def _encode_chunk(
@@ -469,17 +462,6 @@ class Encoder:
             ids = self.backbone.tokenizer([t[:TEXT_MAX_CHARS] for t in texts])  # type: ignore[misc]
             out = text_tower(self.backbone.model, ids.to(self.device))
         return out.embeds.float().cpu().numpy()
-
-
-@contextmanager
-def _timed(stages: Sequence[StageTimes], stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        elapsed = time.perf_counter() - start
-        for timing in stages:
-            timing.add(stage, elapsed)
 
 
 def _run(pool: ThreadPoolExecutor | None, function: Any, *args: Any) -> Future[Any]:

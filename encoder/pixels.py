@@ -21,18 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from encoder.stage_times import StageTimes
 from simmim.images import ImageDecodeError, ImageInput
-
-__all__ = [
-    "Normaliser",
-    "PixelSpec",
-    "StageTimes",
-    "collate",
-    "fit_tensor",
-    "fit_uint8",
-    "read_bytes",
-]
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 STAGES = ("read", "decode", "resize", "collate", "transfer", "model", "write")
@@ -27,13 +27,8 @@ class StageTimes:
         with self._lock:
             self.seconds[stage] += seconds
 
-    @contextmanager
-    def timing(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(stage, time.perf_counter() - start)
+    def timing(self, stage: str) -> AbstractContextManager[None]:
+        return timed([self], stage)
 
     def count(self, *, images: int = 0, texts: int = 0) -> None:
         with self._lock:
@@ -50,3 +45,15 @@ class StageTimes:
         with self._lock:
             parts = [f"{k} {v:.2f} s" for k, v in self.seconds.items() if v > 0]
             return f"{self.images} images, {self.texts} texts: " + (", ".join(parts) or "nothing")
+
+
+@contextmanager
+def timed(stages: Sequence[StageTimes], stage: str) -> Iterator[None]:
+    """One stage's seconds into every one of ``stages`` (the encoder's own, a caller's)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        elapsed = time.perf_counter() - start
+        for timing in stages:
+            timing.add(stage, elapsed)

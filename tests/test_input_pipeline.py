@@ -19,7 +19,8 @@ from PIL import Image
 
 from encoder import Encoder, ItemInput
 from encoder.gpu_decode import decode_on_device, device_decodable
-from encoder.pixels import Normaliser, PixelSpec, StageTimes, fit_tensor, fit_uint8
+from encoder.pixels import Normaliser, PixelSpec, fit_tensor, fit_uint8
+from encoder.stage_times import StageTimes
 from encoder.towers import image_tower
 from indexer.image_store import inspect_image, write_image
 from simmim.images import ImageDecodeError
@@ -329,3 +330,17 @@ def test_ingest_stores_the_copy_beside_the_original(tmp_path: Path) -> None:
         inspect_image(jpeg(photo(4, (300, 200))), max_pixels=10**8, thumbnail_size=256).thumbnail
         is None
     )
+
+
+def test_a_preprocessing_the_stage_cannot_replay_keeps_open_clips_even_with_gpu_decode(
+    tiny_encoder: Encoder,
+) -> None:
+    """No spec (another interpolation): every image goes through open_clip's transform on
+    the CPU, never to the GPU decoder (which resizes by the spec), and none is lost."""
+    encoder = tiny_encoder.with_fusion(None)
+    encoder.pixel_spec, encoder._normalise, encoder.gpu_decode = None, None, True
+    datas = [jpeg(photo(seed)) for seed in range(3)]
+    assert all(isinstance(encoder.prepare_image(ItemInput(image=d)), torch.Tensor) for d in datas)
+    vectors, errors = encoder.encode_images(datas)
+    assert errors == {}
+    assert cosines(vectors, reference_vectors(encoder, datas)).min() >= 0.9999
