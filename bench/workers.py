@@ -217,8 +217,8 @@ def ray_rebuild(base_url: str, n: int) -> dict[str, float]:
     """Rebuild throughput: in-process, then on a local Ray, over the same indexed items."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     from encoder import load_encoder
-    from indexer.ingest import run_ingest
-    from indexer.ray_encode import RayOptions
+    from indexer.pipeline.ray_stage import RayOptions, ray_stage
+    from indexer.pipeline.runner import run_ingest
     from simmim.settings import Settings
 
     with fresh_schema(base_url) as db_url, tempfile.TemporaryDirectory() as tmp:
@@ -235,7 +235,8 @@ def ray_rebuild(base_url: str, n: int) -> dict[str, float]:
         run_ingest(settings, engine, encoder, rebuild=True)
         here = n / (time.perf_counter() - start)
         start = time.perf_counter()
-        run_ingest(settings, engine, encoder, rebuild=True, ray=RayOptions(batch=512))
+        stage = ray_stage(settings, engine, RayOptions(batch=512))
+        run_ingest(settings, engine, encoder, rebuild=True, stage=stage)
         on_ray = n / (time.perf_counter() - start)  # includes starting Ray and its actors
         engine.dispose()
     log(f"  rebuild in-process {here:,.0f} items/s, on local Ray {on_ray:,.0f} items/s")

@@ -19,8 +19,8 @@ from encoder.fingerprint import split_fingerprint
 from encoder.train.pairs import count_corpus_items
 from encoder.train.self_training import FusionAttempt, attempts, self_train_fusion
 from encoder.train.training import FusionTrainConfig
-from indexer.ingest import rebuild_indexes
 from indexer.live_fusion import fusion_of, indexed_fingerprint
+from indexer.pipeline.runner import rebuild_indexes
 from simmim.locks import run_lock
 from simmim.paths import DataLayout
 from simmim.settings import Settings

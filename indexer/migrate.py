@@ -20,7 +20,7 @@ from encoder import Encoder
 from indexer.index import SPACES, StoreSet, VectorMeta, open_stores, recover_stores
 from indexer.index.manifest import IndexFileError
 from indexer.index.protocol import timestamp
-from indexer.ingest import rebuild_indexes
+from indexer.pipeline.runner import rebuild_indexes
 from simmim.db import session_factory, session_scope
 from simmim.models import Item
 from simmim.settings import Settings

@@ -136,7 +136,7 @@ class Runtime:
         }
 
     def index(self) -> dict[str, Any]:
-        from indexer.ingest import run_ingest
+        from indexer.pipeline.runner import run_ingest
 
         result = run_ingest(self.settings, self.engine, self.serving_encoder())
         return {"indexed": result.indexed, "failed": result.failed}
@@ -214,7 +214,7 @@ class Runtime:
 
     def index_backlog(self) -> tuple[int, int]:
         """(pending items no worker has encoded yet, encoded items awaiting the writer)."""
-        from indexer.staging import staged_count, unstaged_pending
+        from indexer.pipeline.staged import staged_count, unstaged_pending
 
         return unstaged_pending(self.engine), staged_count(self.engine)
 
@@ -223,7 +223,7 @@ class Runtime:
         server) write it there directly, beside other workers (a shared index lock: the
         writer's reconcile and growth take it alone)."""
         from indexer.index import SPACES, open_stores, shared_writes
-        from indexer.staging import encode_claimed
+        from indexer.pipeline.staged import encode_claimed
         from simmim.paths import DataLayout
 
         encoder, layout = self.serving_encoder(), DataLayout(self.settings.data_dir)
@@ -242,7 +242,7 @@ class Runtime:
     def write_index(self, *, reconcile: bool = True) -> dict[str, Any]:
         """Staged vectors into the stores (the caller holds the index lock)."""
         from indexer.index import SPACES, recover_stores, shared_writes, stores_stamp
-        from indexer.staging import staged_count, write_staged
+        from indexer.pipeline.staged import staged_count, write_staged
 
         for done in recover_stores(self.settings):
             log.warning("indexes: %s", done)

@@ -15,7 +15,7 @@ from app.api.app import create_app
 from app.api.state import ApiState
 from app.api.tokens import Scope, create_token
 from encoder import Encoder
-from indexer.ingest import run_ingest
+from indexer.pipeline.runner import run_ingest
 from monitor.alerts import detect
 from monitor.rules import ensure_default_rules
 from simmim import migrations

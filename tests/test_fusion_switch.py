@@ -15,8 +15,8 @@ from encoder.fingerprint import find_fusion, split_fingerprint
 from encoder.train.self_training import attempts
 from indexer.fusion_switch import fusion_status
 from indexer.index import open_stores
-from indexer.ingest import IndexWriter
 from indexer.live_fusion import indexed_fingerprint
+from indexer.pipeline.writer import IndexWriter
 from indexer.search import search
 from monitor.cycle import Runtime
 from simmim.db import make_engine, session_factory, session_scope

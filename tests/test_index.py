@@ -21,7 +21,7 @@ from indexer.index.store import (
     paths,
     recall_at_k,
 )
-from indexer.ingest import run_ingest
+from indexer.pipeline.runner import run_ingest
 from indexer.search import SearchError, SearchFilters, search
 from simmim.db import session_factory, session_scope
 from simmim.files import file_checksum

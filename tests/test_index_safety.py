@@ -19,7 +19,7 @@ from encoder import Encoder, load_encoder
 from indexer.index import IndexSet
 from indexer.index import folder as index_folder
 from indexer.index.store import IndexFileError, built_manifests
-from indexer.ingest import run_ingest
+from indexer.pipeline.runner import run_ingest
 from indexer.search import search
 from simmim import migrations
 from simmim.db import make_engine, session_factory, session_scope

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, select
 
 from encoder import load_encoder
 from indexer.index import SPACES, open_stores
-from indexer.ingest import run_ingest
-from indexer.ray_encode import RayOptions
+from indexer.pipeline.ray_stage import RayOptions, ray_stage
+from indexer.pipeline.runner import run_ingest
 from simmim.db import session_factory, session_scope
 from simmim.models import Item
 from simmim.paths import DataLayout
@@ -61,7 +61,8 @@ def test_a_ray_rebuild_gives_the_in_process_vectors(
     assert here.indexed == 30 and here.unreadable_images == 1
     marks_here, vectors_here = _snapshot(settings, engine, encoder.fingerprint, encoder.dim)
 
-    on_ray = run_ingest(settings, engine, encoder, rebuild=True, ray=RayOptions(actors=2, batch=7))
+    stage = ray_stage(settings, engine, RayOptions(actors=2, batch=7))
+    on_ray = run_ingest(settings, engine, encoder, rebuild=True, stage=stage)
     assert on_ray.indexed == 30 and on_ray.unreadable_images == 1
     marks_ray, vectors_ray = _snapshot(settings, engine, encoder.fingerprint, encoder.dim)
 

@@ -23,7 +23,7 @@ from indexer.index import IndexSet
 from indexer.index.chooser import IndexPlan
 from indexer.index.index_set import build_index, faiss_status
 from indexer.index.store import IndexFileError, VectorIndex, _health
-from indexer.ingest import run_ingest
+from indexer.pipeline.runner import run_ingest
 from indexer.source_admin import SourceError, parse_every
 from simmim import migrations
 from simmim.clock import utcnow

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from indexer.index import IndexSet
-from indexer.ingest import run_ingest
+from indexer.pipeline.runner import run_ingest
 from monitor.companies import add_company
 from monitor.models import Score, SeriesKind, Tag
 from monitor.queries import QueryError, save_query

@@ -28,8 +28,9 @@ from indexer.index import (
 )
 from indexer.index.manifest import IndexFileError
 from indexer.index.milvus_store import MilvusSetupError, MilvusStores
-from indexer.ingest import IndexWriter, run_ingest
 from indexer.migrate import migrate_index, with_backend
+from indexer.pipeline.runner import run_ingest
+from indexer.pipeline.writer import IndexWriter
 from indexer.search import SearchFilters, search
 from simmim import migrations
 from simmim.db import make_engine, session_factory, session_scope

@@ -64,16 +64,17 @@ def index(
     """Encode pending items and add them to the image, text and fused indexes."""
     if ctx.invoked_subcommand is not None:
         return
-    from indexer.ingest import run_ingest
-    from indexer.ray_encode import RayOptions
+    from indexer.pipeline.ray_stage import RayOptions, ray_stage
+    from indexer.pipeline.runner import run_ingest
     from simmim.locks import run_lock
 
     cli = ready_state(ctx)
     on_ray = RayOptions(address=ray_address, actors=ray_actors) if ray or ray_address else None
+    stage = ray_stage(cli.settings, cli.engine, on_ray) if on_ray is not None else None
     with run_lock(cli.engine, "index", wait=wait):  # the same lock as the monitor's index step
         encoder = serving_encoder(cli.settings)
         summary = run_ingest(
-            cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True, ray=on_ray
+            cli.settings, cli.engine, encoder, rebuild=rebuild, progress=True, stage=stage
         )
     added = ", ".join(f"{space} {count}" for space, count in summary.added.items())
     console.print(

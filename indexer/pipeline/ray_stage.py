@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, or_, select
 
-from indexer.ingest import EncodedItems, encode_rows, mark_for
+from encoder.stage_times import StageTimes
+from indexer.pipeline.batch import EncodedItems, EncodedRow, batch_of, rows_of
+from indexer.pipeline.local import EncodeStage, encode_rows
 from simmim.db import make_engine, session_factory, session_scope
 from simmim.errors import SimmimError
 from simmim.models import SPACES, Item, ItemStatus
@@ -94,39 +96,46 @@ class EncodeActor:
 
 
 def to_columns(batch: EncodedItems, dim: int) -> dict[str, np.ndarray]:
-    """One row per item (Ray Data's batch format): id, marks, fields, a vector per space
+    """The batch's rows as Ray Data's columns: id, bits, error, fields, a vector per space
     (zeros where the item has none: ``bits`` says which are real)."""
-    ids = [int(mark["id"]) for mark in batch.marks]  # type: ignore[call-overload]
-    row_of = {item_id: row for row, item_id in enumerate(ids)}
+    rows = rows_of(batch)
     columns: dict[str, np.ndarray] = {
-        "id": np.asarray(ids, np.int64),
-        "bits": np.asarray([mark["indexed_spaces"] for mark in batch.marks], np.int64),
-        "error": np.asarray([str(mark.get("error") or "") for mark in batch.marks], object),
-        "source_id": np.asarray([batch.fields[i][0] for i in ids], np.int64),
-        "published_ts": np.asarray([batch.fields[i][1] for i in ids], np.int64),
+        "id": np.asarray([r.item_id for r in rows], np.int64),
+        "bits": np.asarray([r.bits for r in rows], np.int64),
+        "error": np.asarray([r.error or "" for r in rows], object),
+        "source_id": np.asarray([r.source_id for r in rows], np.int64),
+        "published_ts": np.asarray([r.published_ts for r in rows], np.int64),
     }
     for space in SPACES:
-        matrix = np.zeros((len(ids), dim), np.float32)
-        for item_id, vector in zip(batch.ids[space], batch.vectors[space], strict=True):
-            matrix[row_of[item_id]] = vector
+        matrix = np.zeros((len(rows), dim), np.float32)
+        for i, row in enumerate(rows):
+            if space in row.vectors:
+                matrix[i] = row.vectors[space]
         columns[space.value] = matrix
     return columns
 
 
 def from_columns(columns: dict[str, np.ndarray]) -> EncodedItems:
+    return batch_of(
+        EncodedRow(
+            int(item_id),
+            int(columns["bits"][i]),
+            str(columns["error"][i]) or None,
+            int(columns["source_id"][i]),
+            int(columns["published_ts"][i]),
+            {space: columns[space.value][i] for space in SPACES},
+        )
+        for i, item_id in enumerate(columns["id"].tolist())
+    )
 
-    out = EncodedItems()
-    for row, item_id in enumerate(columns["id"].tolist()):
-        bits = int(columns["bits"][row])
-        error = str(columns["error"][row]) or None
-        for space in SPACES:
-            if bits & space.bit:
-                out.ids[space].append(item_id)
-                out.vectors[space].append(np.asarray(columns[space.value][row], np.float32))
-        out.marks.append(mark_for(item_id, bits, error))
-        out.unreadable_images += error is not None
-        out.fields[item_id] = (int(columns["source_id"][row]), int(columns["published_ts"][row]))
-    return out
+
+def ray_stage(settings: Settings, engine: Engine, options: RayOptions) -> EncodeStage:
+    """The encode stage on Ray, for the runner (stage seconds stay on the actors)."""
+
+    def stage(statuses: tuple[ItemStatus, ...], timings: StageTimes) -> Iterator[EncodedItems]:
+        return ray_encoded_batches(settings, engine, statuses, options)
+
+    return stage
 
 
 def ray_encoded_batches(

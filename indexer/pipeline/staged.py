@@ -25,17 +25,10 @@ from sqlalchemy.orm import Session
 from encoder import Encoder
 from indexer.index import SPACES, StoreSet
 from indexer.index.protocol import timestamp
-from indexer.ingest import (
-    EncodedItems,
-    IndexWriter,
-    IngestSummary,
-    add_encoded,
-    encode_rows,
-    mark_for,
-)
-from indexer.ingest import (
-    reconcile as reconcile_stores,
-)
+from indexer.pipeline.batch import EncodedItems, EncodedRow, IngestSummary, batch_of, rows_of
+from indexer.pipeline.local import encode_rows
+from indexer.pipeline.reconcile import reconcile as reconcile_stores
+from indexer.pipeline.writer import IndexWriter, add_encoded
 from simmim.clock import utcnow
 from simmim.db import session_factory, session_scope
 from simmim.models import Item, ItemStatus, StagedVectors
@@ -116,26 +109,23 @@ def encode_claimed(
 
 
 def _staged_rows(encoded: EncodedItems, fingerprint: str) -> list[dict[str, object]]:
-    vectors = {
-        space: dict(zip(encoded.ids[space], encoded.vectors[space], strict=True))
-        for space in SPACES
-    }
+    """The batch's rows as staged rows (vectors as little-endian float32 bytes; the item's
+    source and time are joined back from the item when written)."""
     staged_at = utcnow()
-    rows = []
-    for mark in encoded.marks:
-        item_id = int(mark["id"])  # type: ignore[call-overload]
-        row: dict[str, object] = {
-            "item_id": item_id,
+    return [
+        {
+            "item_id": row.item_id,
             "fingerprint": fingerprint,
-            "indexed_spaces": mark["indexed_spaces"],
-            "error": mark.get("error"),
+            "indexed_spaces": row.bits,
+            "error": row.error,
             "staged_at": staged_at,
+            **{
+                space.value: _to_bytes(row.vectors[space]) if space in row.vectors else None
+                for space in SPACES
+            },
         }
-        for space in SPACES:
-            vector = vectors[space].get(item_id)
-            row[space.value] = None if vector is None else _to_bytes(vector)
-        rows.append(row)
-    return rows
+        for row in rows_of(encoded)
+    ]
 
 
 def _to_bytes(vector: np.ndarray) -> bytes:
@@ -204,22 +194,32 @@ def write_staged(
 
 def _as_encoded(rows: Sequence[Row[StagedVectors, int, datetime | None]], dim: int) -> EncodedItems:
     """Staged rows (with each item's source and time) as the batch the writer takes."""
-    batch = EncodedItems()
-    for staged, source_id, published_at in rows:
-        for space in SPACES:
-            blob = getattr(staged, space.value)
-            if blob is None:
-                continue
-            vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
-            if len(vector) != dim:
-                raise ValueError(
-                    f"staged {space.value} vectors have {len(vector)} dimensions, the index "
-                    f"{dim}: staged by a model with the same fingerprint but another size; "
-                    "clear indexer_staged_vectors and index again"
-                )
-            batch.ids[space].append(staged.item_id)
-            batch.vectors[space].append(vector)
-        batch.marks.append(mark_for(staged.item_id, staged.indexed_spaces, staged.error))
-        batch.unreadable_images += bool(staged.error)
-        batch.fields[staged.item_id] = (source_id, timestamp(published_at))
-    return batch
+    return batch_of(
+        _row(staged, source_id, published_at, dim) for staged, source_id, published_at in rows
+    )
+
+
+def _row(
+    staged: StagedVectors, source_id: int, published_at: datetime | None, dim: int
+) -> EncodedRow:
+    vectors = {}
+    for space in SPACES:
+        blob = getattr(staged, space.value)
+        if blob is None:
+            continue
+        vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+        if len(vector) != dim:
+            raise ValueError(
+                f"staged {space.value} vectors have {len(vector)} dimensions, the index "
+                f"{dim}: staged by a model with the same fingerprint but another size; "
+                "clear indexer_staged_vectors and index again"
+            )
+        vectors[space] = vector
+    return EncodedRow(
+        staged.item_id,
+        staged.indexed_spaces,
+        staged.error,
+        source_id,
+        timestamp(published_at),
+        vectors,
+    )
