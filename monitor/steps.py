@@ -14,12 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from simmim.settings import MonitorSettings, Settings
 
-if TYPE_CHECKING:
-    from monitor.cycle import Runtime
+
+class Runtime(Protocol):
+    """What the table's work calls: ``monitor.cycle.Runtime`` (which imports this table,
+    so the table names only the methods it needs)."""
+
+    def crawl(self) -> dict[str, Any]: ...
+    def index(self) -> dict[str, Any]: ...
+    def score(self) -> dict[str, Any]: ...
+    def detect(self) -> dict[str, Any]: ...
+    def notify(self) -> dict[str, Any]: ...
+    def fusion(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
