@@ -43,7 +43,7 @@ from encoder.pixels import fit_uint8
 from encoder.towers import image_tower
 from simmim.images import open_image
 from simmim.settings import Settings
-from simmim.thumbnails import thumbnail_bytes
+from simmim.thumbnails import jpeg_bytes, thumbnail_of
 
 
 def log(message: str) -> None:
@@ -83,7 +83,7 @@ def make_thumbnails(paths: list[Path], folder: Path, size: int) -> list[Path]:
     for path in paths:
         target = folder / f"{path.stem}.t{size}.jpg"
         with Image.open(path) as picture:
-            target.write_bytes(thumbnail_bytes(picture.convert("RGB"), size))
+            target.write_bytes(jpeg_bytes(thumbnail_of(picture.convert("RGB"), size)))
         out.append(target)
     return out
 

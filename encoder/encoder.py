@@ -33,7 +33,7 @@ from encoder.towers import image_tower, text_tower
 from simmim.image_formats import SAFE_FORMATS
 from simmim.images import ImageDecodeError, ImageInput, open_image
 from simmim.models import TEXT_MAX_CHARS, item_text
-from simmim.thumbnails import needs_thumbnail, thumbnail_bytes, thumbnail_of, write_thumbnail
+from simmim.thumbnails import make_copy, write_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -234,50 +234,52 @@ class Encoder:
         for a preprocessing the stage does not replay), or the JPEG's bytes when the GPU
         will decode it. Raises ImageDecodeError."""
         assert item.image is not None
-        thumbnail = item.thumbnail
-        spec = self.pixel_spec
-        usable = thumbnail is not None and spec is not None and self.thumbnail_size >= spec.size
-        source: ImageInput = item.image
-        make = False
-        if usable and thumbnail is not None:
-            if thumbnail.is_file():
-                source = thumbnail
-            else:
-                make = True
+        spec, copy = self.pixel_spec, item.thumbnail
+        if copy is None or spec is None or self.thumbnail_size < spec.size:
+            copy = None  # no copy, or one too small for this model: the original
+        source: ImageInput = copy if copy is not None and copy.is_file() else item.image
+        make = copy if copy is not None and source is item.image else None
         with timed(stages, "read"):
             data = read_bytes(source)
         if (
             self.gpu_decode
             and spec is not None  # the GPU path resizes by the spec
-            and not make
+            and make is None
             and isinstance(data, bytes)
             and device_decodable(data, max_pixels=self.max_image_pixels, formats=self.image_formats)
         ):
             return data
+        return self._decode_and_fit(data, stages, make_copy_at=make)
+
+    def _decode_and_fit(
+        self,
+        data: bytes | Any,
+        stages: Sequence[StageTimes],
+        *,
+        make_copy_at: Path | None = None,
+    ) -> torch.Tensor:
+        """Decode (at the DCT scale that covers the model's input) and resize; with
+        ``make_copy_at``, decode in full, store the copy an older data dir lacks there, and
+        go on from the copy (resized once, for both)."""
         with timed(stages, "decode"):
             picture = open_image(
                 data,
                 max_pixels=self.max_image_pixels,
-                # a copy is made once, from the full decode, as at ingest
-                draft_size=None if make else self.backbone.image_size,
+                draft_size=None if make_copy_at is not None else self.backbone.image_size,
                 formats=self.image_formats,
             )
         with timed(stages, "resize"):
-            if make and thumbnail is not None:
-                picture = self._make_thumbnail(picture, thumbnail)
-            if spec is None:
+            if make_copy_at is not None:
+                copy = make_copy(picture, self.thumbnail_size)
+                if copy is not None:
+                    picture = copy[0]
+                    try:
+                        write_thumbnail(make_copy_at, copy[1])
+                    except OSError as exc:  # a read-only data dir still encodes
+                        log.warning("cannot write the thumbnail %s: %s", make_copy_at, exc)
+            if self.pixel_spec is None:
                 return self.backbone.preprocess(picture)
-            return fit_uint8(picture, spec)
-
-    def _make_thumbnail(self, picture: Any, path: Path) -> Any:
-        """The copy an older data dir lacks, from the decode encoding needed anyway."""
-        if not needs_thumbnail(picture.width, picture.height, self.thumbnail_size):
-            return picture
-        try:
-            write_thumbnail(path, thumbnail_bytes(picture, self.thumbnail_size))
-        except OSError as exc:  # a read-only data dir still encodes
-            log.warning("cannot write the thumbnail %s: %s", path, exc)
-        return thumbnail_of(picture, self.thumbnail_size)
+            return fit_uint8(picture, self.pixel_spec)
 
     def _prefetched(
         self,
@@ -348,41 +350,24 @@ class Encoder:
                     on_device[row] = fit_tensor(image, self.pixel_spec)
                     continue
                 try:  # nvJPEG refused it: the CPU way, with its reasons
-                    ready[row] = self.prepare_image_on_cpu(jpegs[row], stages)
+                    ready[row] = self._decode_and_fit(jpegs[row], stages)
                 except ImageDecodeError as exc:
                     errors[row] = str(exc)
         rows = sorted([*ready, *on_device])
         if not rows:
             return None, [], errors
-        parts: list[tuple[list[int], torch.Tensor]] = []
+        batches: list[torch.Tensor] = []
         if ready:
-            host_rows = sorted(ready)
             with timed(stages, "collate"):
-                host = collate([ready[r] for r in host_rows], pin=device.type == "cuda")
+                host = collate([ready[r] for r in sorted(ready)], pin=device.type == "cuda")
             with timed(stages, "transfer"):
-                parts.append((host_rows, self._normalise(host)))
+                batches.append(self._normalise(host))
         if on_device:
-            gpu_rows = sorted(on_device)
-            parts.append((gpu_rows, self._normalise(torch.stack([on_device[r] for r in gpu_rows]))))
-        if len(parts) == 1:
-            return parts[0][1], rows, errors
-        batch = torch.empty((len(rows), *parts[0][1].shape[1:]), device=device)
-        position = {row: i for i, row in enumerate(rows)}
-        for part_rows, tensor in parts:
-            batch[torch.tensor([position[r] for r in part_rows], device=device)] = tensor
-        return batch, rows, errors
-
-    def prepare_image_on_cpu(self, data: bytes, stages: Sequence[StageTimes]) -> torch.Tensor:
-        assert self.pixel_spec is not None
-        with timed(stages, "decode"):
-            picture = open_image(
-                data,
-                max_pixels=self.max_image_pixels,
-                draft_size=self.backbone.image_size,
-                formats=self.image_formats,
-            )
-        with timed(stages, "resize"):
-            return fit_uint8(picture, self.pixel_spec)
+            batches.append(self._normalise(torch.stack([on_device[r] for r in sorted(on_device)])))
+        if len(batches) == 1:
+            return batches[0], rows, errors
+        by_row = dict(zip([*sorted(ready), *sorted(on_device)], torch.cat(batches), strict=True))
+        return torch.stack([by_row[r] for r in rows]), rows, errors
 
     def _encode_chunk(
         self,

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from simmim.images import ImageDecodeError, ImageInput
+from simmim.thumbnails import short_side_to, thumbnail_of
 
 
 @dataclass(frozen=True)
@@ -61,18 +62,12 @@ class PixelSpec:
 def fit_uint8(picture: Image.Image, spec: PixelSpec) -> torch.Tensor:
     """RGB picture → [3, S, S] uint8: torchvision's ``Resize(S)`` + ``CenterCrop(S)`` on
     a PIL image, without the float conversion (that happens on the device)."""
-    width, height = picture.size
     size = spec.size
     if spec.squash:
         resized = picture.resize((size, size), Image.Resampling.BICUBIC)
     else:
-        if width <= height:
-            new = (size, int(size * height / width))
-        else:
-            new = (int(size * width / height), size)
-        resized = (
-            picture if new == (width, height) else picture.resize(new, Image.Resampling.BICUBIC)
-        )
+        new = short_side_to(*picture.size, size)
+        resized = picture if new == picture.size else thumbnail_of(picture, size)
         left = round((resized.width - size) / 2.0)
         top = round((resized.height - size) / 2.0)
         if (left, top) != (0, 0) or resized.size != (size, size):
@@ -87,12 +82,8 @@ def fit_tensor(image: torch.Tensor, spec: PixelSpec) -> torch.Tensor:
     GPU. Within JPEG noise of the PIL path (tests compare embeddings)."""
     _, height, width = image.shape
     size = spec.size
-    if spec.squash:
-        new = (size, size)
-    elif width <= height:
-        new = (int(size * height / width), size)  # (h, w)
-    else:
-        new = (size, int(size * width / height))
+    new_w, new_h = (size, size) if spec.squash else short_side_to(width, height, size)
+    new = (new_h, new_w)
     x = image[None].float()
     if new != (height, width):
         x = F.interpolate(x, size=new, mode="bicubic", align_corners=False, antialias=True)

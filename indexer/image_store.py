@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from simmim.images import ImageDecodeError, open_image
 from simmim.models import Item
 from simmim.paths import DataLayout
 from simmim.settings import Settings
-from simmim.thumbnails import needs_thumbnail, thumbnail_bytes, write_thumbnail
+from simmim.thumbnails import make_copy, write_thumbnail
 
 NEAR_DUPLICATE_BITS = 4  # Hamming distance of 64-bit pHashes that still counts as the same picture
 
@@ -44,16 +45,14 @@ def inspect_image(
     """Decode once to validate (format, bomb limit, corruption), measure, and make the
     thumbnail from the same decode. Raises ImageDecodeError."""
     picture = open_image(data, max_pixels=max_pixels, formats=formats)
-    thumbnail = None
-    if needs_thumbnail(picture.width, picture.height, thumbnail_size):
-        thumbnail = thumbnail_bytes(picture, thumbnail_size)
+    copy = make_copy(picture, thumbnail_size)
     return StoredImage(
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
         width=picture.width,
         height=picture.height,
         phash=str(imagehash.phash(picture)),
-        thumbnail=thumbnail,
+        thumbnail=copy[1] if copy is not None else None,
     )
 
 
@@ -150,13 +149,17 @@ def make_thumbnails(settings: Settings, engine: Engine, *, workers: int = 2) -> 
         except ImageDecodeError as exc:
             summary.unreadable[sha] = str(exc)
             return "unreadable"
-        if not needs_thumbnail(picture.width, picture.height, size):
+        copy = make_copy(picture, size)
+        if copy is None:
             return "small"
-        write_thumbnail(layout.thumbnail_path(sha, size), thumbnail_bytes(picture, size))
+        write_thumbnail(layout.thumbnail_path(sha, size), copy[1])
         return "made"
 
     with ThreadPoolExecutor(max(1, workers)) as pool:  # Pillow decodes without the GIL
-        for outcome in pool.map(one, [s for s in shas if s]):
-            if outcome != "unreadable":
-                setattr(summary, outcome, getattr(summary, outcome) + 1)
+        outcomes = Counter(pool.map(one, [s for s in shas if s]))
+    summary.made, summary.present, summary.small = (
+        outcomes["made"],
+        outcomes["present"],
+        outcomes["small"],
+    )
     return summary

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from simmim.settings import MonitorSettings, Settings
+from simmim.settings import Settings
 
 
 class Runtime(Protocol):
@@ -100,10 +100,6 @@ TABLE: tuple[Step, ...] = (
 )
 BY_NAME = {step.name: step for step in TABLE}
 CYCLE = tuple(step.name for step in TABLE if step.in_cycle)  # `monitor once`, in order
-# the steps clocked by a monitor.<name>_every_s setting
-MONITOR_CLOCKED = tuple(
-    r.name for r in TABLE if f"{r.name}_every_s" in MonitorSettings.model_fields
-)
 
 
 def step(name: str) -> Step:

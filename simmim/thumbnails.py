@@ -26,22 +26,34 @@ def needs_thumbnail(width: int, height: int, size: int) -> bool:
     return size > 0 and min(width, height) > size * 1.25
 
 
+def short_side_to(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) with the short side at ``size``, rounded as torchvision's ``Resize``
+    rounds: the copies, the input stage and its GPU twin all resize to exactly this."""
+    if width <= height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
 def thumbnail_of(picture: Image.Image, size: int) -> Image.Image:
     """``picture`` (RGB) with its short side at ``size``: the same bicubic resampling as
     torchvision's ``Resize``, so a model input made from the copy matches one from the
     original within JPEG noise."""
-    width, height = picture.size
-    if width <= height:
-        new = (size, int(size * height / width))
-    else:
-        new = (int(size * width / height), size)
-    return picture.resize(new, Image.Resampling.BICUBIC)
+    return picture.resize(short_side_to(*picture.size, size), Image.Resampling.BICUBIC)
 
 
-def thumbnail_bytes(picture: Image.Image, size: int) -> bytes:
+def jpeg_bytes(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    thumbnail_of(picture, size).save(buffer, format="JPEG", quality=QUALITY)
+    picture.save(buffer, format="JPEG", quality=QUALITY)
     return buffer.getvalue()
+
+
+def make_copy(picture: Image.Image, size: int) -> tuple[Image.Image, bytes] | None:
+    """The small copy (the picture and its JPEG) where one pays, else None: resized once,
+    for the file and for whoever encodes from it next."""
+    if not needs_thumbnail(picture.width, picture.height, size):
+        return None
+    small = thumbnail_of(picture, size)
+    return small, jpeg_bytes(small)
 
 
 def write_thumbnail(path: Path, data: bytes) -> None:

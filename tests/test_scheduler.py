@@ -16,10 +16,13 @@ from sqlalchemy import select
 from monitor.cycle import Runtime
 from monitor.models import JobRun
 from monitor.scheduler import build_scheduler, run_forever
-from monitor.steps import MONITOR_CLOCKED as STEPS
+from monitor.steps import CYCLE
 from simmim.db import make_engine, session_factory, session_scope
 from simmim.migrations import upgrade
-from simmim.settings import load_settings
+from simmim.settings import MonitorSettings, load_settings
+
+# the steps clocked by a monitor.<name>_every_s setting
+STEPS = [s for s in CYCLE if f"{s}_every_s" in MonitorSettings.model_fields]
 
 
 class Recording(Runtime):
@@ -131,7 +134,7 @@ def test_runs_without_overlap_and_stops_on_sigterm(tmp_path) -> None:  # type: i
 def test_the_step_table_drives_once_the_scheduler_and_followers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """One table: `monitor once` runs its cycle in order, a scheduled detect is followed by
     notify (its own JobRun, even when detect failed), self-training is clocked only when on."""
-    from monitor.steps import CYCLE, followers, scheduled, step
+    from monitor.steps import followers, scheduled, step
 
     assert CYCLE == ("crawl", "index", "score", "detect", "notify")
     assert [f.name for f in followers("detect")] == ["notify"]

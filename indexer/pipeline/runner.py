@@ -16,6 +16,7 @@ but the index lacks, and adding is remove-then-add, so nothing is ever duplicate
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from contextlib import closing
 
 from sqlalchemy import Engine
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from encoder import Encoder
 from indexer.index import SPACES, open_stores, recover_stores
-from indexer.pipeline.batch import IngestSummary
+from indexer.pipeline.batch import EncodedItems, IngestSummary
 from indexer.pipeline.local import EncodeStage, local_stage
 from indexer.pipeline.reader import USABLE, count_items
 from indexer.pipeline.reconcile import reconcile
@@ -62,11 +63,7 @@ def rebuild_indexes(
             disable=not progress,
         )
         encode = stage or local_stage(settings, engine, encoder, batch=batch)
-        batches = encode(USABLE, summary.stages)
-        for encoded in batches:
-            with summary.stages.timing("write"):
-                writer.add(encoded, summary)
-            bar.update(len(encoded.marks))
+        _write_all(encode(USABLE, summary.stages), writer.add, summary, bar)
         bar.close()
         summary.rebuilt = [space for space in SPACES if indexes.grow_if_needed(space)]
         live.finish_rebuild(indexes)
@@ -103,11 +100,7 @@ def run_ingest(
         )
         pending = (ItemStatus.PENDING,)
         encode = stage or local_stage(settings, engine, encoder, batch=batch)
-        batches = encode(pending, summary.stages)
-        for encoded in batches:
-            with summary.stages.timing("write"):
-                writer.write(encoded, summary)
-            bar.update(len(encoded.marks))
+        _write_all(encode(pending, summary.stages), writer.write, summary, bar)
         with summary.stages.timing("write"):
             writer.flush()
         bar.close()
@@ -117,6 +110,19 @@ def run_ingest(
             summary.rebuilt = grown
     log_stages(summary)
     return summary
+
+
+def _write_all(
+    batches: Iterable[EncodedItems],
+    write: Callable[[EncodedItems, IngestSummary], None],
+    summary: IngestSummary,
+    bar: tqdm,  # type: ignore[type-arg]
+) -> None:
+    """Every encoded batch through the writer, its seconds counted as the write stage."""
+    for encoded in batches:
+        with summary.stages.timing("write"):
+            write(encoded, summary)
+        bar.update(len(encoded.marks))
 
 
 def log_stages(summary: IngestSummary) -> None:
